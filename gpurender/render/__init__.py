@@ -1,0 +1,1 @@
+"""The render stage: wgpu device, layer passes, compositor, colour conversion and readback."""

@@ -1,0 +1,100 @@
+"""Owns the one wgpu adapter and device of the process, and says which adapter that is.
+
+The GPU is optional: on a machine without one, wgpu falls back to a software adapter
+(lavapipe through Vulkan, or llvmpipe through OpenGL). Everything else in the render stage asks
+this module for the device instead of creating its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from ..errors import RenderError
+
+_lock = threading.Lock()
+_device = None
+_adapter = None
+
+#: Texture format of each layer's own texture and of the compositor's accumulator: premultiplied
+#: RGBA in half floats, so that un-premultiplying for the blend formulas keeps 8-bit precision.
+LAYER_FORMAT = "rgba16float"
+#: Format of the final composited frame (straight alpha, sRGB-encoded values as browsers blend).
+OUTPUT_FORMAT = "rgba8unorm"
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    backend: str
+    adapter_type: str
+    description: str
+    max_texture_size: int
+
+    @property
+    def is_software(self) -> bool:
+        return self.adapter_type.lower() == "cpu" or "llvmpipe" in self.name.lower()
+
+    def summary(self) -> str:
+        kind = "software (CPU)" if self.is_software else "GPU"
+        return f"{self.name} [{self.backend}, {kind}]"
+
+
+def _request_adapter():
+    try:
+        import wgpu
+    except Exception as exc:  # pragma: no cover - wgpu is a hard dependency
+        raise RenderError(f"wgpu cannot be imported ({exc}); reinstall gpurender") from exc
+    # XDG_RUNTIME_DIR noise from Mesa's Wayland probe is harmless on a headless machine.
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    try:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except Exception as exc:
+        raise RenderError(
+            f"no wgpu adapter could be found ({exc}); install a GPU driver or, for the software "
+            "adapter, 'apt-get install mesa-vulkan-drivers'"
+        ) from exc
+    if adapter is None:
+        raise RenderError(
+            "no wgpu adapter could be found; install a GPU driver or, for the software adapter, "
+            "'apt-get install mesa-vulkan-drivers'"
+        )
+    return adapter
+
+
+def get_device():
+    """The process-wide wgpu device (created on first use)."""
+    global _device, _adapter
+    with _lock:
+        if _device is None:
+            _adapter = _request_adapter()
+            limits = {}
+            want = {
+                "max-storage-buffer-binding-size": 1 << 30,
+                "max-buffer-size": 1 << 31,
+                "max-texture-dimension-2d": 16384,
+            }
+            for key, value in want.items():
+                have = _adapter.limits.get(key)
+                if have is not None:
+                    limits[key] = min(value, have)
+            _device = _adapter.request_device_sync(required_limits=limits)
+        return _device
+
+
+def adapter_info() -> AdapterInfo:
+    """Which adapter the device runs on."""
+    get_device()
+    info = _adapter.info
+    return AdapterInfo(
+        name=str(info.get("device") or info.get("vendor") or "unknown"),
+        backend=str(info.get("backend_type", "unknown")),
+        adapter_type=str(info.get("adapter_type", "unknown")),
+        description=str(info.get("description", "")),
+        max_texture_size=int(_adapter.limits.get("max-texture-dimension-2d", 8192)),
+    )
+
+
+def max_texture_size() -> int:
+    return adapter_info().max_texture_size

@@ -1,0 +1,59 @@
+"""Loads WGSL sources from ``shaders/`` once, resolving ``//#include "name.wgsl"`` lines.
+
+The include directive is a WGSL comment, so every file stays valid WGSL on its own. A missing
+file fails loudly with the name of the file that asked for it. Sources come from the installed
+package (``gpurender/shaders`` inside the wheel) or, in a source checkout, from ``shaders/`` at the
+repository root.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from pathlib import Path
+
+_INCLUDE = re.compile(r'^\s*//#include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+
+def _shader_root():
+    packaged = resources.files("gpurender").joinpath("shaders")
+    if packaged.is_dir():
+        return packaged
+    source_tree = Path(__file__).resolve().parents[2] / "shaders"
+    if source_tree.is_dir():
+        return source_tree
+    raise FileNotFoundError(
+        "gpurender's WGSL shaders are missing: neither the installed package nor the source tree "
+        "has a shaders/ folder; reinstall gpurender"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _read(name: str) -> str:
+    path = _shader_root().joinpath(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"WGSL shader {name!r} not found in {_shader_root()}")
+    return path.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def load_wgsl(name: str) -> str:
+    """The WGSL text of ``name`` with its includes expanded (each file at most once)."""
+    seen: set[str] = set()
+
+    def expand(current: str) -> str:
+        if current in seen:
+            return ""
+        seen.add(current)
+
+        def repl(match: re.Match) -> str:
+            included = match.group(1)
+            try:
+                return expand(included)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{current}: cannot include {included!r}: {exc}") from None
+
+        return _INCLUDE.sub(repl, _read(current))
+
+    return expand(name)
