@@ -1,0 +1,11 @@
+"""The scene stage: layer dataclasses, TOML loading and validation. Imports no GPU library."""
+
+from .colors import COLORMAPS, apply_colormap, parse_color
+from .loader import load_scene, scene_from_dict
+from .model import BLEND_MODES, Binding, Camera, Layer, Scene, check_features, layer_types
+from .shapes import SHAPES, make_shape
+
+__all__ = [
+    "BLEND_MODES", "Binding", "COLORMAPS", "Camera", "Layer", "SHAPES", "Scene", "apply_colormap",
+    "check_features", "layer_types", "load_scene", "make_shape", "parse_color", "scene_from_dict",
+]

@@ -1,0 +1,147 @@
+"""The contract between the frame loop and a layer type's renderer, and their registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ...errors import SceneError, choices
+from ...scene.evaluate import ParamEvaluator
+from ...scene.model import Camera, Layer
+from ..camera import orbit_view_proj
+from ..device import LAYER_FORMAT
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Which frame is drawn: ``index`` in the track's frame grid, at ``time = index / fps``."""
+
+    index: int
+    time: float
+    fps: int
+    render_index: int = 0  # position within this render (0 for its first frame)
+    render_frames: int = 1  # frames in this render
+
+
+@dataclass
+class RenderContext:
+    """What every layer renderer may use: the device, the output size, features and parameters."""
+
+    device: object
+    width: int
+    height: int
+    fps: int
+    features: object  # gpurender.audio.Features or None
+    params: ParamEvaluator
+    camera: Camera = field(default_factory=Camera)
+    seed: int = 0
+    _gpu_tables: dict = field(default_factory=dict)
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+    def view_proj(self, frame: FrameInfo) -> np.ndarray:
+        cam, v = self.camera, self.params.value
+        i = frame.index
+        azimuth = v(cam.azimuth, i) + v(cam.orbit_speed, i) * frame.time
+        return orbit_view_proj(v(cam.distance, i), v(cam.elevation, i), azimuth, v(cam.fov, i),
+                               cam.target, self.aspect)
+
+    def feature_buffer(self, name: str):
+        """A storage buffer holding a whole-track feature table (uploaded once per render)."""
+        buf = self._gpu_tables.get(name)
+        if buf is None:
+            import wgpu
+
+            if self.features is None:
+                data = np.zeros((1, 1), dtype=np.float32)
+            elif name in ("bands", "waveform", "spectrum"):
+                data = np.ascontiguousarray(getattr(self.features, name), dtype=np.float32)
+            else:
+                data = np.ascontiguousarray(self.features.scalar(name), dtype=np.float32)
+            if data.nbytes == 0:
+                data = np.zeros(4, dtype=np.float32)
+            buf = self.device.create_buffer_with_data(data=data, usage=wgpu.BufferUsage.STORAGE)
+            self._gpu_tables[name] = buf
+        return buf
+
+    def feature_width(self, name: str) -> int:
+        if self.features is None:
+            return 1
+        return int(np.asarray(getattr(self.features, name)).shape[1])
+
+    def clamp_frame(self, index: int) -> int:
+        n = self.params.n_frames
+        return min(max(index, 0), n - 1) if n else 0
+
+
+class LayerRenderer:
+    """Draws one layer into its own premultiplied ``LAYER_FORMAT`` texture.
+
+    Stateful layers set ``stateful = True`` and implement :meth:`advance`, which the frame loop
+    calls for every track frame in order from 0 (drawing or not), so that a frame looks the same
+    whether the render starts at it or passes through it.
+    """
+
+    stateful = False
+    target_format = LAYER_FORMAT
+
+    def __init__(self, ctx: RenderContext, layer: Layer):
+        self.ctx = ctx
+        self.layer = layer
+
+    def value(self, key: str, frame: FrameInfo) -> float:
+        return self.ctx.params.value(self.layer.params[key], frame.index)
+
+    def advance(self, command_encoder, frame: FrameInfo) -> None:
+        """Step the layer's state to ``frame`` (stateful layers only)."""
+
+    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+        """Record the passes that draw the layer; the first must clear ``target_view``."""
+        raise NotImplementedError
+
+    def describe(self, frame: FrameInfo) -> dict:
+        """Values for text placeholders (e.g. ``points``)."""
+        return {}
+
+
+_RENDERERS: dict[str, Callable] = {}
+
+
+def register_renderer(type_name: str):
+    """Class decorator: ``@register_renderer("points")``."""
+
+    def deco(cls):
+        _RENDERERS[type_name] = cls
+        return cls
+
+    return deco
+
+
+def renderer_types() -> tuple[str, ...]:
+    from . import load_builtin
+
+    load_builtin()
+    return tuple(_RENDERERS)
+
+
+def create_renderer(ctx: RenderContext, layer: Layer) -> LayerRenderer:
+    types = renderer_types()
+    if layer.type not in _RENDERERS:
+        raise SceneError(f"no renderer for layer type {layer.type!r}; valid: {choices(types)}")
+    return _RENDERERS[layer.type](ctx, layer)
+
+
+def clear_pass(command_encoder, view, color=(0.0, 0.0, 0.0, 0.0)):
+    """Begin a render pass that clears ``view``."""
+    return command_encoder.begin_render_pass(
+        color_attachments=[{
+            "view": view,
+            "clear_value": color,
+            "load_op": "clear",
+            "store_op": "store",
+        }]
+    )

@@ -1,0 +1,49 @@
+"""Parameter declarations of the built-in layer types (the data side of each layer).
+
+Adding a layer type: declare it here with :func:`register_layer_type` and add its renderer module
+under ``gpurender/render/layers/``.
+"""
+
+from __future__ import annotations
+
+from .colors import COLORMAPS
+from .model import ParamSpec as P
+from .model import register_layer_type
+from .shapes import SHAPES
+
+register_layer_type(
+    "points",
+    {
+        "shape": P("sphere", "str", tuple(SHAPES), "built-in shape (ignored when file is set)"),
+        "file": P(None, "path", help="point file (.ply/.npy/.npz/.csv)"),
+        "count": P(20000, "int", help="number of points of a built-in shape"),
+        "seed": P(0, "int"),
+        "size": P(4.0, help="sprite diameter in pixels"),
+        "scale": P(1.0, help="uniform scale of the cloud"),
+        "rotation": P(0.0, help="extra rotation about the vertical axis, degrees"),
+        "spin": P(0.0, help="rotation speed about the vertical axis, degrees per second"),
+        "color": P(None, "color", help="one colour for every point (overrides colormap)"),
+        "colormap": P("viridis", "str", COLORMAPS),
+        "color_by": P("height", "str", ("height", "distance")),
+        "softness": P(0.35, help="fraction of the sprite radius faded at its edge"),
+        "draw": P("blend", "str", ("blend", "additive", "depth")),
+        "brightness": P(1.0, help="multiplies the colours"),
+    },
+    help="a point cloud drawn as round sprites",
+)
+
+register_layer_type(
+    "spectrum",
+    {
+        "bars": P(64, "int"),
+        "style": P("bars", "str", ("bars", "mirrored", "radial")),
+        "color": P("#40a0ff", "color"),
+        "color_top": P("#ff40a0", "color"),
+        "height": P(0.35, help="bar height at full level, fraction of the frame height"),
+        "y": P(0.0, help="baseline, fraction of the frame height from the bottom"),
+        "gap": P(0.2, help="fraction of each bar slot left empty"),
+        "gain": P(1.0, help="multiplies band levels"),
+        "radius": P(0.25, help="inner radius of the radial style, fraction of the frame height"),
+    },
+    help="frequency bands as bars",
+)

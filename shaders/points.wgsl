@@ -1,0 +1,66 @@
+// Point clouds drawn as round sprites: each point is an instance of a 6-vertex quad whose size is
+// given in pixels (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA.
+
+struct Uniforms {
+    view_proj: mat4x4<f32>,
+    model: mat4x4<f32>,
+    viewport: vec2<f32>,
+    size: f32,
+    softness: f32,
+    brightness: f32,
+    _pad0: f32,
+    _pad1: vec2<f32>,
+};
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var<storage, read> positions: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> colors: array<u32>;
+
+struct VsOut {
+    @builtin(position) position: vec4<f32>,
+    @location(0) corner: vec2<f32>,
+    @location(1) color: vec4<f32>,
+};
+
+const CORNERS = array<vec2<f32>, 6>(
+    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
+    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
+);
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> VsOut {
+    var out: VsOut;
+    let corner = CORNERS[vi];
+    var clip = u.view_proj * u.model * vec4<f32>(positions[ii].xyz, 1.0);
+    if (clip.w <= 0.0) {
+        // Behind the camera: move the whole quad outside the clip volume.
+        clip = vec4<f32>(2.0, 2.0, 2.0, 1.0);
+    }
+    // Half a sprite is size/2 px, which is size/viewport in normalised device units.
+    clip = vec4<f32>(clip.xy + corner * (u.size / u.viewport) * clip.w, clip.zw);
+    out.position = clip;
+    out.corner = corner;
+    out.color = unpack4x8unorm(colors[ii]);
+    return out;
+}
+
+@fragment
+fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+    let d = length(in.corner);
+    if (d > 1.0) {
+        discard;
+    }
+    let edge = 1.0 - smoothstep(max(1.0 - u.softness, 0.0), 1.0, d);
+    let a = in.color.a * edge;
+    return vec4<f32>(min(in.color.rgb * u.brightness, vec3<f32>(1.0)) * a, a);
+}
+
+// Depth-tested drawing keeps only the sprite's solid core so hidden points do not show through.
+@fragment
+fn fs_depth(in: VsOut) -> @location(0) vec4<f32> {
+    let d = length(in.corner);
+    if (d > 1.0 - 0.5 * u.softness) {
+        discard;
+    }
+    return vec4<f32>(min(in.color.rgb * u.brightness, vec3<f32>(1.0)) * in.color.a, in.color.a);
+}
