@@ -91,7 +91,7 @@ class RenderSettings:
     height: int = 720
     fps: int = 30
     quality: str = "high"
-    format: str = "mp4"
+    format: str | None = None  # None: from the output's extension
     codec: str | None = None
     encoder: str = "auto"
     lossless: bool = False

@@ -99,6 +99,9 @@ class LayerRenderer:
     def advance(self, command_encoder, frame: FrameInfo) -> None:
         """Step the layer's state to ``frame`` (stateful layers only)."""
 
+    def reset(self) -> None:
+        """Return the layer's state to before frame 0 (stateful layers only)."""
+
     def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
         """Record the passes that draw the layer; the first must clear ``target_view``."""
         raise NotImplementedError

@@ -1,0 +1,189 @@
+"""The ``gpurender`` command line: click commands, progress on stderr and exit codes.
+
+Bad input ends with one line on stderr (``error: ...``) and exit status 2; Ctrl-C with status 130
+and no file at the output path. Everything else is done by the stages this module calls.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import GpurenderError
+from .settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
+
+
+class _Group(click.Group):
+    """Turns GpurenderError and Ctrl-C into one line and an exit code instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GpurenderError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: no output was written", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gpurender")
+def main():
+    """Render audio and point clouds to video, frame by frame, on the GPU."""
+
+
+def _progress(quiet: bool):
+    from .progress import Progress
+
+    return Progress(quiet=quiet)
+
+
+def _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size,
+              ring_depth=3) -> RenderSettings:
+    width, height = parse_resolution(resolution)
+    return RenderSettings(width=width, height=height, fps=check_fps(fps), quality=quality, format=fmt,
+                          codec=codec, encoder=encoder, lossless=lossless, start=start, duration=duration,
+                          fft_size=fft_size, ring_depth=ring_depth)
+
+
+def render_options(f):
+    """Options shared by every command that writes a video."""
+    opts = [
+        click.option("--resolution", "-r", default="720p", show_default=True,
+                     help=f"{', '.join(k for k in RESOLUTIONS if k != '2160p')} or WxH (even numbers)"),
+        click.option("--fps", default="30", show_default=True, help="frames per second (a positive whole number)"),
+        click.option("--quality", "-q", type=click.Choice(["high", "medium", "low"]), default="high", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(["mp4", "webm", "mov", "mkv", "png"]), default=None,
+                     help="container (default: from the output's extension)"),
+        click.option("--codec", type=click.Choice(["h264", "hevc", "av1", "vp9", "prores"]), default=None,
+                     help="video codec (default: the format's own)"),
+        click.option("--encoder", type=click.Choice(["auto", "gpu", "cpu"]), default="auto", show_default=True,
+                     help="auto probes NVENC and falls back to CPU encoders"),
+        click.option("--lossless", is_flag=True, help="lossless video stream (archiving, exact comparisons)"),
+        click.option("--ring", "ring_depth", default=3, show_default=True, type=click.IntRange(1, 16),
+                     help="staging buffers in the readback ring"),
+        click.option("--fft-size", default=2048, show_default=True, type=int, help="analysis window, a power of two"),
+        click.option("--quiet", is_flag=True, help="no progress output"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@main.command()
+@click.option("--output", "-o", default="demo.mp4", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
+@render_options
+def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, ring_depth, fft_size, quiet):
+    """Render the built-in scene over a built-in synthesized track (no files needed)."""
+    from .audio import demo_track
+    from .pipeline import render_video
+    from .scene import load_scene
+    from .scene.loader import default_scene_path
+
+    if not duration > 0:
+        raise GpurenderError(f"--duration {duration} is not valid; give a positive number of seconds")
+    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, 0.0, None, fft_size, ring_depth)
+    audio = demo_track(duration=duration)
+    result = render_video(load_scene(default_scene_path()), audio, output, settings, _progress(quiet))
+    click.echo(result.summary())
+
+
+@main.command()
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
+@click.option("--start", default=0.0, show_default=True, type=float, help="seconds into the audio")
+@click.option("--duration", default=None, type=float, help="seconds to render (default: to the end)")
+@render_options
+def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
+           ring_depth, fft_size, quiet):
+    """Render SCENE (a TOML file) over a song to a video with sound."""
+    from .audio import load_audio
+    from .pipeline import render_video
+    from .scene import load_scene
+
+    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth)
+    loaded = load_scene(scene)
+    audio = load_audio(audio_path)
+    result = render_video(loaded, audio, output, settings, _progress(quiet))
+    click.echo(result.summary())
+
+
+def _parse_sheet(text):
+    if text is None:
+        return None
+    try:
+        cols, rows = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise GpurenderError(f"--sheet {text!r} is not understood; use COLSxROWS such as 4x4") from None
+    if cols < 1 or rows < 1 or cols * rows > 256:
+        raise GpurenderError(f"--sheet {text!r} is not valid; use between 1x1 and 16x16 frames")
+    return cols, rows
+
+
+@main.command()
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--audio", "-a", "audio_path", default=None, type=click.Path(dir_okay=False),
+              help="the song (default: the built-in demo track)")
+@click.option("--time", "-t", "time_s", default=0.0, show_default=True, type=float, help="seconds into the audio")
+@click.option("--sheet", default=None, help="COLSxROWS contact sheet of frames across the track")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
+@click.option("--resolution", "-r", default="720p", show_default=True)
+@click.option("--fps", default="30", show_default=True)
+@click.option("--quiet", is_flag=True)
+def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
+    """Render one frame (or a contact sheet) of SCENE exactly as the video would show it."""
+    from .audio import demo_track, load_audio
+    from .pipeline import render_still
+    from .scene import load_scene
+
+    width, height = parse_resolution(resolution)
+    settings = RenderSettings(width=width, height=height, fps=check_fps(fps))
+    loaded = load_scene(scene)
+    audio = load_audio(audio_path) if audio_path else demo_track()
+    path = render_still(loaded, audio, output, time_s, settings, sheet=_parse_sheet(sheet), progress=_progress(quiet))
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("song", type=click.Path(dir_okay=False))
+@click.option("--fps", default="60", show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="features .npz")
+@click.option("--plot", default=None, type=click.Path(dir_okay=False), help="also draw the features to a PNG")
+@click.option("--fft-size", default=2048, show_default=True, type=int)
+@click.option("--bands", default=64, show_default=True, type=int)
+@click.option("--mode", type=click.Choice(["default", "webaudio"]), default="default", show_default=True)
+@click.option("--smoothing", default=0.8, show_default=True, type=float, help="webaudio smoothingTimeConstant")
+@click.option("--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True)
+def analyze(song, fps, output, plot, fft_size, bands, mode, smoothing, backend):
+    """Analyse SONG once per video frame and write every feature to an .npz."""
+    from .audio import AnalysisSettings, analyze_file, plot_features
+    from .encode.files import check_output_dir
+    from pathlib import Path
+
+    check_output_dir(Path(output))
+    if plot:
+        check_output_dir(Path(plot))
+    settings = AnalysisSettings(fft_size=fft_size, n_bands=bands, mode=mode, smoothing=smoothing, backend=backend)
+    features = analyze_file(song, check_fps(fps), settings=settings)
+    features.save_npz(output)
+    if plot:
+        plot_features(features, plot)
+    click.echo(f"wrote {output}: {features.n_frames} frames at {features.fps} fps, {features.sample_rate} Hz, "
+               f"backend {features.backend}" + (f"; plot {plot}" if plot else ""))
+
+
+@main.command()
+def doctor():
+    """Show the adapter, CUDA, the encoders that open, and the fallbacks in force."""
+    from .doctor import report
+
+    click.echo(report())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

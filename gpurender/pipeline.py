@@ -1,0 +1,171 @@
+"""Runs a whole render: analyse the audio, draw and encode every frame, mux the audio, publish.
+
+This module only sequences the stages (audio → render → encode → mux) and reports progress;
+each stage does its own work. The output appears at its path only when complete: the
+video-only intermediate and the muxed file are written under temporary names beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GpurenderError
+from .progress import Progress
+from .scene.model import Scene, check_features
+from .settings import RenderSettings, frame_span
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: str
+    frames: int
+    first_frame: int
+    duration: float
+    size_bytes: int
+    encoder: str
+    adapter: str
+    seconds: float
+
+    def summary(self) -> str:
+        size = self.size_bytes / 1e6
+        return (f"wrote {self.path}: {size:.1f} MB, {self.duration:.3f} s, {self.frames} frames, "
+                f"encoder {self.encoder}, adapter {self.adapter}, {self.seconds:.1f} s")
+
+
+def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None):
+    from .encode import EncodeSettings
+
+    return EncodeSettings(
+        width=settings.width, height=settings.height, fps=settings.fps, format=fmt,
+        codec=settings.codec, encoder=settings.encoder, quality=settings.quality,
+        lossless=settings.lossless, alpha=alpha, gop=gop,
+    )
+
+
+def resolve_format(output, settings: RenderSettings) -> str:
+    from .encode import format_from_path
+
+    return settings.format or format_from_path(output)
+
+
+def analyse(audio, settings: RenderSettings, progress: Progress):
+    """The whole track's features, computed once before the first frame is drawn."""
+    from .audio import AnalysisSettings, analyze
+
+    progress.phase("analysing", detail=f"{audio.duration:.2f} s of audio at {audio.sample_rate} Hz, "
+                                        f"{settings.fps} fps, FFT {settings.fft_size}")
+    features = analyze(audio, settings.fps, settings=AnalysisSettings(fft_size=settings.fft_size))
+    progress.info(f"analysis on {features.backend}: {features.n_frames} frames")
+    return features
+
+
+def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderSettings(),
+                 progress: Progress | None = None) -> RenderResult:
+    """Render ``scene`` over ``audio`` (a :class:`gpurender.audio.AudioData`) to ``output``."""
+    from .encode import VideoWriter, mux_audio
+    from .encode.files import check_output_dir, remove_quietly, temp_beside
+    from .render.device import adapter_info
+    from .render.renderer import FrameRenderer
+
+    progress = progress or Progress(quiet=True)
+    started = time.monotonic()
+    output = Path(output)
+    progress.phase("preparing")
+    fmt = resolve_format(output, settings)
+    check_output_dir(output)
+    first, count = frame_span(settings.start, settings.duration, settings.fps, audio.duration)
+    alpha = scene.transparent and fmt in ("png", "mov")
+    enc = _encode_settings(settings, fmt, alpha)
+
+    features = analyse(audio, settings, progress)
+    check_features(scene, features.SCALAR_NAMES)
+    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
+    adapter = adapter_info().summary()
+    progress.info(f"adapter: {adapter}")
+
+    needs_mux = fmt != "png"
+    video_path = temp_beside(output) if needs_mux else output
+    input_format = "rgba" if (alpha or fmt == "png") else "yuv420p"
+    try:
+        with VideoWriter(video_path, enc, input_format=input_format, queue_size=settings.queue_size) as writer:
+            progress.info(writer.choice.notice or f"encoder: {writer.choice.name}")
+            progress.phase("rendering", total=count,
+                           detail=f"{count} frames at {settings.width}x{settings.height}, {settings.fps} fps")
+            done = 0
+            for _, data in renderer.frames(first, count, output=input_format, ring_depth=settings.ring_depth):
+                writer.write(data)
+                done += 1
+                progress.update(done)
+            progress.phase("encoding", detail="flushing the encoder")
+        encoder_name = writer.choice.name
+        if needs_mux:
+            progress.phase("muxing", detail=f"audio {first / settings.fps:.3f}s + {count / settings.fps:.3f}s")
+            mux_audio(video_path, audio, output, start_time=first / settings.fps,
+                      duration=count / settings.fps, format=fmt)
+    finally:
+        if needs_mux:
+            remove_quietly(video_path)
+    size = _size(output)
+    progress.phase("complete")
+    return RenderResult(path=str(output), frames=count, first_frame=first, duration=count / settings.fps,
+                        size_bytes=size, encoder=encoder_name, adapter=adapter,
+                        seconds=time.monotonic() - started)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSettings = RenderSettings(),
+                 sheet: tuple[int, int] | None = None, progress: Progress | None = None) -> str:
+    """Render the frame at ``time_s`` (or a ``cols x rows`` contact sheet across the track) to a PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from .encode.files import check_output_dir, publish, temp_beside
+    from .render.renderer import FrameRenderer
+
+    progress = progress or Progress(quiet=True)
+    output = Path(output)
+    check_output_dir(output)
+    features = analyse(audio, settings, progress)
+    check_features(scene, features.SCALAR_NAMES)
+    n_track = max(int(features.n_frames), 1)
+    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
+    if sheet is None:
+        if not 0 <= time_s <= audio.duration:
+            raise GpurenderError(f"--time {time_s:g}s is outside the audio (0..{audio.duration:.3f}s)")
+        indices = [min(round(time_s * settings.fps), n_track - 1)]
+    else:
+        cols, rows = sheet
+        n = cols * rows
+        indices = [min(round(k * (n_track - 1) / max(n - 1, 1)), n_track - 1) for k in range(n)]
+    progress.phase("rendering", total=len(indices))
+    images = []
+    for k, index in enumerate(indices):
+        images.append(renderer.render_rgba(index))
+        progress.update(k + 1)
+    if sheet is None:
+        picture = images[0]
+    else:
+        h, w = settings.height, settings.width
+        picture = np.zeros((rows * h, cols * w, 4), dtype=np.uint8)
+        for k, img in enumerate(images):
+            r, c = divmod(k, cols)
+            picture[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    mode = "RGBA" if scene.transparent else "RGB"
+    pil = Image.fromarray(picture if mode == "RGBA" else np.ascontiguousarray(picture[..., :3]), mode)
+    tmp = temp_beside(output, ".png")
+    try:
+        pil.save(tmp, format="PNG")
+        publish(tmp, output)
+    finally:
+        if tmp.exists():
+            os.unlink(tmp)
+    progress.phase("complete")
+    return str(output)

@@ -1,0 +1,159 @@
+"""The frame loop: draws every layer of a scene into its own texture, composites them, converts
+the result for the encoder and streams frames back through the readback ring.
+
+This is the only place that knows the order of the per-frame GPU work; layers, compositor,
+converter and ring each own their part. Frames stream through: nothing keeps more than the ring's
+``depth`` frames.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import wgpu
+
+from ..errors import RenderError
+from ..scene.evaluate import ParamEvaluator
+from ..scene.model import Scene
+from .device import LAYER_FORMAT, get_device, max_texture_size
+from .layers import FrameInfo, RenderContext, create_renderer
+
+OUTPUTS = ("yuv420p", "rgba")
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse output sizes the adapter's textures cannot hold, saying what the limit is."""
+    limit = max_texture_size()
+    if width > limit or height > limit:
+        raise RenderError(
+            f"resolution {width}x{height} exceeds this adapter's texture limit of {limit} pixels per side; "
+            f"choose a smaller --resolution"
+        )
+
+
+class FrameRenderer:
+    """Renders frames of one scene at one size and frame rate."""
+
+    def __init__(self, scene: Scene, features, width: int, height: int, fps: int, seed: int = 0):
+        check_size(width, height)
+        self.device = device = get_device()
+        self.scene = scene
+        self.width, self.height, self.fps = width, height, int(fps)
+        self.ctx = RenderContext(
+            device=device, width=width, height=height, fps=self.fps, features=features,
+            params=ParamEvaluator(features, fps), camera=scene.camera, seed=seed,
+        )
+        self.layers = [create_renderer(self.ctx, layer) for layer in scene.layers]
+        usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING
+        self.layer_views = [
+            device.create_texture(size=(width, height, 1), format=LAYER_FORMAT, usage=usage).create_view()
+            for _ in self.layers
+        ]
+        from .compositor import Compositor
+
+        self.compositor = Compositor(device, width, height)
+        self._converter = None
+        self._next_state_frame = 0  # the track frame stateful layers will be advanced to next
+
+    @property
+    def stateful(self) -> bool:
+        return any(layer.stateful for layer in self.layers)
+
+    def frame_info(self, index: int, render_index: int = 0, render_frames: int = 1) -> FrameInfo:
+        return FrameInfo(index=index, time=index / self.fps, fps=self.fps,
+                         render_index=render_index, render_frames=render_frames)
+
+    def seek(self, index: int) -> None:
+        """Bring stateful layers to the state just before drawing track frame ``index``.
+
+        The simulation only runs forward from frame 0 (fast-forwarding without drawing), so a
+        frame looks the same whether a render starts at it or passes through it.
+        """
+        if not self.stateful:
+            self._next_state_frame = index
+            return
+        if index < self._next_state_frame:
+            for layer in self.layers:
+                if layer.stateful:
+                    layer.reset()
+            self._next_state_frame = 0
+        while self._next_state_frame < index:
+            encoder = self.device.create_command_encoder()
+            self._advance(encoder, self.frame_info(self._next_state_frame))
+            self.device.queue.submit([encoder.finish()])
+            self._next_state_frame += 1
+
+    def _advance(self, encoder, frame: FrameInfo) -> None:
+        for layer in self.layers:
+            if layer.stateful:
+                layer.advance(encoder, frame)
+
+    def encode_frame(self, encoder, frame: FrameInfo) -> None:
+        """Record all passes that produce ``frame`` in the compositor's output texture."""
+        if self._next_state_frame != frame.index:
+            self.seek(frame.index)
+        self._advance(encoder, frame)
+        self._next_state_frame = frame.index + 1
+        stack = []
+        for layer, view in zip(self.layers, self.layer_views):
+            layer.draw(encoder, frame, view)
+            opacity = self.ctx.params.value(layer.layer.opacity, frame.index)
+            stack.append((view, layer.layer.blend, min(max(opacity, 0.0), 1.0)))
+        self.compositor.encode(encoder, self.scene.background, stack)
+
+    def _converter_for(self):
+        if self._converter is None:
+            from .convert import YuvConverter
+
+            self._converter = YuvConverter(self.device, self.width, self.height)
+        return self._converter
+
+    def frames(self, first: int, count: int, output: str = "yuv420p", ring_depth: int = 3
+               ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(track frame index, data)`` for frames ``first .. first+count-1`` in order.
+
+        ``yuv420p`` gives flat I420 bytes converted on the GPU; ``rgba`` gives ``[h, w, 4]`` uint8
+        with straight alpha.
+        """
+        from .readback import ReadbackRing, record_texture_copy, strip_row_padding, texture_copy_layout
+
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}")
+        if output == "yuv420p":
+            conv = self._converter_for()
+            nbytes = conv.nbytes
+            padded = conv.buffer.size
+
+            def record(enc, dst):
+                enc.copy_buffer_to_buffer(conv.buffer, 0, dst, 0, padded)
+
+            def post(arr):
+                return arr[:nbytes]
+
+            ring = ReadbackRing(self.device, padded, depth=ring_depth, postprocess=post)
+        else:
+            _, nbytes = texture_copy_layout(self.width, self.height)
+            record = record_texture_copy(self.compositor.output_texture, self.width, self.height)
+            w, h = self.width, self.height
+            ring = ReadbackRing(self.device, nbytes, depth=ring_depth,
+                                postprocess=lambda arr: strip_row_padding(arr, w, h))
+        self.seek(first)
+        for j in range(count):
+            index = first + j
+            encoder = self.device.create_command_encoder()
+            self.encode_frame(encoder, self.frame_info(index, j, count))
+            if output == "yuv420p":
+                conv.encode(encoder, self.compositor.output_view)
+            yield from ring.submit(encoder, record, index)
+        yield from ring.flush()
+
+    def render_rgba(self, index: int) -> np.ndarray:
+        """One frame as ``[h, w, 4]`` uint8 straight-alpha RGBA (for stills)."""
+        return next(iter(self.frames(index, 1, output="rgba", ring_depth=1)))[1]
+
+    def describe(self, frame: FrameInfo) -> dict:
+        info = {}
+        for layer in self.layers:
+            info.update(layer.describe(frame))
+        return info
