@@ -1,0 +1,69 @@
+import pytest
+
+from gpurender.errors import SceneError
+from gpurender.scene import Binding, load_scene, scene_from_dict
+from gpurender.scene.evaluate import ParamEvaluator
+from gpurender.scene.loader import default_scene_path
+from gpurender.settings import frame_span, parse_resolution
+from gpurender.errors import GpurenderError
+
+
+def test_demo_scene_loads():
+    scene = load_scene(default_scene_path())
+    assert [layer.type for layer in scene.layers] == ["spectrum", "points"]
+    assert isinstance(scene.layers[1].params["size"], Binding)
+
+
+def test_defaults_are_filled():
+    scene = scene_from_dict({"layers": [{"type": "points"}]})
+    layer = scene.layers[0]
+    assert layer.params["shape"] == "sphere" and layer.blend == "normal" and layer.opacity == 1.0
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"layers": [{"type": "cubes"}]}, "unknown layer type 'cubes'; valid: "),
+    ({"layers": [{"type": "points", "blend": "burn"}]}, "unknown blend mode 'burn'; valid: "),
+    ({"layers": [{"type": "points", "shape": "blob"}]}, "'blob' is not valid"),
+    ({"layers": [{"type": "points", "colour": "#fff"}]}, "unknown parameter 'colour'"),
+    ({"layers": [{"type": "points", "size": {"scale": 2}}]}, "needs feature"),
+    ({"background": "#12"}, "colour '#12' is not understood"),
+    ({"layers": [{"type": "points", "opacity": 2}]}, "opacity 2"),
+])
+def test_bad_scenes_name_the_problem(data, needle):
+    with pytest.raises(SceneError) as info:
+        scene_from_dict(data, source="s.toml")
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('background = "#000"\n[[layers]\ntype = "points"\n')
+    with pytest.raises(SceneError) as info:
+        load_scene(path)
+    assert "line 2" in str(info.value)
+
+
+def test_binding_series_scale_offset_clamp():
+    class F:
+        n_frames = 4
+
+        def scalar(self, name):
+            return [0.0, 0.5, 1.0, 2.0]
+
+    b = Binding("bass", scale=2.0, offset=1.0, max=4.0)
+    ev = ParamEvaluator(F(), 30)
+    assert [ev.value(b, i) for i in range(4)] == [1.0, 2.0, 3.0, 4.0]
+    assert ev.value(7.5, 2) == 7.5
+
+
+def test_resolution_and_frame_span():
+    assert parse_resolution("1080p") == (1920, 1080)
+    assert parse_resolution("640x360") == (640, 360)
+    for bad in ("641x360", "huge", "0x0"):
+        with pytest.raises(GpurenderError):
+            parse_resolution(bad)
+    assert frame_span(0.5, 1.0, 30, 3.0) == (15, 30)
+    assert frame_span(0.0, None, 60, 2.0) == (0, 120)
+    with pytest.raises(GpurenderError, match="past the end"):
+        frame_span(1.0, 5.0, 30, 3.0)
