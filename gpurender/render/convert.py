@@ -1,0 +1,203 @@
+"""Converts the composited RGBA frame to YUV 4:2:0 (I420) for the encoder, on the GPU or in NumPy.
+
+The GPU path (:class:`YuvConverter`) records one WGSL compute pass that writes planar I420 into a
+storage buffer, so readback moves 1.5 bytes per pixel instead of 4 and the encoder needs no CPU
+conversion. :func:`rgba_to_i420_cpu` is the same conversion in NumPy, the CPU baseline and the
+fallback. Both follow one convention, stated here once:
+
+* BT.709 coefficients, limited ("TV") range: Y in 16..235, Cb/Cr in 16..240.
+* The RGBA values are sRGB-encoded and used as R'G'B' directly; alpha is ignored (the frame is
+  shown over nothing).
+* Chroma comes from the mean R'G'B' of each 2x2 block, converted afterwards (equal to averaging
+  the unrounded per-pixel chroma, because the conversion is affine); the sample sits at the
+  centre of the block.
+* Every code value is rounded to nearest, halves up.
+* Output layout: Y (W*H bytes), then U (W/2 x H/2), then V, tightly packed, no row padding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import RenderError
+from .shaderlib import load_wgsl
+
+#: BT.709 luma coefficients (red, blue; green is the rest).
+KR = 0.2126
+KB = 0.0722
+KG = 1.0 - KR - KB
+
+_WORKGROUP = 64  # must match @workgroup_size in rgba_to_yuv.wgsl
+_MAX_GROUPS = 65535  # WebGPU's guaranteed maxComputeWorkgroupsPerDimension
+_VIEW_CACHE = 4  # bind groups kept for recently seen source textures (double buffering etc.)
+
+
+def i420_size(width: int, height: int) -> int:
+    """Bytes of one I420 frame of ``width`` x ``height`` (both even)."""
+    return width * height * 3 // 2
+
+
+def _check_size(width: int, height: int) -> None:
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise RenderError(
+            f"YUV 4:2:0 needs an even frame size, got {width}x{height}; "
+            "choose an even width and height (e.g. 1280x720)"
+        )
+
+
+def rgba_to_i420_cpu(rgba: np.ndarray) -> np.ndarray:
+    """Convert ``rgba`` (``[h, w, 4]`` uint8, sRGB-encoded, straight alpha) to I420 in NumPy.
+
+    Returns a flat uint8 array of ``w*h*3//2`` bytes: Y, then U, then V planes (see the module
+    docstring for the colour convention). Matches :class:`YuvConverter` to within one code value.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] < 3 or rgba.dtype != np.uint8:
+        raise ValueError(f"expected an [h, w, 4] uint8 array, got {rgba.dtype} {rgba.shape}")
+    h, w = rgba.shape[:2]
+    _check_size(w, h)
+    f32 = np.float32
+    n_y = w * h
+    n_c = n_y // 4
+    out = np.empty(n_y + 2 * n_c, np.uint8)
+
+    # Multiply straight out of the interleaved array (dtype= avoids deinterleaving copies); the
+    # +0.5 offset and the truncating float->uint8 store together round to nearest, since every
+    # value is positive.
+    s = 219.0 / 255.0
+    y = np.multiply(rgba[..., 0], f32(KR * s), dtype=f32)
+    y += np.multiply(rgba[..., 1], f32(KG * s), dtype=f32)
+    y += np.multiply(rgba[..., 2], f32(KB * s), dtype=f32)
+    y += f32(16.5)
+    out[:n_y].reshape(h, w)[...] = y
+
+    # Sum each 2x2 block in integers (exact), fold the 1/4 and 1/255 into the coefficients.
+    q = rgba.reshape(h // 2, 2, w // 2, 2, rgba.shape[2])
+    blk = q[:, 0, :, 0, :3].astype(np.uint16)
+    blk += q[:, 0, :, 1, :3]
+    blk += q[:, 1, :, 0, :3]
+    blk += q[:, 1, :, 1, :3]
+    cb_row = np.array([-KR, -KG, 1.0 - KB]) * (112.0 / (1.0 - KB) / 255.0 / 4.0)
+    cr_row = np.array([1.0 - KR, -KG, -KB]) * (112.0 / (1.0 - KR) / 255.0 / 4.0)
+    for row, start in ((cb_row, n_y), (cr_row, n_y + n_c)):
+        c = np.multiply(blk[..., 0], f32(row[0]), dtype=f32)
+        c += np.multiply(blk[..., 1], f32(row[1]), dtype=f32)
+        c += np.multiply(blk[..., 2], f32(row[2]), dtype=f32)
+        c += f32(128.5)
+        out[start : start + n_c].reshape(h // 2, w // 2)[...] = c
+    return out
+
+
+def split_i420(data: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y ``[h, w]``, U and V ``[h/2, w/2]`` planes of a flat I420 frame."""
+    n_y = width * height
+    n_c = n_y // 4
+    data = np.asarray(data)[: n_y + 2 * n_c]
+    return (
+        data[:n_y].reshape(height, width),
+        data[n_y : n_y + n_c].reshape(height // 2, width // 2),
+        data[n_y + n_c :].reshape(height // 2, width // 2),
+    )
+
+
+class YuvConverter:
+    """GPU RGBA -> I420 conversion for frames of one size.
+
+    ``self.buffer`` (usage STORAGE | COPY_SRC, size rounded up to a multiple of 4) receives the
+    I420 bytes; ``self.nbytes`` of them are meaningful. Pipeline, uniforms and bind groups are
+    created once; each frame only calls :meth:`encode`.
+    """
+
+    def __init__(self, device, width: int, height: int):
+        import wgpu
+
+        _check_size(width, height)
+        self.device = device
+        self.width = int(width)
+        self.height = int(height)
+        self.nbytes = i420_size(self.width, self.height)
+        self.n_words = (self.nbytes + 3) // 4
+        groups = (self.n_words + _WORKGROUP - 1) // _WORKGROUP
+        gx = min(groups, _MAX_GROUPS)
+        self._dispatch = (gx, (groups + gx - 1) // gx, 1)
+
+        self.buffer = device.create_buffer(
+            label="gpurender i420",
+            size=4 * self.n_words,
+            usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC,
+        )
+        params = np.array([self.width, self.height, self.n_words, self.nbytes], np.uint32)
+        self._params = device.create_buffer_with_data(
+            label="gpurender i420 params", data=params.tobytes(), usage=wgpu.BufferUsage.UNIFORM
+        )
+        self._layout = device.create_bind_group_layout(
+            label="gpurender i420",
+            entries=[
+                {
+                    "binding": 0,
+                    "visibility": wgpu.ShaderStage.COMPUTE,
+                    # unfilterable-float accepts rgba8unorm as well as float formats.
+                    "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"},
+                },
+                {
+                    "binding": 1,
+                    "visibility": wgpu.ShaderStage.COMPUTE,
+                    "buffer": {"type": "storage"},
+                },
+                {
+                    "binding": 2,
+                    "visibility": wgpu.ShaderStage.COMPUTE,
+                    "buffer": {"type": "uniform"},
+                },
+            ],
+        )
+        module = device.create_shader_module(label="rgba_to_yuv", code=load_wgsl("rgba_to_yuv.wgsl"))
+        self._pipeline = device.create_compute_pipeline(
+            label="gpurender i420",
+            layout=device.create_pipeline_layout(bind_group_layouts=[self._layout]),
+            compute={"module": module, "entry_point": "main"},
+        )
+        # Source object -> (view, bind group). Strong references keep ids from being reused.
+        self._bind_groups: dict[int, tuple[object, object, object]] = {}
+
+    def _bind_group_for(self, source):
+        entry = self._bind_groups.get(id(source))
+        if entry is not None and entry[0] is source:
+            return entry[2]
+        # A texture (rather than a view) gets one view made for it, once.
+        view = source.create_view() if hasattr(source, "create_view") else source
+        size = getattr(view, "size", None)
+        if size is not None and (size[0], size[1]) != (self.width, self.height):
+            raise RenderError(
+                f"colour conversion was set up for {self.width}x{self.height} but got a "
+                f"{size[0]}x{size[1]} texture; create a YuvConverter for the frame's size"
+            )
+        group = self.device.create_bind_group(
+            layout=self._layout,
+            entries=[
+                {"binding": 0, "resource": view},
+                {"binding": 1, "resource": {"buffer": self.buffer, "offset": 0, "size": self.buffer.size}},
+                {"binding": 2, "resource": {"buffer": self._params, "offset": 0, "size": self._params.size}},
+            ],
+        )
+        if len(self._bind_groups) >= _VIEW_CACHE:
+            self._bind_groups.pop(next(iter(self._bind_groups)))
+        self._bind_groups[id(source)] = (source, view, group)
+        return group
+
+    def encode(self, command_encoder, rgba_texture_view) -> None:
+        """Record the conversion of ``rgba_texture_view`` into ``self.buffer``.
+
+        Accepts a texture view (or a texture) of this converter's size in a float-sampled
+        format such as "rgba8unorm". Reusing the same view across frames costs nothing extra.
+        """
+        group = self._bind_group_for(rgba_texture_view)
+        cpass = command_encoder.begin_compute_pass(label="gpurender rgba->i420")
+        cpass.set_pipeline(self._pipeline)
+        cpass.set_bind_group(0, group)
+        cpass.dispatch_workgroups(*self._dispatch)
+        cpass.end()
+
+    def record_copy(self, command_encoder, destination) -> None:
+        """Copy the I420 bytes into ``destination`` (e.g. a readback-ring slot)."""
+        command_encoder.copy_buffer_to_buffer(self.buffer, 0, destination, 0, self.buffer.size)

@@ -1,0 +1,198 @@
+"""RGBA -> I420 conversion (GPU compute pass and NumPy) against a float64 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpurender.errors import RenderError
+from gpurender.render.convert import YuvConverter, i420_size, rgba_to_i420_cpu, split_i420
+
+
+def reference_i420(rgba: np.ndarray) -> np.ndarray:
+    """BT.709 limited range in float64, written out independently of the module under test."""
+    kr, kb = 0.2126, 0.0722
+    kg = 1.0 - kr - kb
+    rgb = rgba[..., :3].astype(np.float64) / 255.0
+    h, w = rgb.shape[:2]
+
+    def luma(x):
+        return kr * x[..., 0] + kg * x[..., 1] + kb * x[..., 2]
+
+    y = 16.0 + 219.0 * luma(rgb)
+    block = rgb.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    lb = luma(block)
+    cb = 128.0 + 224.0 * (block[..., 2] - lb) / (2.0 * (1.0 - kb))
+    cr = 128.0 + 224.0 * (block[..., 0] - lb) / (2.0 * (1.0 - kr))
+    planes = [np.floor(p + 0.5).clip(0, 255).astype(np.uint8).ravel() for p in (y, cb, cr)]
+    return np.concatenate(planes)
+
+
+def _solid(h, w, rgb):
+    img = np.empty((h, w, 4), np.uint8)
+    img[..., :3] = rgb
+    img[..., 3] = 255
+    return img
+
+
+def _images():
+    rng = np.random.default_rng(1234)
+    out = {}
+    for w, h in [(2, 2), (6, 4), (10, 6), (64, 36), (34, 2)]:
+        out[f"random-{w}x{h}"] = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    out["black"] = _solid(4, 6, (0, 0, 0))
+    out["white"] = _solid(4, 6, (255, 255, 255))
+    for name, rgb in {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}.items():
+        out[name] = _solid(6, 10, rgb)
+    gx = np.linspace(0, 255, 64).round().astype(np.uint8)
+    grad = np.zeros((36, 64, 4), np.uint8)
+    grad[..., 0] = gx[None, :]
+    grad[..., 1] = np.linspace(0, 255, 36).round().astype(np.uint8)[:, None]
+    grad[..., 2] = 255 - gx[None, :]
+    grad[..., 3] = 0  # fully transparent: alpha must not matter
+    out["gradient"] = grad
+    # Every 8-bit grey level, each in its own 2x2 block.
+    grey = np.repeat(np.repeat(np.arange(256, dtype=np.uint8).reshape(16, 16), 2, 0), 2, 1)
+    out["greys"] = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    return out
+
+
+IMAGES = _images()
+
+
+@pytest.fixture(scope="module")
+def device():
+    from gpurender.render.device import get_device
+
+    try:
+        return get_device()
+    except RenderError as exc:
+        pytest.skip(f"no wgpu adapter: {exc}")
+
+
+def gpu_i420(device, rgba: np.ndarray, converter: YuvConverter | None = None) -> np.ndarray:
+    import wgpu
+
+    h, w = rgba.shape[:2]
+    tex = device.create_texture(
+        size=(w, h, 1),
+        format="rgba8unorm",
+        usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC,
+    )
+    device.queue.write_texture(
+        {"texture": tex}, np.ascontiguousarray(rgba), {"bytes_per_row": 4 * w, "rows_per_image": h}, (w, h, 1)
+    )
+    conv = converter or YuvConverter(device, w, h)
+    enc = device.create_command_encoder()
+    conv.encode(enc, tex.create_view())
+    device.queue.submit([enc.finish()])
+    data = np.frombuffer(device.queue.read_buffer(conv.buffer), np.uint8)
+    return data[: conv.nbytes].copy()
+
+
+def _assert_close(got: np.ndarray, want: np.ndarray, exact_fraction: float = 0.99) -> None:
+    assert got.shape == want.shape and got.dtype == np.uint8
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert diff.max() <= 1, f"max difference {diff.max()} at byte {int(diff.argmax())}"
+    # Within-1 alone would accept truncation instead of rounding; a systematic bias shows here.
+    assert (diff == 0).mean() >= exact_fraction, f"only {(diff == 0).mean():.3f} exact"
+
+
+def test_reference_matches_published_bt709_codes():
+    # Limited-range BT.709 codes of the primaries, as tabulated for 8-bit video.
+    for rgb, ycbcr in {
+        (255, 0, 0): (63, 102, 240),
+        (0, 255, 0): (173, 42, 26),
+        (0, 0, 255): (32, 240, 118),
+        (0, 0, 0): (16, 128, 128),
+        (255, 255, 255): (235, 128, 128),
+    }.items():
+        ref = reference_i420(_solid(2, 2, rgb))
+        assert tuple(int(v) for v in ref[[0, 4, 5]]) == ycbcr
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_cpu_matches_reference(name):
+    img = IMAGES[name]
+    _assert_close(rgba_to_i420_cpu(img), reference_i420(img))
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_gpu_matches_reference(device, name):
+    img = IMAGES[name]
+    _assert_close(gpu_i420(device, img), reference_i420(img))
+
+
+def test_larger_random_frame_gpu_and_cpu(device):
+    img = np.random.default_rng(7).integers(0, 256, (90, 160, 4), dtype=np.uint8)
+    ref = reference_i420(img)
+    _assert_close(gpu_i420(device, img), ref)
+    _assert_close(rgba_to_i420_cpu(img), ref)
+
+
+def test_solid_colours_are_exact(device):
+    for rgb, (y, u, v) in {(0, 0, 0): (16, 128, 128), (255, 255, 255): (235, 128, 128), (255, 0, 0): (63, 102, 240)}.items():
+        for data in (gpu_i420(device, _solid(6, 10, rgb)), rgba_to_i420_cpu(_solid(6, 10, rgb))):
+            yp, up, vp = split_i420(data, 10, 6)
+            assert (yp == y).all() and (up == u).all() and (vp == v).all()
+
+
+def test_plane_layout(device):
+    # Width 10 makes the chroma rows 5 bytes long, so planes and rows straddle u32 words.
+    w, h = 10, 6
+    img = _solid(h, w, (0, 0, 0))
+    img[:, w // 2 :, :3] = (255, 255, 255)  # right half white (luma only)
+    img[:2, :, :3] = (0, 0, 255)  # top block row blue (Cb high)
+    img[4:, :2, :3] = (255, 0, 0)  # bottom-left block red (Cr high)
+    for data in (gpu_i420(device, img), rgba_to_i420_cpu(img)):
+        assert data.size == i420_size(w, h) == w * h * 3 // 2
+        yp, up, vp = split_i420(data, w, h)
+        assert yp.shape == (h, w) and up.shape == vp.shape == (h // 2, w // 2)
+        assert (yp[2:4, :5] == 16).all() and (yp[2:4, 5:] == 235).all()
+        assert (yp[:2] == 32).all()
+        assert (up[0] == 240).all() and (up[1] == 128).all()
+        assert (vp[2, 0] == 240) and (vp[2, 1:] == 128).all() and (vp[0] == 118).all()
+
+
+def test_converter_buffer_and_reuse(device):
+    w, h = 6, 4
+    conv = YuvConverter(device, w, h)
+    assert conv.nbytes == 36 and conv.buffer.size % 4 == 0 and conv.buffer.size >= conv.nbytes
+    rng = np.random.default_rng(3)
+    for _ in range(3):  # same converter, new content each frame
+        img = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        _assert_close(gpu_i420(device, img, conv), reference_i420(img), exact_fraction=0.9)
+
+
+def test_same_view_reused_sees_new_content(device):
+    import wgpu
+
+    w, h = 6, 4
+    tex = device.create_texture(
+        size=(w, h, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST
+    )
+    view = tex.create_view()
+    conv = YuvConverter(device, w, h)
+    for rgb, y in (((0, 0, 0), 16), ((255, 255, 255), 235)):
+        device.queue.write_texture({"texture": tex}, _solid(h, w, rgb), {"bytes_per_row": 4 * w, "rows_per_image": h}, (w, h, 1))
+        enc = device.create_command_encoder()
+        conv.encode(enc, view)
+        device.queue.submit([enc.finish()])
+        data = np.frombuffer(device.queue.read_buffer(conv.buffer), np.uint8)
+        assert (data[: w * h] == y).all()
+
+
+@pytest.mark.parametrize("size", [(5, 4), (6, 3), (0, 2)])
+def test_odd_sizes_are_refused(size):
+    w, h = size
+    with pytest.raises(RenderError, match="even"):
+        rgba_to_i420_cpu(np.zeros((h, w, 4), np.uint8))
+
+
+def test_wrong_texture_size_is_refused(device):
+    import wgpu
+
+    conv = YuvConverter(device, 6, 4)
+    tex = device.create_texture(size=(8, 4, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING)
+    with pytest.raises(RenderError, match="8x4"):
+        conv.encode(device.create_command_encoder(), tex.create_view())
