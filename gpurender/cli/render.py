@@ -1,42 +1,15 @@
-"""The ``gpurender`` command line: click commands, progress on stderr and exit codes.
-
-Bad input ends with one line on stderr (``error: ...``) and exit status 2; Ctrl-C with status 130
-and no file at the output path. Everything else is done by the stages this module calls.
-"""
+"""Commands that render scenes and analyse audio: ``demo``, ``render``, ``still``, ``analyze``, ``doctor``."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from . import __version__
-from .errors import GpurenderError
-from .settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
-
-
-class _Group(click.Group):
-    """Turns GpurenderError and Ctrl-C into one line and an exit code instead of a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except GpurenderError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted: no output was written", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gpurender")
-def main():
-    """Render audio and point clouds to video, frame by frame, on the GPU."""
+from ..errors import GpurenderError
+from ..settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
 
 
 def _progress(quiet: bool):
-    from .progress import Progress
+    from ..progress import Progress
 
     return Progress(quiet=quiet)
 
@@ -73,16 +46,16 @@ def render_options(f):
     return f
 
 
-@main.command()
+@click.command()
 @click.option("--output", "-o", default="demo.mp4", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
 @render_options
 def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, ring_depth, fft_size, quiet):
     """Render the built-in scene over a built-in synthesized track (no files needed)."""
-    from .audio import demo_track
-    from .pipeline import render_video
-    from .scene import load_scene
-    from .scene.loader import default_scene_path
+    from ..audio import demo_track
+    from ..pipeline import render_video
+    from ..scene import load_scene
+    from ..scene.loader import default_scene_path
 
     if not duration > 0:
         raise GpurenderError(f"--duration {duration} is not valid; give a positive number of seconds")
@@ -92,7 +65,7 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
     click.echo(result.summary())
 
 
-@main.command()
+@click.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
@@ -102,9 +75,9 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
 def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
            ring_depth, fft_size, quiet):
     """Render SCENE (a TOML file) over a song to a video with sound."""
-    from .audio import load_audio
-    from .pipeline import render_video
-    from .scene import load_scene
+    from ..audio import load_audio
+    from ..pipeline import render_video
+    from ..scene import load_scene
 
     settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth)
     loaded = load_scene(scene)
@@ -125,7 +98,7 @@ def _parse_sheet(text):
     return cols, rows
 
 
-@main.command()
+@click.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--audio", "-a", "audio_path", default=None, type=click.Path(dir_okay=False),
               help="the song (default: the built-in demo track)")
@@ -137,9 +110,9 @@ def _parse_sheet(text):
 @click.option("--quiet", is_flag=True)
 def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
     """Render one frame (or a contact sheet) of SCENE exactly as the video would show it."""
-    from .audio import demo_track, load_audio
-    from .pipeline import render_still
-    from .scene import load_scene
+    from ..audio import demo_track, load_audio
+    from ..pipeline import render_still
+    from ..scene import load_scene
 
     width, height = parse_resolution(resolution)
     settings = RenderSettings(width=width, height=height, fps=check_fps(fps))
@@ -149,7 +122,7 @@ def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
     click.echo(f"wrote {path}")
 
 
-@main.command()
+@click.command()
 @click.argument("song", type=click.Path(dir_okay=False))
 @click.option("--fps", default="60", show_default=True)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="features .npz")
@@ -161,8 +134,8 @@ def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
 @click.option("--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True)
 def analyze(song, fps, output, plot, fft_size, bands, mode, smoothing, backend):
     """Analyse SONG once per video frame and write every feature to an .npz."""
-    from .audio import AnalysisSettings, analyze_file, plot_features
-    from .encode.files import check_output_dir
+    from ..audio import AnalysisSettings, analyze_file, plot_features
+    from ..encode.files import check_output_dir
     from pathlib import Path
 
     check_output_dir(Path(output))
@@ -177,13 +150,14 @@ def analyze(song, fps, output, plot, fft_size, bands, mode, smoothing, backend):
                f"backend {features.backend}" + (f"; plot {plot}" if plot else ""))
 
 
-@main.command()
+@click.command()
 def doctor():
     """Show the adapter, CUDA, the encoders that open, and the fallbacks in force."""
-    from .doctor import report
+    from ..doctor import report
 
     click.echo(report())
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+
+
+COMMANDS = (demo, render, still, analyze, doctor)
