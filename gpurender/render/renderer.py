@@ -44,6 +44,7 @@ class FrameRenderer:
             device=device, width=width, height=height, fps=self.fps, features=features,
             params=ParamEvaluator(features, fps), camera=scene.camera, seed=seed,
         )
+        self.ctx.describe = self.describe
         self.layers = [create_renderer(self.ctx, layer) for layer in scene.layers]
         usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING
         self.layer_views = [
@@ -153,7 +154,9 @@ class FrameRenderer:
         return next(iter(self.frames(index, 1, output="rgba", ring_depth=1)))[1]
 
     def describe(self, frame: FrameInfo) -> dict:
-        info = {}
+        """Placeholder values for text at ``frame`` (``{frame}``, ``{frames}``, ``{time}``, ``{points}`` ...)."""
+        info = {"frame": frame.index, "frames": self.ctx.params.n_frames or frame.render_frames,
+                "time": frame.time, "fps": self.fps}
         for layer in self.layers:
             info.update(layer.describe(frame))
         return info

@@ -37,6 +37,8 @@ class RenderContext:
     params: ParamEvaluator
     camera: Camera = field(default_factory=Camera)
     seed: int = 0
+    #: Values for text placeholders at a frame: frame, frames, time and what layers describe.
+    describe: Callable = lambda frame: {}
     _gpu_tables: dict = field(default_factory=dict)
 
     @property
