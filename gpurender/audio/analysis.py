@@ -1,0 +1,406 @@
+"""Computes every video frame's audio features ahead of the render, in batched FFTs.
+
+The frames are cut from the mono mix in blocks (``[block, fft_size]`` matrices built from a
+strided view, never a Python loop over frames), transformed with one batched real FFT per block
+on NumPy/SciPy or CuPy, and reduced to spectrum, bands, waveform, RMS, peak and centroid; the
+per-block results land in preallocated arrays, so working memory is bounded by the block size
+whatever the track's length. The cheap whole-track steps (named bands, flux, onsets, beats and
+the optional attack/release follower) then run on the small ``[n_frames]`` series. In
+``webaudio`` mode the W3C AnalyserNode algorithm is reproduced: Blackman window (alpha 0.16),
+magnitudes scaled by 1/N, ``smoothingTimeConstant`` smoothing over successive video frames,
+dB conversion and the spec's floor-and-clamp byte conversions.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AudioError, GpurenderError
+from .backend import Backend, get_backend
+from .decode import AudioData, load_audio
+from .features import Features
+from .framing import default_frame_count, fps_fraction, frame_end_samples
+from .settings import AnalysisSettings
+
+# Named bands, Hz: [low, high).
+NAMED_BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, 20000.0)}
+# Web Audio Blackman window parameter (W3C Web Audio API, AnalyserNode, "Blackman window").
+BLACKMAN_ALPHA = 0.16
+# getFloatFrequencyData reports -inf for silent bins; we report this instead so shaders never see inf.
+FLOAT_DB_FLOOR = -1000.0
+# Spectral flux compares band levels this far apart in time (rounded to whole frames, at least one).
+FLUX_LAG_SECONDS = 1.0 / 30.0
+# onset = (flux - running median) / ONSET_FULL_SCALE: a rise of a fifth of the dB range in every band reads 1.
+ONSET_FULL_SCALE = 0.2
+ONSET_MEDIAN_SECONDS = 0.5
+# Beats: peaks of onset over BEAT_PEAK_SECONDS reaching BEAT_THRESHOLD and BEAT_RELATIVE of the
+# strongest onset within BEAT_CONTEXT_SECONDS either side, at least BEAT_MIN_INTERVAL apart.
+BEAT_THRESHOLD = 0.1
+BEAT_RELATIVE = 0.5
+BEAT_CONTEXT_SECONDS = 0.5
+BEAT_PEAK_SECONDS = 0.1
+BEAT_MIN_INTERVAL = 0.1
+
+
+def analyze(audio: AudioData, fps, n_frames: int | None = None,
+            settings: AnalysisSettings = AnalysisSettings()) -> Features:
+    """Features for video frames ``0 .. n_frames-1`` of ``audio`` at ``fps`` frames per second.
+
+    Frame ``i``'s window is the ``settings.fft_size`` samples ending at sample
+    ``round(i * sample_rate / fps)`` (exact, ties to even; zeros outside the track). ``n_frames``
+    defaults to every frame whose time ``i / fps`` lies within the track:
+    ``floor(duration * fps) + 1``. More frames than that are allowed; they see silence.
+    ``fps`` may be an int, a :class:`~fractions.Fraction` or a float (read as the decimal it prints as).
+    """
+    if not isinstance(audio, AudioData):
+        raise TypeError(f"analyze() needs an AudioData (from load_audio or demo_track), got {type(audio).__name__}")
+    if not isinstance(settings, AnalysisSettings):
+        raise TypeError(f"settings must be an AnalysisSettings, got {type(settings).__name__}")
+    rate = fps_fraction(fps)
+    sample_rate = audio.sample_rate
+    if n_frames is None:
+        n_frames = default_frame_count(audio.n_samples, sample_rate, rate)
+    elif isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 0:
+        raise GpurenderError(f"frame count {n_frames!r} is not valid; give a whole number >= 0")
+    n_frames = int(n_frames)
+    backend = get_backend(settings.backend)
+    return _Analysis(audio, rate, n_frames, settings, backend).run()
+
+
+def analyze_file(path, fps, n_frames: int | None = None,
+                 settings: AnalysisSettings = AnalysisSettings()) -> Features:
+    """:func:`load_audio` then :func:`analyze`."""
+    return analyze(load_audio(path), fps, n_frames, settings)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything that depends on the settings and sample rate but not on the audio."""
+
+    window: np.ndarray  # [N]
+    frequencies: np.ndarray  # [N/2+1] Hz
+    band_edges: np.ndarray  # [n_bands+1] Hz
+    band_weights: np.ndarray  # [N/2+1, n_bands]
+    named_weights: np.ndarray  # [n_bands, 3]
+    wave_index: np.ndarray  # [waveform_width]
+    dtype: type
+
+
+def make_plan(settings: AnalysisSettings, sample_rate: int) -> _Plan:
+    n = settings.fft_size
+    webaudio = settings.mode == "webaudio"
+    # Web Audio bytes must match the spec to the last byte: compute that mode in float64.
+    dtype = np.float64 if webaudio else np.float32
+    index = np.arange(n, dtype=np.float64)
+    if webaudio:
+        alpha = BLACKMAN_ALPHA
+        a0, a1, a2 = (1 - alpha) / 2, 0.5, alpha / 2
+        window = a0 - a1 * np.cos(2 * np.pi * index / n) + a2 * np.cos(4 * np.pi * index / n)
+    else:
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * index / n)  # periodic Hann
+    frequencies = np.arange(n // 2 + 1) * (sample_rate / n)
+    edges = band_edges(settings, sample_rate)
+    return _Plan(
+        window=window.astype(dtype),
+        frequencies=frequencies,
+        band_edges=edges,
+        band_weights=_band_weights(edges, sample_rate, n).astype(dtype),
+        named_weights=_named_weights(edges),
+        wave_index=(np.arange(settings.waveform_width, dtype=np.int64) * n) // settings.waveform_width,
+        dtype=dtype,
+    )
+
+
+def band_edges(settings: AnalysisSettings, sample_rate: int) -> np.ndarray:
+    """The ``n_bands + 1`` log-spaced band edges in Hz, capped at the Nyquist frequency."""
+    high = min(settings.max_frequency, sample_rate / 2)
+    low = settings.min_frequency if settings.min_frequency < high else high / 1000
+    return np.geomspace(low, high, settings.n_bands + 1)
+
+
+def _band_weights(edges: np.ndarray, sample_rate: int, n: int) -> np.ndarray:
+    """``[bins, bands]``: how much of each FFT bin's power counts towards each band.
+
+    Bin ``k`` stands for the frequencies within half a bin of ``k * df``. A band takes the share of
+    each bin it overlaps, so wide bands add up their bins' power; a band narrower than a bin is
+    divided by its own width instead, so it reads the (overlap-weighted) power of the bins it
+    falls in rather than a sliver of it.
+    """
+    df = sample_rate / n
+    centres = np.arange(n // 2 + 1) * df
+    bin_low = np.maximum(centres - df / 2, 0.0)
+    bin_high = np.minimum(centres + df / 2, sample_rate / 2)
+    low, high = edges[:-1], edges[1:]
+    overlap = np.clip(
+        np.minimum(bin_high[:, None], high[None, :]) - np.maximum(bin_low[:, None], low[None, :]), 0.0, None
+    )
+    return overlap / np.minimum(df, high - low)[None, :]
+
+
+def _named_weights(edges: np.ndarray) -> np.ndarray:
+    """``[bands, 3]``: averaging weights that turn the bands into bass, mid and treble."""
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    weights = np.zeros((len(centres), len(NAMED_BANDS)))
+    for column, (low, high) in enumerate(NAMED_BANDS.values()):
+        inside = (centres >= low) & (centres < high)
+        if not inside.any():
+            # Too few bands, or a low sample rate: the band nearest (in octaves) stands in.
+            inside = np.zeros_like(inside)
+            inside[np.argmin(np.abs(np.log(centres / math.sqrt(low * high))))] = True
+        weights[inside, column] = 1.0 / inside.sum()
+    return weights
+
+
+class _Analysis:
+    def __init__(self, audio: AudioData, rate, n_frames: int, settings: AnalysisSettings, backend: Backend):
+        self.audio = audio
+        self.rate = rate
+        self.fps = float(rate)
+        self.n = n_frames
+        self.settings = settings
+        self.backend = backend
+        self.plan = make_plan(settings, audio.sample_rate)
+        self.webaudio = settings.mode == "webaudio"
+
+    def run(self) -> Features:
+        s, n, plan = self.settings, self.n, self.plan
+        size = s.fft_size
+        bins = size // 2 + 1
+        keep = s.keep_spectrum
+        out = {
+            "spectrum": np.zeros((n, bins), np.float32) if keep else None,
+            "bands": np.zeros((n, s.n_bands), np.float32),
+            "waveform": np.zeros((n, s.waveform_width), np.float32),
+            "rms": np.zeros(n, np.float32),
+            "peak": np.zeros(n, np.float32),
+            "centroid": np.zeros(n, np.float32),
+        }
+        if self.webaudio and keep:
+            out["byte_frequency"] = np.zeros((n, size // 2), np.uint8)
+            out["float_frequency"] = np.zeros((n, size // 2), np.float32)
+            out["byte_time_domain"] = np.zeros((n, size), np.uint8)
+
+        ends = frame_end_samples(n, self.audio.sample_rate, self.rate)
+        block = s.frames_per_block(self.audio.sample_rate / self.fps)
+        xp = self.backend.xp
+        device = _DeviceConstants(self.backend, plan)
+        # The AnalyserNode's smoothing state: the previous frame's smoothed magnitudes (zeros at first).
+        smoothing_state = np.zeros((1, bins), np.float64)
+        for start in range(0, n, block):
+            rows = slice(start, min(start + block, n))
+            frames = self._frames(ends[rows], xp)
+            smoothing_state = self._block(frames, rows, out, device, smoothing_state)
+        return self._finish(out, ends)
+
+    def _frames(self, ends: np.ndarray, xp):
+        """``[B, N]`` windows ending at ``ends``, cut from one zero-padded stretch of the mono mix."""
+        size = self.settings.fft_size
+        mono = self.audio.mono
+        low, high = int(ends[0]) - size, int(ends[-1])
+        segment = np.zeros(high - low, np.float32)
+        a, b = max(low, 0), min(high, len(mono))
+        if b > a:
+            segment[a - low:b - low] = mono[a:b]
+        starts = (ends - size - low).astype(np.int64)
+        segment = self.backend.to_device(segment)
+        frames = self.backend.frames(segment, self.backend.to_device(starts), size)
+        return frames.astype(self.plan.dtype, copy=False)
+
+    def _block(self, x, rows: slice, out: dict, device: "_DeviceConstants", smoothing_state):
+        s, host = self.settings, self.backend.to_host
+        xp = self.backend.xp
+        out["rms"][rows] = host(xp.sqrt(xp.mean(x * x, axis=1)))
+        out["peak"][rows] = host(xp.abs(x).max(axis=1))
+        out["waveform"][rows] = host(x[:, device.wave_index])
+        if self.webaudio and s.keep_spectrum:
+            # getByteTimeDomainData: b[k] = floor(128 * (1 + x[k])), clipped to 0..255.
+            out["byte_time_domain"][rows] = host(xp.clip(xp.floor(128.0 * (1.0 + x)), 0, 255).astype(xp.uint8))
+
+        spectrum = self.backend.rfft(x * device.window)
+        magnitude = xp.abs(spectrum)
+        del spectrum
+        magnitude *= 1.0 / s.fft_size  # exact: N is a power of two
+
+        if self.webaudio:
+            magnitude, smoothing_state = self._webaudio(host(magnitude), rows, out, smoothing_state)
+            weights, frequencies, mp = self.plan.band_weights, self.plan.frequencies, np
+        else:
+            weights, frequencies, mp = device.band_weights, device.frequencies, xp
+        if s.keep_spectrum:
+            out["spectrum"][rows] = host(magnitude)
+
+        energy = (magnitude * magnitude) @ weights
+        floor = max(10.0 ** ((s.min_decibels - 10.0) / 10.0), float(np.finfo(energy.dtype).tiny))
+        decibels = 10.0 * mp.log10(mp.maximum(energy, floor))
+        scale = 1.0 / (s.max_decibels - s.min_decibels)
+        out["bands"][rows] = host(mp.clip((decibels - s.min_decibels) * scale, 0.0, 1.0))
+
+        total = magnitude.sum(axis=1)
+        weighted = magnitude @ frequencies.astype(magnitude.dtype)
+        audible = total > 1e-12
+        out["centroid"][rows] = host(mp.where(audible, weighted / mp.where(audible, total, 1.0), 0.0))
+        return smoothing_state
+
+    def _webaudio(self, magnitude: np.ndarray, rows: slice, out: dict, state: np.ndarray):
+        """AnalyserNode smoothing, dB and byte conversion for one block (on the host, float64)."""
+        from scipy.signal import lfilter
+
+        s = self.settings
+        tau = s.smoothing
+        # X^[k] = tau * X^_prev[k] + (1 - tau) * |X[k]|, one step per video frame; lfilter runs the
+        # recursion down the frame axis in C with the same two products and one sum per step.
+        smoothed, state = lfilter([1.0 - tau], [1.0, -tau], magnitude, axis=0, zi=state)
+        smoothed[~np.isfinite(smoothed)] = 0.0
+        if s.keep_spectrum:
+            half = s.fft_size // 2
+            with np.errstate(divide="ignore"):
+                decibels = 20.0 * np.log10(smoothed[:, :half])
+            out["float_frequency"][rows] = np.maximum(decibels, FLOAT_DB_FLOOR)
+            # getByteFrequencyData: b[k] = floor(255 / (dB_max - dB_min) * (Y[k] - dB_min)), clipped.
+            scaled = np.floor(255.0 / (s.max_decibels - s.min_decibels) * (decibels - s.min_decibels))
+            out["byte_frequency"][rows] = np.clip(scaled, 0.0, 255.0).astype(np.uint8)
+        return smoothed, state
+
+    def _finish(self, out: dict, ends: np.ndarray) -> Features:
+        s, fps = self.settings, self.fps
+        bands = out["bands"]
+        named = (bands.astype(np.float64) @ self.plan.named_weights).astype(np.float32)
+        flux = spectral_flux(bands, max(1, round(fps * FLUX_LAG_SECONDS)))
+        strength = onset_strength(flux, fps)
+        # Beats are picked on the unclipped strength, so that a hit stronger than full scale still
+        # outranks the smaller onsets around it.
+        beat = beat_pulse(strength, fps, s.beat_decay)
+        onset = np.clip(strength, 0.0, 1.0).astype(np.float32)
+        scalars = {
+            "bass": named[:, 0], "mid": named[:, 1], "treble": named[:, 2],
+            "rms": out["rms"], "peak": out["peak"], "centroid": out["centroid"],
+            "flux": flux, "onset": onset,
+        }
+        if s.attack > 0 or s.release > 0:
+            names = list(scalars)
+            table = np.concatenate([bands, np.stack([scalars[k] for k in names], axis=1)], axis=1)
+            table = follow(table, fps, s.attack, s.release)
+            bands = np.ascontiguousarray(table[:, : bands.shape[1]])
+            scalars = {k: np.ascontiguousarray(table[:, bands.shape[1] + i]) for i, k in enumerate(names)}
+        return Features(
+            sample_rate=self.audio.sample_rate,
+            fps=fps,
+            n_frames=self.n,
+            settings=s,
+            backend=self.backend.name,
+            spectrum=out["spectrum"],
+            bands=bands,
+            waveform=out["waveform"],
+            beat=beat,
+            band_edges=self.plan.band_edges,
+            frame_end=ends,
+            byte_frequency=out.get("byte_frequency"),
+            float_frequency=out.get("float_frequency"),
+            byte_time_domain=out.get("byte_time_domain"),
+            **{k: v.astype(np.float32, copy=False) for k, v in scalars.items()},
+        )
+
+
+class _DeviceConstants:
+    """The plan's arrays, moved once to the backend's device."""
+
+    def __init__(self, backend: Backend, plan: _Plan):
+        self.window = backend.to_device(plan.window)
+        self.band_weights = backend.to_device(plan.band_weights)
+        self.frequencies = backend.to_device(plan.frequencies.astype(plan.dtype))
+        self.wave_index = backend.to_device(plan.wave_index)
+
+
+def spectral_flux(bands: np.ndarray, lag: int) -> np.ndarray:
+    """float32 ``[n]``: mean over bands of the rise ``max(0, bands[i] - bands[i - lag])`` (silence before)."""
+    n = bands.shape[0]
+    if n == 0:
+        return np.zeros(0, np.float32)
+    previous = np.zeros_like(bands)
+    if lag < n:
+        previous[lag:] = bands[:-lag]
+    return np.maximum(bands - previous, 0.0).mean(axis=1).astype(np.float32)
+
+
+def _odd(frames: float) -> int:
+    return max(1, int(round(frames)) // 2 * 2 + 1)
+
+
+def onset_strength(flux: np.ndarray, fps: float) -> np.ndarray:
+    """float64 ``[n]``, 0 and up: flux above its running median, on a fixed scale (not clipped)."""
+    from scipy.ndimage import median_filter
+
+    if flux.size == 0:
+        return np.zeros(0, np.float64)
+    flux = flux.astype(np.float64)
+    baseline = median_filter(flux, size=_odd(ONSET_MEDIAN_SECONDS * fps), mode="nearest")
+    return np.maximum(flux - baseline, 0.0) / ONSET_FULL_SCALE
+
+
+def detect_beats(onset: np.ndarray, fps: float) -> np.ndarray:
+    """Frame indices of detected beats, in order, from the (unclipped) onset strength.
+
+    A beat is a local maximum of ``onset`` (over :data:`BEAT_PEAK_SECONDS`) that reaches
+    :data:`BEAT_THRESHOLD` and at least :data:`BEAT_RELATIVE` of the strongest onset within
+    :data:`BEAT_CONTEXT_SECONDS` around it; of two beats closer than :data:`BEAT_MIN_INTERVAL`
+    the stronger one stays.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    if onset.size == 0:
+        return np.zeros(0, np.int64)
+    peak = maximum_filter1d(onset, size=_odd(BEAT_PEAK_SECONDS * fps), mode="nearest")
+    context = maximum_filter1d(onset, size=_odd(2 * BEAT_CONTEXT_SECONDS * fps), mode="nearest")
+    candidates = np.flatnonzero((onset >= peak) & (onset >= BEAT_THRESHOLD) & (onset >= BEAT_RELATIVE * context))
+    gap = BEAT_MIN_INTERVAL * fps
+    kept: list[int] = []
+    # Strongest first (earliest among equals), so a weak onset just before a strong one yields to it.
+    # Candidates are few (a handful per second); the frames themselves are never looped over.
+    for i in sorted(candidates.tolist(), key=lambda j: (-float(onset[j]), j)):
+        place = bisect.bisect_left(kept, i)
+        if place > 0 and i - kept[place - 1] < gap:
+            continue
+        if place < len(kept) and kept[place] - i < gap:
+            continue
+        kept.insert(place, i)
+    return np.asarray(kept, np.int64)
+
+
+def beat_pulse(onset: np.ndarray, fps: float, decay: float) -> np.ndarray:
+    """float32 ``[n]``: 1 on beat frames, ``exp(-dt / decay)`` after them, 0 before the first."""
+    n = onset.size
+    beats = detect_beats(onset, fps)
+    marks = np.full(n, -1, np.int64)
+    marks[beats] = beats
+    last = np.maximum.accumulate(marks) if n else marks
+    if decay <= 0:
+        return (np.arange(n) == last).astype(np.float32)
+    since = (np.arange(n) - last) / fps
+    return np.where(last >= 0, np.exp(-since / decay), 0.0).astype(np.float32)
+
+
+def follow(table: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
+    """Attack/release envelope follower down the frame axis of ``table`` ``[n, k]``.
+
+    Each step moves towards the input by ``1 - exp(-1 / (fps * T))`` with ``T`` the attack time
+    when rising and the release time when falling (``T = 0``: jump straight there). The state
+    starts at 0, the silence before the track.
+    """
+    def coefficient(seconds: float) -> float:
+        return 1.0 if seconds <= 0 else 1.0 - math.exp(-1.0 / (fps * seconds))
+
+    up, down = coefficient(attack), coefficient(release)
+    source = table.astype(np.float64)
+    result = np.empty_like(source)
+    state = np.zeros(source.shape[1])
+    # A nonlinear recursion (the step depends on the direction): it runs once over the small
+    # [n_frames, bands + scalars] table, after the FFT work, only when a follower is asked for.
+    for i in range(source.shape[0]):
+        row = source[i]
+        state += np.where(row > state, up, down) * (row - state)
+        result[i] = state
+    return result.astype(np.float32)
