@@ -9,7 +9,6 @@ timestamps onto one continuous ``index / fps`` grid. Both write atomically.
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -127,16 +126,18 @@ class _ArraySource(_Source):
 
 
 class _SoundFileSource(_Source):
-    def __init__(self, path: Path, handle):
+    def __init__(self, path: Path, info):
         self.path = path
-        self.handle = handle
-        self.sample_rate = handle.samplerate
-        self.channels = handle.channels
+        self.sample_rate = info.samplerate
+        self.channels = info.channels
+        self.frames = info.frames
 
     def blocks(self, first, count):
-        with self.handle as fh:
-            if first >= fh.frames:
-                return
+        import soundfile
+
+        if first >= self.frames:
+            return
+        with soundfile.SoundFile(str(self.path)) as fh:
             fh.seek(first)
             left = count
             while left > 0:
@@ -201,7 +202,7 @@ def _open_source(audio) -> _Source:
     try:
         import soundfile
 
-        return _SoundFileSource(path, soundfile.SoundFile(str(path)))
+        return _SoundFileSource(path, soundfile.info(str(path)))
     except Exception:
         # soundfile reads WAV/FLAC/OGG; everything else goes through FFmpeg
         return _PyAVSource(path)
@@ -403,7 +404,7 @@ def _available(source: _Source) -> int:
     if isinstance(source, _ArraySource):
         return len(source.samples)
     if isinstance(source, _SoundFileSource):
-        return source.handle.frames
+        return source.frames
     return 1 << 62  # streamed sources are measured as they are read
 
 
@@ -565,7 +566,8 @@ def _copy_segment(container, stream, vout, out, rate: Fraction, frames_before: i
             last_index = max(last_index, index)
             packet.pts = round((frames_before + index) / rate / tb)
         if packet.dts is not None:
-            packet.dts = round((frames_before + (packet.dts - start) * tb * rate) / rate / tb)
+            # dts on the same integer grid as pts, or rounding could put a dts after its pts
+            packet.dts = round((frames_before + round((packet.dts - start) * tb * rate)) / rate / tb)
         packet.stream = vout
         out.mux_one(packet)
     if start is None:
