@@ -38,7 +38,7 @@ def _solid(h, w, rgb):
 def _images():
     rng = np.random.default_rng(1234)
     out = {}
-    for w, h in [(2, 2), (6, 4), (10, 6), (64, 36), (34, 2)]:
+    for w, h in [(2, 2), (6, 4), (10, 6), (64, 36), (34, 2), (8, 2), (24, 6)]:
         out[f"random-{w}x{h}"] = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
     out["black"] = _solid(4, 6, (0, 0, 0))
     out["white"] = _solid(4, 6, (255, 255, 255))
@@ -70,7 +70,7 @@ def device():
         pytest.skip(f"no wgpu adapter: {exc}")
 
 
-def gpu_i420(device, rgba: np.ndarray, converter: YuvConverter | None = None) -> np.ndarray:
+def gpu_i420(device, rgba: np.ndarray, converter: YuvConverter | None = None, kernel=None) -> np.ndarray:
     import wgpu
 
     h, w = rgba.shape[:2]
@@ -82,7 +82,7 @@ def gpu_i420(device, rgba: np.ndarray, converter: YuvConverter | None = None) ->
     device.queue.write_texture(
         {"texture": tex}, np.ascontiguousarray(rgba), {"bytes_per_row": 4 * w, "rows_per_image": h}, (w, h, 1)
     )
-    conv = converter or YuvConverter(device, w, h)
+    conv = converter or YuvConverter(device, w, h, kernel=kernel)
     enc = device.create_command_encoder()
     conv.encode(enc, tex.create_view())
     device.queue.submit([enc.finish()])
@@ -123,10 +123,26 @@ def test_gpu_matches_reference(device, name):
     _assert_close(gpu_i420(device, img), reference_i420(img))
 
 
+@pytest.mark.parametrize("name", sorted(n for n, img in IMAGES.items() if img.shape[1] % 8 == 0))
+def test_both_gpu_kernels_give_the_same_bytes(device, name):
+    img = IMAGES[name]
+    tiles = gpu_i420(device, img, kernel="tiles")
+    np.testing.assert_array_equal(tiles, gpu_i420(device, img, kernel="bytes"))
+    _assert_close(tiles, reference_i420(img))
+
+
+def test_kernel_choice(device):
+    assert YuvConverter(device, 64, 36).kernel == "tiles"
+    assert YuvConverter(device, 10, 6).kernel == "bytes"
+    with pytest.raises(ValueError):
+        YuvConverter(device, 10, 6, kernel="tiles")
+
+
 def test_larger_random_frame_gpu_and_cpu(device):
     img = np.random.default_rng(7).integers(0, 256, (90, 160, 4), dtype=np.uint8)
     ref = reference_i420(img)
-    _assert_close(gpu_i420(device, img), ref)
+    _assert_close(gpu_i420(device, img, kernel="tiles"), ref)
+    _assert_close(gpu_i420(device, img, kernel="bytes"), ref)
     _assert_close(rgba_to_i420_cpu(img), ref)
 
 
@@ -196,3 +212,16 @@ def test_wrong_texture_size_is_refused(device):
     tex = device.create_texture(size=(8, 4, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING)
     with pytest.raises(RenderError, match="8x4"):
         conv.encode(device.create_command_encoder(), tex.create_view())
+
+
+def test_plane_layout_tiles(device):
+    # 16 wide: the tile kernel; a distinct colour per 2x2 block tells misplaced words apart.
+    w, h = 16, 4
+    rng = np.random.default_rng(11)
+    blocks = rng.integers(0, 256, (h // 2, w // 2, 4), dtype=np.uint8)
+    img = np.repeat(np.repeat(blocks, 2, 0), 2, 1)
+    data = gpu_i420(device, img, kernel="tiles")
+    yp, up, vp = split_i420(data, w, h)
+    _, ur, vr = split_i420(reference_i420(img), w, h)
+    assert np.abs(up.astype(int) - ur).max() <= 1 and np.abs(vp.astype(int) - vr).max() <= 1
+    assert (yp[0::2] == yp[1::2]).all() and (yp[:, 0::2] == yp[:, 1::2]).all()

@@ -106,9 +106,13 @@ class YuvConverter:
     ``self.buffer`` (usage STORAGE | COPY_SRC, size rounded up to a multiple of 4) receives the
     I420 bytes; ``self.nbytes`` of them are meaningful. Pipeline, uniforms and bind groups are
     created once; each frame only calls :meth:`encode`.
+
+    ``kernel`` picks the compute entry point: "tiles" (one invocation per 8x2 pixel tile, needs a
+    width that is a multiple of 8) or "bytes" (one invocation per output word, any even size).
+    The default takes "tiles" when it can; both give identical bytes.
     """
 
-    def __init__(self, device, width: int, height: int):
+    def __init__(self, device, width: int, height: int, kernel: str | None = None):
         import wgpu
 
         _check_size(width, height)
@@ -117,7 +121,14 @@ class YuvConverter:
         self.height = int(height)
         self.nbytes = i420_size(self.width, self.height)
         self.n_words = (self.nbytes + 3) // 4
-        groups = (self.n_words + _WORKGROUP - 1) // _WORKGROUP
+        tiles_ok = self.width % 8 == 0
+        if kernel is None:
+            kernel = "tiles" if tiles_ok else "bytes"
+        if kernel not in ("tiles", "bytes") or (kernel == "tiles" and not tiles_ok):
+            raise ValueError(f"kernel {kernel!r} cannot convert {self.width}x{self.height} frames")
+        self.kernel = kernel
+        invocations = self.width * self.height // 16 if kernel == "tiles" else self.n_words
+        groups = (invocations + _WORKGROUP - 1) // _WORKGROUP
         gx = min(groups, _MAX_GROUPS)
         self._dispatch = (gx, (groups + gx - 1) // gx, 1)
 
@@ -155,7 +166,7 @@ class YuvConverter:
         self._pipeline = device.create_compute_pipeline(
             label="gpurender i420",
             layout=device.create_pipeline_layout(bind_group_layouts=[self._layout]),
-            compute={"module": module, "entry_point": "main"},
+            compute={"module": module, "entry_point": f"main_{kernel}"},
         )
         # Source object -> (view, bind group). Strong references keep ids from being reused.
         self._bind_groups: dict[int, tuple[object, object, object]] = {}
