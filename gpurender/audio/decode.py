@@ -109,7 +109,7 @@ def load_audio(path) -> AudioData:
         except _PyAVFailed as second:
             raise AudioError(
                 f"cannot decode audio file {str(path)!r}: it is corrupt or not an audio format "
-                f"({first}; FFmpeg: {second}); convert it to WAV or FLAC and try again"
+                f"(libsndfile: {first}; FFmpeg: {second}); convert it to WAV or FLAC and try again"
             ) from None
     if samples.shape[0] == 0:
         raise AudioError(f"audio file {str(path)!r} contains no audio samples; give a file with sound in it")
@@ -131,7 +131,7 @@ def _read_soundfile(path: Path):
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, ValueError, OSError) as err:
         # libsndfile says "Format not recognised" for M4A and friends: PyAV gets its turn.
-        raise _NotForSoundfile(_one_line(err)) from None
+        raise _NotForSoundfile(_one_line(err, path)) from None
     return data, int(rate)
 
 
@@ -153,7 +153,7 @@ def _read_pyav(path: Path):
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise _PyAVFailed(_one_line(err)) from None
+        raise _PyAVFailed(_one_line(err, path)) from None
     with container:
         if not container.streams.audio:
             raise AudioError(
@@ -176,7 +176,7 @@ def _read_pyav(path: Path):
                     )
                 chunks.append(_frame_to_float(frame, channels))
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise _PyAVFailed(_one_line(err)) from None
+            raise _PyAVFailed(_one_line(err, path)) from None
     if rate is None:
         return np.zeros((0, 1), np.float32), int(stream.rate or 1)
     return np.concatenate(chunks, axis=0), int(rate)
@@ -196,6 +196,13 @@ def _frame_to_float(frame, channels: int) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+def _one_line(err: BaseException, path: Path) -> str:
+    """A library's error as a short phrase: one line, without the path we already print."""
+    import av
+
+    if isinstance(err, av.FFmpegError) and err.strerror:
+        text = str(err.strerror)
+    else:
+        text = str(err).replace(f"Error opening {str(path)!r}: ", "")
+    text = " ".join(text.split()).rstrip(".")
     return text or type(err).__name__
