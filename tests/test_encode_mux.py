@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from types import SimpleNamespace
 
 import av
@@ -221,3 +222,22 @@ def test_mismatched_segments_are_refused(tmp_path):
     with pytest.raises(EncodeError, match="no segments"):
         concat_segments([], tmp_path / "j.mkv")
     assert sorted(os.listdir(tmp_path)) == ["a.mkv", "b.mkv"]
+
+
+def test_matroska_segments_join_into_mp4_on_exact_frame_times(tmp_path):
+    # Matroska stores milliseconds (33, 67, ...); the joined MP4 must still show frame k at k/fps.
+    segments = write_segments(tmp_path, i420_frames(12), [5, 7], "mkv", format="mkv")
+    out = tmp_path / "joined.mp4"
+    concat_segments(segments, out)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        joined = list(container.decode(stream))
+        assert stream.average_rate == FPS
+    assert [f.pts * f.time_base for f in joined] == [Fraction(i, FPS) for i in range(12)]
+    # the copied packets decode to the very pictures the segments decode to
+    separate = []
+    for segment in segments:
+        with av.open(str(segment)) as container:
+            separate += [f.to_ndarray() for f in container.decode(video=0)]
+    for a, b in zip(joined, separate):
+        np.testing.assert_array_equal(a.to_ndarray(), b)

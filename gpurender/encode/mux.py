@@ -493,36 +493,41 @@ def concat_segments(segment_paths, out_path, fps: int | Fraction | None = None) 
         raise EncodeError("no segments to join; render at least one chunk first")
     out_path = Path(out_path)
     fmt = _container_format(None, out_path)
-    first_in = _open_input(paths[0])
+    # First pass (demux only, nothing decoded): check every segment and measure its reordering.
+    plans = []
+    reference = rate = None
+    for path in paths:
+        with _open_input(path) as container:
+            stream = _video_stream(container, path)
+            if reference is None:
+                reference = _signature(stream)
+                rate = Fraction(fps) if fps is not None else _frame_rate(stream, path)
+            elif _signature(stream) != reference:
+                raise EncodeError(
+                    f"segment {str(path)!r} does not match {str(paths[0])!r} (codec, size, pixel format "
+                    f"or codec headers differ); render every chunk with the same settings"
+                )
+            plans.append(_plan_segment(container, stream, rate, path))
+    # Decode order must run ahead of display order by the deepest reordering of any segment, so
+    # that dts stays below pts everywhere and rises by one frame per packet across every join.
+    delay = max(plan.delay for plan in plans)
+    temp = temp_beside(out_path)
     try:
-        template = _video_stream(first_in, paths[0])
-        reference = _signature(template)
-        rate = Fraction(fps) if fps is not None else _frame_rate(template, paths[0])
-        temp = temp_beside(out_path)
         try:
             out = av.open(str(temp), "w", format=MUXER[fmt], options=_faststart(fmt))
         except OSError as exc:
             raise EncodeError(f"cannot write {str(out_path)!r}: {exc.strerror or exc}") from exc
-    finally:
-        first_in.close()
-    try:
         try:
             vout = None
             frames_before = 0
-            for path in paths:
-                container = _open_input(path)
-                try:
+            for path, plan in zip(paths, plans):
+                with _open_input(path) as container:
                     stream = _video_stream(container, path)
-                    if _signature(stream) != reference:
-                        raise EncodeError(
-                            f"segment {str(path)!r} does not match {str(paths[0])!r} (codec, size, pixel format "
-                            f"or codec headers differ); render every chunk with the same settings"
-                        )
                     if vout is None:
                         vout = _copy_stream(out, stream, fmt)
-                    frames_before += _copy_segment(container, stream, vout, out, rate, frames_before, path)
-                finally:
-                    container.close()
+                        vout.time_base = 1 / rate  # a hint; Matroska keeps its 1/1000
+                    _copy_segment(container, stream, vout, out, rate, plan, frames_before - delay, frames_before)
+                frames_before += plan.frames
             out.close()
         except BaseException:
             try:
@@ -548,31 +553,56 @@ def _frame_rate(stream, path: Path) -> Fraction:
     raise EncodeError(f"cannot tell the frame rate of {str(path)!r}; pass fps to concat_segments")
 
 
-def _copy_segment(container, stream, vout, out, rate: Fraction, frames_before: int, path: Path) -> int:
-    """Copy one segment's packets onto the joined grid; returns how many frames it holds."""
+class _SegmentPlan:
+    def __init__(self, start: int, frames: int, delay: int):
+        self.start, self.frames, self.delay = start, frames, delay
+
+
+def _frame_index(packet, start: int, tb: Fraction, rate: Fraction) -> int:
+    return round((packet.pts - start) * tb * rate)
+
+
+def _plan_segment(container, stream, rate: Fraction, path: Path) -> _SegmentPlan:
     tb = stream.time_base
     start = None
-    last_index = -1
+    count = 0
+    delay = 0
+    last = -1
     for packet in _video_packets(container, stream):
+        if packet.pts is None:
+            raise EncodeError(f"segment {str(path)!r} has a frame without a timestamp; re-encode it with VideoWriter")
         if start is None:
             if not packet.is_keyframe:
                 raise EncodeError(
                     f"segment {str(path)!r} does not start on a keyframe; encode chunks with a keyframe interval (gop)"
                 )
             start = stream.start_time if stream.start_time is not None else packet.pts
-        # timestamps -> frame index within the segment -> timestamp on the joined grid
-        if packet.pts is not None:
-            index = round((packet.pts - start) * tb * rate)
-            last_index = max(last_index, index)
-            packet.pts = round((frames_before + index) / rate / tb)
-        if packet.dts is not None:
-            # dts on the same integer grid as pts, or rounding could put a dts after its pts
-            packet.dts = round((frames_before + round((packet.dts - start) * tb * rate)) / rate / tb)
+        index = _frame_index(packet, start, tb, rate)
+        delay = max(delay, count - index)
+        last = max(last, index)
+        count += 1
+    if count == 0:
+        raise EncodeError(f"segment {str(path)!r} holds no frames")
+    if last + 1 != count:
+        raise EncodeError(
+            f"segment {str(path)!r} has {count} frames spread over {last + 1} frame times at {rate} fps; "
+            f"segments must be constant frame rate"
+        )
+    return _SegmentPlan(start, count, delay)
+
+
+def _copy_segment(container, stream, vout, out, rate, plan: _SegmentPlan, first_dts: int, frames_before: int) -> None:
+    """Copy one segment's packets, renumbered onto the joined stream's frame grid."""
+    tb = stream.time_base
+    # Timestamps are written as frame numbers in a 1/fps time base; the muxer rescales them to its
+    # own, so ms-rounded (Matroska) segments still land on exact frame times in an MP4.
+    frame_tb = 1 / rate
+    for k, packet in enumerate(_video_packets(container, stream)):
+        pts = frames_before + _frame_index(packet, plan.start, tb, rate)
+        packet.time_base = frame_tb
+        packet.pts, packet.dts, packet.duration = pts, first_dts + k, 1
         packet.stream = vout
         out.mux_one(packet)
-    if start is None:
-        raise EncodeError(f"segment {str(path)!r} holds no frames")
-    return last_index + 1
 
 
 __all__ = ["AUDIO_CODECS", "concat_segments", "mux_audio"]
