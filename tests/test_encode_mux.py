@@ -241,3 +241,13 @@ def test_matroska_segments_join_into_mp4_on_exact_frame_times(tmp_path):
             separate += [f.to_ndarray() for f in container.decode(video=0)]
     for a, b in zip(joined, separate):
         np.testing.assert_array_equal(a.to_ndarray(), b)
+
+
+@pytest.mark.parametrize("channels, layout", [(6, "5.1"), (8, "7.1")])
+def test_surround_channels_are_kept(tmp_path, clips, channels, layout):
+    samples = burst_track(32000, channels=channels)
+    out = tmp_path / "surround.mp4"
+    mux_audio(clips["mp4"], SimpleNamespace(samples=samples, sample_rate=32000), out, start_time=0.5, duration=1.0, format="mp4")
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.layout.name == layout
+        assert container.streams.audio[0].codec_context.sample_rate == 32000

@@ -266,8 +266,13 @@ def _to_codec_frame(block: np.ndarray, sample_format: str, layout: str, rate: in
         data = np.round(np.clip(block.astype(np.float64), -1.0, 1.0) * 2147483647.0).astype(np.int32)
     else:
         raise EncodeError(f"audio sample format {sample_format} is not supported here")
-    array = np.ascontiguousarray(data.T) if planar else data.reshape(1, -1)
-    frame = av.AudioFrame.from_ndarray(array, format=sample_format, layout=layout)
+    if planar:
+        # filled plane by plane: PyAV 18 lists one plane too many for 8-channel planar frames
+        frame = av.AudioFrame(format=sample_format, layout=layout, samples=len(data))
+        for channel in range(data.shape[1]):
+            frame.planes[channel].update(np.ascontiguousarray(data[:, channel]))
+    else:
+        frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format=sample_format, layout=layout)
     frame.sample_rate = rate
     frame.pts = pts
     frame.time_base = Fraction(1, rate)
