@@ -122,6 +122,12 @@ def test_audio_soundfile_cannot_read_goes_through_pyav(tmp_path, clips):
     assert info["codec"] == "opus"
     assert 48000 <= samples.shape[1] < 48000 + 960
     assert abs(onset(samples) - round(0.5 * 48000)) <= 0.004 * 48000
+    # no duration: to the end of the source (1.5 s of AAC, so about 1.0 s after the start)
+    rest = tmp_path / "rest.mkv"
+    mux_audio(clips["mkv"], first, rest, start_time=0.5, format="mkv", audio_codec="flac")
+    info, samples = decode_audio(rest)
+    assert info["codec"] == "flac"
+    assert 44100 <= samples.shape[1] <= 44100 + 1024
 
 
 def test_pcm_audio_matches_the_source_sample_for_sample(tmp_path, clips):

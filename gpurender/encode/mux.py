@@ -319,7 +319,11 @@ class _AudioEncoder:
             ) from exc
         self.stream = stream
         self.frame_size = ctx.frame_size or 4096
-        self.total = count if self.rate == self.in_rate else round(count * self.rate / self.in_rate)
+        # count None: a streamed source read to its end, whatever its length turns out to be
+        if count is None:
+            self.total = None
+        else:
+            self.total = count if self.rate == self.in_rate else round(count * self.rate / self.in_rate)
         needs_resample = self.rate != self.in_rate or self.channels != self.in_channels
         self.in_layout = _LAYOUTS.get(self.in_channels)
         if needs_resample and self.in_layout is None:
@@ -334,12 +338,13 @@ class _AudioEncoder:
 
         produced = 0
         read = 0
+        total = self.total if self.total is not None else 1 << 62
 
         def resample(frame):
             for out in self.resampler.resample(frame):
                 yield out.to_ndarray().reshape(-1, self.channels)
 
-        for block in self.source.blocks(self.first, self.count):
+        for block in self.source.blocks(self.first, self.count if self.count is not None else 1 << 62):
             read += len(block)
             if self.resampler is None:
                 parts = [block]
@@ -352,11 +357,11 @@ class _AudioEncoder:
                 frame.time_base = Fraction(1, self.in_rate)
                 parts = resample(frame)
             for part in parts:
-                part = part[: self.total - produced]
+                part = part[: total - produced]
                 produced += len(part)
                 if len(part):
                     yield part
-        shortfall = self.count - read
+        shortfall = self.count - read if self.count is not None else 0
         if shortfall > _MAX_SHORTFALL_S * self.in_rate:
             raise EncodeError(
                 f"the audio ends {shortfall / self.in_rate:.3f}s before the rendered span does; "
@@ -364,11 +369,11 @@ class _AudioEncoder:
             )
         if self.resampler is not None:
             for part in resample(None):
-                part = part[: self.total - produced]
+                part = part[: total - produced]
                 produced += len(part)
                 if len(part):
                     yield part
-        if produced < self.total:
+        if self.total is not None and produced < self.total:
             # a few samples short at the very end (rounding, a source a hair too short): silence
             yield np.zeros((self.total - produced, self.channels), np.float32)
 
@@ -390,27 +395,30 @@ class _AudioEncoder:
         yield from self.stream.encode(frame)
 
 
-def _span(start_time: float, duration: float | None, rate: int, available: int) -> tuple[int, int]:
+def _span(start_time: float, duration: float | None, rate: int, available: int | None) -> tuple[int, int | None]:
+    """``(first sample, sample count)``; the count is None for "to the end" of a streamed source."""
     if start_time is None or not np.isfinite(start_time) or start_time < 0:
         raise EncodeError(f"audio start {start_time!r} is not valid; give a time in seconds >= 0")
     first = round(start_time * rate)
     if duration is None:
+        if available is None:
+            return first, None
         end = available
     else:
         if not np.isfinite(duration) or duration <= 0:
             raise EncodeError(f"audio duration {duration!r} is not valid; give a positive number of seconds")
         end = round((start_time + duration) * rate)
-    if first >= available and available > 0:
+    if available is not None and first >= available > 0:
         raise EncodeError(f"audio start {start_time:g}s is past the end of the audio ({available / rate:.3f}s)")
     return first, max(end - first, 0)
 
 
-def _available(source: _Source) -> int:
+def _available(source: _Source) -> int | None:
     if isinstance(source, _ArraySource):
         return len(source.samples)
     if isinstance(source, _SoundFileSource):
         return source.frames
-    return 1 << 62  # streamed sources are measured as they are read
+    return None  # streamed sources are measured as they are read
 
 
 def mux_audio(
@@ -451,7 +459,7 @@ def mux_audio(
             audio_packets = iter(())
             if source is not None:
                 first, count = _span(start_time, duration, source.sample_rate, _available(source))
-                if count > 0:
+                if count is None or count > 0:
                     audio_packets = _AudioEncoder(out, source, first, count, fmt, audio_codec).packets()
             _interleave(out, _video_packets(src, vin), vout, audio_packets)
             out.close()

@@ -15,7 +15,8 @@ PNG sequences (``settings.format == "png"``) are written one file per frame, num
 * any other name ending in ``.png``, such as ``out.png``, becomes ``out_000000.png``, ...
 
 The frames are written into a hidden temporary folder and moved into place on ``close()``, so an
-interrupted render leaves none of them behind. RGBA is kept when ``settings.alpha`` is set.
+interrupted render leaves none of them behind (into an existing folder, files of the same names are
+replaced and any others are left alone). RGBA is kept when ``settings.alpha`` is set.
 """
 
 from __future__ import annotations
