@@ -123,9 +123,14 @@ def test_probe_reports_libx264_opening():
 
 
 def test_quality_maps_to_constant_quality_controls():
-    crfs = [choose_encoder(EncodeSettings(W, H, FPS, encoder="cpu", quality=q)).options["crf"] for q in ("high", "medium", "low")]
+    crfs = [
+        choose_encoder(EncodeSettings(W, H, FPS, encoder="cpu", quality=q)).options["crf"]
+        for q in ("high", "medium", "low")
+    ]
     assert crfs == [str(v) for v in X264_CRF] == ["18", "23", "28"]
-    vp9 = [choose_encoder(EncodeSettings(W, H, FPS, format="webm", quality=q)).options for q in ("high", "medium", "low")]
+    vp9 = [
+        choose_encoder(EncodeSettings(W, H, FPS, format="webm", quality=q)).options for q in ("high", "medium", "low")
+    ]
     assert [o["b"] for o in vp9] == ["2M", "1M", "500k"]
     assert all("crf" in o for o in vp9)
     lossless = choose_encoder(EncodeSettings(W, H, FPS, encoder="cpu", lossless=True))

@@ -74,7 +74,9 @@ def clips(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("fmt, codec, frame", [("mp4", "aac", 1024), ("mov", "aac", 1024), ("mkv", "aac", 1024), ("webm", "opus", 960)])
+@pytest.mark.parametrize(
+    "fmt, codec, frame", [("mp4", "aac", 1024), ("mov", "aac", 1024), ("mkv", "aac", 1024), ("webm", "opus", 960)]
+)
 def test_mux_trims_the_source_to_the_span_in_sync(tmp_path, clips, fmt, codec, frame):
     sr = 44100
     audio = SimpleNamespace(samples=burst_track(sr), sample_rate=sr)
@@ -115,7 +117,14 @@ def test_audio_from_a_wav_path_keeps_mono_and_rate(tmp_path, clips):
 
 def test_audio_soundfile_cannot_read_goes_through_pyav(tmp_path, clips):
     first = tmp_path / "first.mp4"
-    mux_audio(clips["mp4"], SimpleNamespace(samples=burst_track(), sample_rate=44100), first, start_time=0, duration=1.5, format="mp4")
+    mux_audio(
+        clips["mp4"],
+        SimpleNamespace(samples=burst_track(), sample_rate=44100),
+        first,
+        start_time=0,
+        duration=1.5,
+        format="mp4",
+    )
     out = tmp_path / "second.webm"
     mux_audio(clips["webm"], first, out, start_time=0.5, duration=1.0, format="webm")
     info, samples = decode_audio(out)
@@ -133,8 +142,15 @@ def test_audio_soundfile_cannot_read_goes_through_pyav(tmp_path, clips):
 def test_pcm_audio_matches_the_source_sample_for_sample(tmp_path, clips):
     source = burst_track(48000) * np.float32(0.9)
     out = tmp_path / "exact.mkv"
-    mux_audio(clips["mkv"], SimpleNamespace(samples=source, sample_rate=48000), out,
-              start_time=0.7, duration=1.5, format="mkv", audio_codec="pcm_f32le")
+    mux_audio(
+        clips["mkv"],
+        SimpleNamespace(samples=source, sample_rate=48000),
+        out,
+        start_time=0.7,
+        duration=1.5,
+        format="mkv",
+        audio_codec="pcm_f32le",
+    )
     _, samples = decode_audio(out)
     first, end = round(0.7 * 48000), round(2.2 * 48000)
     np.testing.assert_array_equal(samples.T, source[first:end])
@@ -155,7 +171,9 @@ def test_audio_errors(tmp_path, clips):
     with pytest.raises(AudioError, match="does not exist"):
         mux_audio(clips["mp4"], tmp_path / "missing.wav", tmp_path / "x.mp4", start_time=0, duration=1, format="mp4")
     with pytest.raises(EncodeError, match="webm cannot hold aac"):
-        mux_audio(clips["webm"], short, tmp_path / "x.webm", start_time=0, duration=0.5, format="webm", audio_codec="aac")
+        mux_audio(
+            clips["webm"], short, tmp_path / "x.webm", start_time=0, duration=0.5, format="webm", audio_codec="aac"
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -213,8 +231,14 @@ def test_concat_then_mux_audio(tmp_path):
     joined = tmp_path / "joined.webm"
     concat_segments(segments, joined)
     out = tmp_path / "final.webm"
-    mux_audio(joined, SimpleNamespace(samples=burst_track(48000), sample_rate=48000), out,
-              start_time=0.0, duration=1.0, format="webm")
+    mux_audio(
+        joined,
+        SimpleNamespace(samples=burst_track(48000), sample_rate=48000),
+        out,
+        start_time=0.0,
+        duration=1.0,
+        format="webm",
+    )
     info, samples = decode_audio(out)
     assert 48000 <= samples.shape[1] < 48000 + 960
     assert video_frame_count(out) == 30
@@ -253,7 +277,14 @@ def test_matroska_segments_join_into_mp4_on_exact_frame_times(tmp_path):
 def test_surround_channels_are_kept(tmp_path, clips, channels, layout):
     samples = burst_track(32000, channels=channels)
     out = tmp_path / "surround.mp4"
-    mux_audio(clips["mp4"], SimpleNamespace(samples=samples, sample_rate=32000), out, start_time=0.5, duration=1.0, format="mp4")
+    mux_audio(
+        clips["mp4"],
+        SimpleNamespace(samples=samples, sample_rate=32000),
+        out,
+        start_time=0.5,
+        duration=1.0,
+        format="mp4",
+    )
     with av.open(str(out)) as container:
         assert container.streams.audio[0].codec_context.layout.name == layout
         assert container.streams.audio[0].codec_context.sample_rate == 32000

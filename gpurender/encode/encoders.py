@@ -184,7 +184,9 @@ def choose_encoder(settings: EncodeSettings) -> EncoderChoice:
     codec = settings.resolved_codec
     if codec == "png":
         pix = "rgba" if settings.alpha else "rgb24"
-        return EncoderChoice("png", "png", {}, pix, False, f"encoder: png ({'RGBA' if settings.alpha else 'RGB'} image sequence)")
+        return EncoderChoice(
+            "png", "png", {}, pix, False, f"encoder: png ({'RGBA' if settings.alpha else 'RGB'} image sequence)"
+        )
 
     why_not_gpu = ""
     if settings.encoder in ("auto", "gpu"):

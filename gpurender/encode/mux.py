@@ -328,9 +328,7 @@ class _AudioEncoder:
         self.in_layout = _LAYOUTS.get(self.in_channels)
         if needs_resample and self.in_layout is None:
             raise EncodeError(f"cannot convert {self.in_channels}-channel audio; give mono, stereo or up to 7.1")
-        self.resampler = (
-            av.AudioResampler(format="flt", layout=layout, rate=self.rate) if needs_resample else None
-        )
+        self.resampler = av.AudioResampler(format="flt", layout=layout, rate=self.rate) if needs_resample else None
 
     def _converted(self):
         """Float32 blocks at the output rate and layout, exactly ``self.total`` samples long."""
