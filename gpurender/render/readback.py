@@ -14,6 +14,12 @@ No asyncio loop is needed, so this works from any ordinary thread. Checking whet
 settled without waiting needs its private ``_state`` (there is no public getter); if a future
 wgpu-py drops it, :func:`_settled` answers "not yet" and frames are delivered when the ring fills
 or on :meth:`ReadbackRing.flush` instead, which is later but still correct.
+
+On the lavapipe software adapter ``queue.submit`` blocks until the previous submission has
+finished, so at most one frame is queued ahead of the GPU no matter the depth; the ring still
+lets the consumer (e.g. an encoder thread; the blocked submit releases the GIL) work on earlier
+frames meanwhile. That is also why mapping avoids wgpu-py's extra empty submit (see
+:func:`_map_read`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,22 @@ def _settled(promise) -> bool:
     """True when the map promise has its result (fulfilled or rejected), without blocking."""
     state = getattr(promise, "_state", None)
     return isinstance(state, str) and state != "pending"
+
+
+def _map_read(buffer, size: int):
+    """Start mapping ``buffer`` for reading; returns the map promise.
+
+    wgpu-py's plain "READ" mode first submits an empty command buffer, a workaround for buffers
+    written through ``mapped_at_creation`` (wgpu-native issue 305, wgpu issue 5173). Our staging
+    buffers are only ever filled by copies we submitted, so the workaround is not needed, and it
+    costs dearly: on lavapipe a submit blocks until the previous submission has finished, so that
+    extra submit would make every frame synchronous. "READ_NOSYNC" is wgpu-py's internal name for
+    the mode without it; versions that lack it get the plain mode.
+    """
+    try:
+        return buffer.map_async("READ_NOSYNC", 0, size)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return buffer.map_async("READ", 0, size)
 
 
 class _Slot:
@@ -102,17 +124,16 @@ class ReadbackRing:
         done = self._harvest()
         slot = self._slots[self._next]
         if slot.promise is not None:
-            # Ring full: the slot we need still holds the oldest frame. Send this frame's
-            # rendering to the GPU first so it works while we wait, then copy in a second
-            # submission once the slot is free. Queue order keeps the copy after the render.
-            self.device.queue.submit([command_encoder.finish()])
+            # Ring full: the slot still holds the oldest frame. The K-1 newer frames keep the GPU
+            # busy meanwhile. (Submitting this frame's rendering before the wait would overlap a
+            # little more on a GPU, but costs a second submit per frame, and on lavapipe a
+            # submit blocks until the previous one has finished.)
             done.append(self._deliver_oldest())
-            command_encoder = self.device.create_command_encoder(label="gpurender readback copy")
         record_copy(command_encoder, slot.buffer)
         self.device.queue.submit([command_encoder.finish()])
 
         slot.frame_index = frame_index
-        slot.promise = slot.buffer.map_async("READ", 0, self.buffer_size)
+        slot.promise = _map_read(slot.buffer, self.buffer_size)
         self._in_flight.append(slot)
         self._next = (self._next + 1) % self.depth
 
