@@ -204,3 +204,30 @@ def test_converter_into_ring_end_to_end(device):
 def test_bad_depth_is_refused(device):
     with pytest.raises(ValueError):
         ReadbackRing(device, 16, depth=0)
+
+
+def test_ring_works_from_a_worker_thread(device):
+    import threading
+
+    result = {}
+
+    def work():
+        try:
+            src = Source(device)
+            ring = ReadbackRing(device, NBYTES, depth=3)
+            out = []
+            for i in range(8):
+                out += ring.submit(src.frame(i), src.record_copy, i)
+            out += ring.flush()
+            result["out"] = out
+        except BaseException as exc:  # surfaced below
+            result["error"] = exc
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "readback from a worker thread hung"
+    assert "error" not in result, result.get("error")
+    assert [i for i, _ in result["out"]] == list(range(8))
+    for i, arr in result["out"]:
+        np.testing.assert_array_equal(arr, pattern(i))
