@@ -1,0 +1,313 @@
+"""Reads point clouds from files (.ply, .npy, .npz, .csv) and checks them, one file or a sequence.
+
+This module turns a user's point file into plain arrays: ``[n, 3]`` float32 positions and
+optional ``[n, 3|4]`` float32 colours in 0..1, or refuses it with one line that names the file
+(and the frame, for a per-frame sequence). It imports no GPU library. A sequence is a folder or a
+glob pattern of files, one per video frame, taken in natural name order (``f2`` before ``f10``).
+
+Colours are floats in 0..1, or 8-bit values 0..255 where the format says so: ``uint8`` arrays,
+PLY ``uchar`` properties (``ushort`` ones are 0..65535), or CSV colour columns that are all whole
+numbers with at least one above 1.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SceneError
+
+SUFFIXES = (".ply", ".npy", ".npz", ".csv")
+
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}
+_PLY_COLOR_NAMES = (("red", "green", "blue", "alpha"), ("r", "g", "b", "a"),
+                    ("diffuse_red", "diffuse_green", "diffuse_blue", "diffuse_alpha"))
+
+
+def _where(path, frame: int | None) -> str:
+    where = f"point file {str(path)!r}"
+    return where if frame is None else f"{where} (frame {frame})"
+
+
+def load_point_file(path, frame: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points ``[n, 3]`` float32 and colours ``[n, 3|4]`` float32 in 0..1 (or None) from a file.
+
+    ``frame`` only adds the frame number to error messages (for per-frame sequences). Every
+    problem raises :class:`SceneError` naming the file: missing, unreadable, unknown suffix,
+    wrong shape, NaN or infinite values, colours that do not match the points, no points.
+    """
+    path = Path(os.fspath(path))
+    where = _where(path, frame)
+    if not path.is_file():
+        raise SceneError(f"{where} does not exist; check the path (relative paths are relative to the scene file)")
+    suffix = path.suffix.lower()
+    readers = {".ply": _read_ply, ".npy": _read_npy, ".npz": _read_npz, ".csv": _read_csv}
+    if suffix not in readers:
+        raise SceneError(f"{where}: unsupported suffix {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+    try:
+        points, colors = readers[suffix](path, where)
+    except SceneError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as exc:
+        raise SceneError(f"{where} cannot be read as {suffix[1:].upper()}: {exc}") from None
+    return check_points(points, colors, where)
+
+
+def check_points(points, colors, where: str = "points") -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate and normalise arrays: float32 ``[n, 3]`` points, float32 0..1 colours or None."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise SceneError(f"{where}: points must have shape [n, 3], got {list(points.shape)}")
+    if len(points) == 0:
+        raise SceneError(f"{where}: the file holds no points")
+    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
+        raise SceneError(f"{where}: point coordinates must be real numbers, got {points.dtype}")
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    finite = np.isfinite(points)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        raise SceneError(
+            f"{where}: {len(bad)} point(s) have NaN or infinite coordinates (first: point {bad[0]}); "
+            "remove or fix them"
+        )
+    if colors is None:
+        return points, None
+    colors = np.asarray(colors)
+    if colors.ndim != 2 or colors.shape[1] not in (3, 4):
+        raise SceneError(f"{where}: colours must have shape [n, 3] or [n, 4], got {list(colors.shape)}")
+    if len(colors) != len(points):
+        raise SceneError(f"{where}: {len(colors)} colours for {len(points)} points; give one colour per point")
+    if colors.dtype == np.uint8:
+        return points, colors.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(colors.dtype, np.number) or np.iscomplexobj(colors):
+        raise SceneError(f"{where}: colours must be numbers, got {colors.dtype}")
+    colors = colors.astype(np.float32)
+    if not np.isfinite(colors).all():
+        raise SceneError(f"{where}: colours contain NaN or infinite values; fix them")
+    lo, hi = float(colors.min()), float(colors.max())
+    if lo < 0.0 or hi > 1.0:
+        raise SceneError(
+            f"{where}: colour values range {lo:g}..{hi:g}; float colours must be in 0..1 "
+            "(divide 8-bit values by 255, or store them as uint8)"
+        )
+    return points, np.ascontiguousarray(colors)
+
+
+def _split_columns(data: np.ndarray, where: str):
+    if data.ndim != 2 or data.shape[1] not in (3, 6, 7):
+        raise SceneError(
+            f"{where}: expected columns x, y, z[, r, g, b[, a]] (shape [n, 3], [n, 6] or [n, 7]), "
+            f"got shape {list(data.shape)}"
+        )
+    if data.shape[1] == 3:
+        return data, None
+    return data[:, :3], data[:, 3:]
+
+
+def _read_npy(path: Path, where: str):
+    data = np.load(path, allow_pickle=False)
+    if data.dtype == np.uint8:  # colours only make sense as uint8 next to coordinates in .npz
+        raise SceneError(f"{where}: coordinates are uint8; store them as floats")
+    return _split_columns(data, where)
+
+
+def _read_npz(path: Path, where: str):
+    with np.load(path, allow_pickle=False) as archive:
+        names = archive.files
+        if "points" not in names:
+            raise SceneError(f"{where}: no array named 'points' (found: {', '.join(names) or 'none'}); "
+                             "save it with np.savez(path, points=..., colors=...)")
+        points = archive["points"]
+        colors = archive["colors"] if "colors" in names else None
+    return points, colors
+
+
+def _read_csv(path: Path, where: str):
+    with open(path, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise SceneError(f"{where}: the file holds no points")
+    delimiter = "," if "," in lines[0] else None
+
+    def numeric(line: str) -> bool:
+        try:
+            [float(x) for x in (line.split(delimiter))]
+            return True
+        except ValueError:
+            return False
+
+    if not numeric(lines[0]):
+        lines = lines[1:]  # a header row
+    if not lines:
+        raise SceneError(f"{where}: the file holds no points")
+    try:
+        data = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise SceneError(f"{where}: not a table of numbers ({exc})") from None
+    points, colors = _split_columns(data, where)
+    if colors is not None and colors.size and colors.max() > 1.0 and np.all(colors == np.round(colors)):
+        if colors.max() > 255 or colors.min() < 0:
+            raise SceneError(f"{where}: colour values must be in 0..1 or whole numbers in 0..255")
+        colors = colors.astype(np.uint8)
+    return points, colors
+
+
+def _read_ply(path: Path, where: str):
+    with open(path, "rb") as handle:
+        if handle.readline().strip() != b"ply":
+            raise SceneError(f"{where}: not a PLY file (it must start with the line 'ply')")
+        fmt = None
+        elements: list[tuple[str, int, list]] = []
+        while True:
+            raw = handle.readline()
+            if not raw:
+                raise SceneError(f"{where}: PLY header has no 'end_header' line")
+            words = raw.decode("ascii", errors="replace").split()
+            if not words or words[0] in ("comment", "obj_info"):
+                continue
+            if words[0] == "end_header":
+                break
+            if words[0] == "format" and len(words) >= 2:
+                fmt = words[1]
+            elif words[0] == "element" and len(words) == 3:
+                elements.append((words[1], int(words[2]), []))
+            elif words[0] == "property" and elements:
+                if words[1] == "list":
+                    elements[-1][2].append((words[-1], None))
+                else:
+                    if words[1] not in _PLY_TYPES:
+                        raise SceneError(f"{where}: unknown PLY property type {words[1]!r}")
+                    elements[-1][2].append((words[2], _PLY_TYPES[words[1]]))
+            else:
+                raise SceneError(f"{where}: unexpected PLY header line {raw.decode('ascii', 'replace').strip()!r}")
+        body_start = handle.tell()
+        order = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
+        if fmt not in order:
+            raise SceneError(f"{where}: unsupported PLY format {fmt!r}; use ascii or binary_little_endian")
+        names = [e[0] for e in elements]
+        if "vertex" not in names:
+            raise SceneError(f"{where}: PLY file has no 'vertex' element")
+        vi = names.index("vertex")
+        _, count, props = elements[vi]
+        if any(t is None for _, t in props):
+            raise SceneError(f"{where}: list properties on PLY vertices are not supported")
+        if fmt == "ascii":
+            skip = sum(e[1] for e in elements[:vi])  # one line per element instance
+            handle.seek(body_start)
+            for _ in range(skip):
+                handle.readline()
+            lines = [handle.readline() for _ in range(count)]
+            if count and not lines[-1]:
+                raise SceneError(f"{where}: PLY file ends before its {count} vertices")
+            table = np.loadtxt(io.BytesIO(b"".join(lines)), dtype=np.float64, ndmin=2) if count else \
+                np.zeros((0, len(props)))
+            if table.shape[1] != len(props):
+                raise SceneError(f"{where}: PLY vertex lines have {table.shape[1]} values, the header declares {len(props)}")
+            columns = {name: table[:, i].astype(t) for i, (name, t) in enumerate(props)}
+        else:
+            offset = body_start
+            for name, n, eprops in elements[:vi]:
+                if any(t is None for _, t in eprops):
+                    raise SceneError(
+                        f"{where}: binary PLY with a list element ({name!r}) before the vertices is not supported"
+                    )
+                offset += n * sum(np.dtype(t).itemsize for _, t in eprops)
+            dtype = np.dtype([(name, order[fmt] + t) for name, t in props])
+            handle.seek(offset)
+            raw = handle.read(dtype.itemsize * count)
+            if len(raw) < dtype.itemsize * count:
+                raise SceneError(f"{where}: PLY file ends before its {count} vertices")
+            records = np.frombuffer(raw, dtype=dtype, count=count)
+            columns = {name: records[name] for name, _ in props}
+    for axis in ("x", "y", "z"):
+        if axis not in columns:
+            raise SceneError(f"{where}: PLY vertices have no {axis!r} property")
+    points = np.stack([columns["x"], columns["y"], columns["z"]], axis=1).astype(np.float32)
+    colors = None
+    for rgba in _PLY_COLOR_NAMES:
+        if all(c in columns for c in rgba[:3]):
+            chans = [c for c in rgba if c in columns]
+            kinds = {columns[c].dtype.kind + str(columns[c].dtype.itemsize) for c in chans}
+            stacked = np.stack([columns[c] for c in chans], axis=1)
+            if kinds == {"u1"}:
+                colors = stacked.astype(np.uint8)
+            elif kinds == {"u2"}:
+                colors = stacked.astype(np.float32) / np.float32(65535.0)
+            else:
+                colors = stacked.astype(np.float32)
+            break
+    return points, colors
+
+
+# -- per-frame sequences -------------------------------------------------------------------------
+
+def _natural_key(path: Path):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def is_sequence(spec) -> bool:
+    """True when ``spec`` names a folder or a glob pattern rather than one file."""
+    text = os.fspath(spec)
+    return Path(text).is_dir() or glob.has_magic(text)
+
+
+def resolve_point_files(spec) -> list[Path]:
+    """The files a ``file`` parameter names: one file, a folder's point files, or a glob's matches.
+
+    Folders and patterns are sorted in natural name order; a pattern or folder matching no
+    point file raises :class:`SceneError`.
+    """
+    text = os.fspath(spec)
+    path = Path(text)
+    if path.is_dir():
+        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+        if not found:
+            raise SceneError(f"point folder {text!r} holds no {'/'.join(SUFFIXES)} files")
+    elif glob.has_magic(text):
+        found = [Path(p) for p in glob.glob(text) if Path(p).is_file()]
+        if not found:
+            raise SceneError(f"point file pattern {text!r} matches no files; check the pattern")
+    else:
+        return [path]
+    return sorted(found, key=_natural_key)
+
+
+class PointSequence:
+    """Per-frame point files: track frame ``k`` uses file ``k``.
+
+    Past the last file the sequence holds on the last file, or with ``loop=True`` starts again
+    from the first. One file is read at a time (the last one read is kept), so memory does not
+    grow with the number of files.
+    """
+
+    def __init__(self, spec, loop: bool = False):
+        self.files = resolve_point_files(spec)
+        self.loop = bool(loop)
+        self._cached: tuple[int, tuple] | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def file_index(self, frame: int) -> int:
+        n = len(self.files)
+        frame = max(int(frame), 0)
+        return frame % n if self.loop else min(frame, n - 1)
+
+    def load(self, frame: int) -> tuple[int, np.ndarray, np.ndarray | None]:
+        """``(file index, points, colours)`` for track frame ``frame``."""
+        k = self.file_index(frame)
+        if self._cached is None or self._cached[0] != k:
+            points, colors = load_point_file(self.files[k], frame=frame if len(self.files) > 1 else None)
+            self._cached = (k, (points, colors))
+        return (k, *self._cached[1])
