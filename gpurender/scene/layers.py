@@ -15,7 +15,10 @@ register_layer_type(
     "points",
     {
         "shape": P("sphere", "str", tuple(SHAPES), "built-in shape (ignored when file is set)"),
-        "file": P(None, "path", help="point file (.ply/.npy/.npz/.csv)"),
+        "file": P(None, "path", help="point file (.ply/.npy/.npz/.csv), or a folder or glob of per-frame "
+                                     "files (natural name order; frame k shows file k)"),
+        "loop": P(False, "bool", help="per-frame files: start again from the first after the last "
+                                      "(default: hold the last)"),
         "count": P(20000, "int", help="number of points of a built-in shape"),
         "seed": P(0, "int"),
         "size": P(4.0, help="sprite diameter in pixels"),
@@ -24,7 +27,11 @@ register_layer_type(
         "spin": P(0.0, help="rotation speed about the vertical axis, degrees per second"),
         "color": P(None, "color", help="one colour for every point (overrides colormap)"),
         "colormap": P("viridis", "str", COLORMAPS),
-        "color_by": P("height", "str", ("height", "distance")),
+        "color_by": P(None, "str", ("height", "distance", "feature", "file"),
+                      "what picks each point's colormap colour: height, distance from the centre, "
+                      "an audio feature (color_feature; the map slides with it), or the file's own "
+                      "colours; default: the file's colours when it has them, else height"),
+        "color_feature": P("bass", "str", help="audio feature that shifts the colours with color_by = \"feature\""),
         "softness": P(0.35, help="fraction of the sprite radius faded at its edge"),
         "draw": P("blend", "str", ("blend", "additive", "depth")),
         "brightness": P(1.0, help="multiplies the colours"),
@@ -47,3 +54,4 @@ register_layer_type(
     },
     help="frequency bands as bars",
 )
+from . import layers_media  # noqa: F401

@@ -10,7 +10,7 @@ import importlib
 
 from .base import FrameInfo, LayerRenderer, RenderContext, create_renderer, register_renderer, renderer_types
 
-_BUILTIN = ("points", "spectrum")
+_BUILTIN = ("points", "spectrum", "image", "text", "particles", "waveform", "shader")
 
 
 def load_builtin() -> None:

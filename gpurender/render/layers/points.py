@@ -1,8 +1,11 @@
 """The ``points`` layer: a point cloud drawn as round, soft-edged sprites of a size in pixels.
 
-Points and their colours are uploaded once as storage buffers; per frame only a small uniform
-(matrices, size) changes. Three drawing modes: ``blend`` (premultiplied over, in buffer order),
-``additive`` (glow) and ``depth`` (depth-tested, nearest point wins).
+Points come from a built-in shape, one point file, or a sequence of per-frame point files (a
+folder or glob: track frame ``k`` shows file ``k``, holding the last file or looping). They and
+their colours live in storage buffers uploaded once (per file change, for a sequence); per frame
+only a small uniform (matrices, size) changes, plus the colours when they follow an audio
+feature. Three drawing modes: ``blend`` (premultiplied over, in buffer order), ``additive``
+(glow) and ``depth`` (depth-tested, nearest point wins).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import wgpu
 
-from ...errors import SceneError
-from ...scene.colors import apply_colormap
+from ...errors import GpurenderError, SceneError
+from ...scene.colors import apply_colormap, colormap_table
+from ...scene.model import Binding
 from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
 from ..shaderlib import load_wgsl
@@ -38,14 +42,39 @@ def pack_colors(colors: np.ndarray) -> np.ndarray:
 
 
 def point_colors(points: np.ndarray, params: dict) -> np.ndarray:
-    """Per-point colours from the layer's colour or colormap settings, ``[n, 4]`` float32."""
+    """Per-point colours from the layer's colour or colormap settings, ``[n, 4]`` float32.
+
+    ``color_by = "feature"`` colours change per frame (see :func:`feature_color_indices`); here
+    they get the colours of a feature at 0.
+    """
     if params.get("color") is not None:
         return np.tile(np.asarray(params["color"], np.float32), (len(points), 1))
     if params.get("color_by") == "distance":
         values = np.linalg.norm(points, axis=1)
+    elif params.get("color_by") == "feature":
+        return colormap_table(params.get("colormap", "viridis"))[feature_color_indices(points)]
     else:
         values = points[:, 1]
     return apply_colormap(values, params.get("colormap", "viridis"))
+
+
+#: With ``color_by = "feature"`` a point's place on the colormap is ``0.5 * height + 0.5 *
+#: feature`` (both in 0..1): the cloud keeps a height gradient over half the map, and that window
+#: slides along the map as the feature rises. Held as table indices so a frame costs one gather.
+FEATURE_SPAN = 128
+
+
+def feature_color_indices(points: np.ndarray) -> np.ndarray:
+    """Each point's colormap index at feature 0 (0..127 by normalised height), ``uint8``."""
+    y = points[:, 1].astype(np.float64)
+    lo, hi = float(y.min()), float(y.max())
+    t = (y - lo) / (hi - lo) if hi > lo else np.zeros_like(y)
+    return np.rint(t * (FEATURE_SPAN - 1)).astype(np.uint8)
+
+
+def feature_color_offset(value: float) -> int:
+    """Colormap index offset for a feature value (clamped to 0..1)."""
+    return int(round(min(max(value, 0.0), 1.0) * (256 - FEATURE_SPAN)))
 
 
 class PointCloudPipeline:
@@ -102,6 +131,14 @@ class PointCloudPipeline:
         self.device.queue.write_buffer(self._colors, 0, cols)
         self.count = n
 
+    def set_colors(self, packed_colors: np.ndarray) -> None:
+        """Replace the packed colours of the current points (same count as the last set_points)."""
+        cols = np.ascontiguousarray(packed_colors, dtype=np.uint32)
+        if len(cols) != self.count:
+            raise ValueError(f"{len(cols)} colours for {self.count} points")
+        if self.count:
+            self.device.queue.write_buffer(self._colors, 0, cols)
+
     def set_uniforms(self, view_proj, model, width, height, size, softness, brightness) -> None:
         data = np.zeros(UNIFORM_SIZE // 4, dtype=np.float32)
         data[0:16] = to_wgsl(view_proj).reshape(-1)
@@ -128,13 +165,15 @@ class PointCloudPipeline:
 
 
 def load_layer_points(params: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """The layer's points and per-file colours (None when the colours come from a colormap)."""
+    """The layer's points and per-file colours (None when the colours come from a colormap).
+
+    For a sequence of files this is the first file's content.
+    """
     if params.get("file"):
-        try:
-            from ...scene.pointfile import load_point_file
-        except ImportError:
-            raise SceneError("point files are not supported by this build; use a built-in shape") from None
-        return load_point_file(params["file"])
+        from ...scene.pointfile import PointSequence
+
+        _, points, colors = PointSequence(params["file"]).load(0)
+        return points, colors
     return make_shape(params["shape"], params["count"], seed=params.get("seed", seed)), None
 
 
@@ -143,14 +182,68 @@ class PointsRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
-        points, colors = load_layer_points(p, ctx.seed)
-        if colors is None or p.get("color") is not None:
-            colors = point_colors(points, p)
-        self.n_points = len(points)
+        where = f"layer {layer.name!r} (points)"
+        self.sequence = None
+        self._feature = None
+        if p.get("color_by") == "feature" and p.get("color") is None:
+            self._feature = Binding(feature=p.get("color_feature") or "bass")
+            if ctx.features is not None:
+                try:
+                    ctx.params.series(self._feature)
+                except GpurenderError as exc:
+                    raise SceneError(f"{where}: color_feature: {exc}") from None
         self.gpu = PointCloudPipeline(ctx.device, p["draw"], self.target_format)
+        self._file_index = None
+        self._offset = None
+        if p.get("file"):
+            from ...scene.pointfile import PointSequence
+
+            self.sequence = PointSequence(p["file"], loop=p.get("loop", False))
+            self._use_frame(0)  # reads and checks the first file now, before any frame is drawn
+        else:
+            points = make_shape(p["shape"], p["count"], seed=p.get("seed", ctx.seed))
+            self._upload(points, None)
+
+    @property
+    def per_frame(self) -> bool:
+        """True when the layer uploads something each frame (a file sequence or feature colours)."""
+        return (self.sequence is not None and len(self.sequence) > 1) or self._feature is not None
+
+    def _upload(self, points: np.ndarray, file_colors) -> None:
+        p = self.layer.params
+        color_by = p.get("color_by")
+        if color_by == "file" and file_colors is None and p.get("color") is None:
+            raise SceneError(f"layer {self.layer.name!r} (points): color_by = \"file\" but the point file has "
+                             "no colours; use a colormap (color_by = \"height\") or a file with colours")
+        self.n_points = len(points)
+        if p.get("color") is None and file_colors is not None and color_by in (None, "file"):
+            colors = file_colors
+        elif self._feature is not None:
+            table = colormap_table(p.get("colormap", "viridis"))
+            self._packed_table = pack_colors(table)
+            self._base_index = feature_color_indices(points).astype(np.intp)
+            self._offset = None
+            colors = table[self._base_index]
+        else:
+            colors = point_colors(points, {**p, "color_by": color_by or "height"})
         self.gpu.set_points(points, pack_colors(colors))
 
+    def _use_frame(self, index: int) -> None:
+        if self.sequence is None:
+            return
+        k, points, colors = self.sequence.load(index)
+        if k != self._file_index:
+            self._upload(points, colors)
+            self._file_index = k
+
     def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+        self._use_frame(frame.index)
+        if self._feature is not None:
+            value = self.ctx.params.value(self._feature, frame.index) if self.ctx.features is not None else 0.0
+            offset = feature_color_offset(value)
+            if offset != self._offset:
+                self.gpu.set_colors(self._packed_table[self._base_index + offset])
+                self._offset = offset
         angle = self.value("rotation", frame) + self.value("spin", frame) * frame.time
         model = rotation_y(angle) @ scaling(self.value("scale", frame))
         self.gpu.set_uniforms(self.ctx.view_proj(frame), model, self.ctx.width, self.ctx.height,
@@ -159,4 +252,5 @@ class PointsRenderer(LayerRenderer):
         self.gpu.draw(command_encoder, target_view, self.ctx.width, self.ctx.height)
 
     def describe(self, frame):
+        self._use_frame(frame.index)
         return {"points": self.n_points}

@@ -1,0 +1,50 @@
+// A straight-alpha RGBA8 texture drawn into a pixel rectangle of the layer (images and text).
+//
+// Each output pixel finds its place in the source by its centre. `filtered` = 0 reads the one texel
+// under it (pixel for pixel when the rectangle has the texture's size and whole-pixel corners);
+// 1 filters bilinearly. Filtering is done here on premultiplied values, by hand from textureLoad,
+// so transparent texels never bleed their colour into edges and no sampler is needed. Output is
+// premultiplied RGBA, transparent outside the rectangle.
+
+//#include "common.wgsl"
+
+struct Uniforms {
+    rect: vec4<f32>,      // left, top, width, height in output pixels (y down)
+    src_size: vec2<f32>,  // texels of the texture in use (may be less than its allocation)
+    filtered: u32,   // 0: nearest texel, 1: bilinear
+    _pad: u32,
+};
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var src: texture_2d<f32>;
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32) -> @builtin(position) vec4<f32> {
+    return fullscreen_position(vi);
+}
+
+fn texel(p: vec2<i32>) -> vec4<f32> {
+    let hi = vec2<i32>(u.src_size) - vec2<i32>(1, 1);
+    let c = textureLoad(src, clamp(p, vec2<i32>(0, 0), hi), 0);
+    return vec4<f32>(c.rgb * c.a, c.a);
+}
+
+@fragment
+fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
+    let local = (pos.xy - u.rect.xy) / u.rect.zw;
+    if (u.rect.z <= 0.0 || u.rect.w <= 0.0 || any(local < vec2<f32>(0.0)) || any(local >= vec2<f32>(1.0))) {
+        return vec4<f32>(0.0);
+    }
+    let s = local * u.src_size;
+    if (u.filtered == 0u) {
+        return texel(vec2<i32>(floor(s)));
+    }
+    // Texel centres sit at half-integers; interpolate between the four around `s`.
+    let g = s - vec2<f32>(0.5);
+    let base = floor(g);
+    let f = g - base;
+    let b = vec2<i32>(base);
+    let top = mix(texel(b), texel(b + vec2<i32>(1, 0)), f.x);
+    let bottom = mix(texel(b + vec2<i32>(0, 1)), texel(b + vec2<i32>(1, 1)), f.x);
+    return mix(top, bottom, f.y);
+}
