@@ -35,12 +35,13 @@ class RenderResult:
                 f"encoder {self.encoder}, adapter {self.adapter}, {self.seconds:.1f} s")
 
 
-def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None):
-    from .encode import EncodeSettings
+def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None, container: str | None = None):
+    """Encoder settings for output format ``fmt``, written into ``container`` (default: ``fmt``)."""
+    from .encode import EncodeSettings, default_codec
 
     return EncodeSettings(
-        width=settings.width, height=settings.height, fps=settings.fps, format=fmt,
-        codec=settings.codec, encoder=settings.encoder, quality=settings.quality,
+        width=settings.width, height=settings.height, fps=settings.fps, format=container or fmt,
+        codec=settings.codec or default_codec(fmt), encoder=settings.encoder, quality=settings.quality,
         lossless=settings.lossless, alpha=alpha, gop=gop,
     )
 
@@ -77,7 +78,13 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     fmt = resolve_format(output, settings)
     check_output_dir(output)
     first, count = frame_span(settings.start, settings.duration, settings.fps, audio.duration)
-    alpha = scene.transparent and fmt in ("png", "mov")
+    from .encode import default_codec
+
+    # A transparent background survives only where the codec carries alpha (PNG, ProRes 4444).
+    alpha = scene.transparent and (settings.codec or default_codec(fmt)) in ("png", "prores")
+    needs_mux = fmt != "png"
+    # The video-only intermediate uses the output's own container: Matroska's millisecond
+    # timestamps would survive the stream copy and bend MP4's frame rate (12 fps -> 12.012).
     enc = _encode_settings(settings, fmt, alpha)
 
     features = analyse(audio, settings, progress)
@@ -86,7 +93,6 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     adapter = adapter_info().summary()
     progress.info(f"adapter: {adapter}")
 
-    needs_mux = fmt != "png"
     video_path = temp_beside(output) if needs_mux else output
     input_format = "rgba" if (alpha or fmt == "png") else "yuv420p"
     try:

@@ -123,35 +123,31 @@ class FrameRenderer:
             raise ValueError(f"output must be one of {OUTPUTS}")
         if output == "yuv420p":
             conv = self._converter_for()
-            nbytes = conv.nbytes
-            padded = conv.buffer.size
-
-            def record(enc, dst):
-                enc.copy_buffer_to_buffer(conv.buffer, 0, dst, 0, padded)
-
-            def post(arr):
-                return arr[:nbytes]
-
-            ring = ReadbackRing(self.device, padded, depth=ring_depth, postprocess=post)
+            record = conv.record_copy
+            ring = ReadbackRing(self.device, conv.nbytes, depth=ring_depth)
         else:
             _, nbytes = texture_copy_layout(self.width, self.height)
             record = record_texture_copy(self.compositor.output_texture, self.width, self.height)
             w, h = self.width, self.height
             ring = ReadbackRing(self.device, nbytes, depth=ring_depth,
                                 postprocess=lambda arr: strip_row_padding(arr, w, h))
-        self.seek(first)
-        for j in range(count):
-            index = first + j
-            encoder = self.device.create_command_encoder()
-            self.encode_frame(encoder, self.frame_info(index, j, count))
-            if output == "yuv420p":
-                conv.encode(encoder, self.compositor.output_view)
-            yield from ring.submit(encoder, record, index)
-        yield from ring.flush()
+        try:
+            self.seek(first)
+            for j in range(count):
+                index = first + j
+                encoder = self.device.create_command_encoder()
+                self.encode_frame(encoder, self.frame_info(index, j, count))
+                if output == "yuv420p":
+                    conv.encode(encoder, self.compositor.output_view)
+                yield from ring.submit(encoder, record, index)
+            yield from ring.flush()
+        finally:
+            ring.close()
 
     def render_rgba(self, index: int) -> np.ndarray:
         """One frame as ``[h, w, 4]`` uint8 straight-alpha RGBA (for stills)."""
-        return next(iter(self.frames(index, 1, output="rgba", ring_depth=1)))[1]
+        [(_, rgba)] = list(self.frames(index, 1, output="rgba", ring_depth=1))
+        return rgba
 
     def describe(self, frame: FrameInfo) -> dict:
         """Placeholder values for text at ``frame`` (``{frame}``, ``{frames}``, ``{time}``, ``{points}`` ...)."""

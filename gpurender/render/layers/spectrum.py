@@ -1,4 +1,5 @@
-"""The ``spectrum`` layer: the frame's log-spaced bands as bars, mirrored bars or a radial ring."""
+"""The ``spectrum`` layer: the frame's log-spaced bands as bars, mirrored bars or a radial ring,
+one instanced quad per bar."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class SpectrumRenderer(LayerRenderer):
         self.pipeline = device.create_render_pipeline(
             layout="auto",
             vertex={"module": module, "entry_point": "vs_main"},
-            primitive={"topology": "triangle-list"},
+            primitive={"topology": "triangle-list", "cull_mode": "none"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.target_format}]},
         )
         self.uniforms = device.create_buffer(size=80, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
@@ -53,5 +54,6 @@ class SpectrumRenderer(LayerRenderer):
         rpass = clear_pass(command_encoder, target_view)
         rpass.set_pipeline(self.pipeline)
         rpass.set_bind_group(0, self.bind_group)
-        rpass.draw(3)
+        bars = max(int(p["bars"]), 1)
+        rpass.draw(6, bars)
         rpass.end()
