@@ -122,16 +122,18 @@ def test_block_size_does_not_change_results():
 
 
 def test_gather_framing_path_matches_numpy():
-    # The CuPy back-end builds frames by gathering with an index matrix; run that code on NumPy.
+    # The CuPy back-end builds frames by gathering with an index matrix and multiplies by dense
+    # band weights; run that code on NumPy.
     audio = demo_track(1.0, sample_rate=44100)
-    gather = Backend("gather", np, NUMPY.rfft, _gather_frames(np), np.asarray, np.asarray)
+    gather = Backend("gather", np, NUMPY.rfft, _gather_frames(np), np.asarray, np.asarray, np.asarray)
     for mode in ("default", "webaudio"):
         settings = AnalysisSettings(mode=mode, block_frames=16, backend="numpy")
         expected = analyze(audio, 30, settings=settings)
         n = expected.n_frames
         got = _Analysis(audio, fps_fraction(30), n, settings, gather).run()
         for name, array in all_arrays(expected).items():
-            np.testing.assert_array_equal(all_arrays(got)[name], array, err_msg=name)
+            np.testing.assert_allclose(all_arrays(got)[name], array, rtol=1e-5, atol=1e-6, err_msg=name)
+        assert np.abs(got.bands - expected.bands).max() < 1e-5
 
 
 @pytest.mark.skipif(not cupy_status()[0], reason=f"CuPy/CUDA not usable: {cupy_status()[1]}")
@@ -200,9 +202,12 @@ def test_attack_and_release_smooth_a_step():
 
 
 def test_demo_track_is_fast_deterministic_and_makes_the_features_move():
-    start = time.perf_counter()
-    audio = demo_track()
-    assert time.perf_counter() - start < 1.0
+    seconds = []
+    for _ in range(2):  # best of two: the machine may be shared
+        start = time.perf_counter()
+        audio = demo_track()
+        seconds.append(time.perf_counter() - start)
+    assert min(seconds) < 1.0
     assert audio.channels == 2 and audio.sample_rate == 48000 and audio.duration == 10.0
     assert np.abs(audio.samples).max() <= 1.0
     np.testing.assert_array_equal(audio.samples, demo_track().samples)

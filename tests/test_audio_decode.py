@@ -66,17 +66,26 @@ def write_with_pyav(path, samples, rate, codec, video=False):
                 container.mux(packet)
 
 
-@pytest.mark.parametrize("name,codec,video", [("tones.m4a", "aac", False), ("clip.mp4", "aac", True)])
-def test_pyav_fallback_reads_what_soundfile_cannot(tmp_path, name, codec, video):
+@pytest.mark.parametrize(
+    "name,codec,rate,video",
+    [("tones.m4a", "aac", RATE, False), ("clip.mp4", "aac", RATE, True), ("tones.webm", "libopus", 48000, False),
+     ("tones.mka", "pcm_s16le", RATE, False), ("tones-u8.mka", "pcm_u8", RATE, False)],
+)
+def test_pyav_fallback_reads_what_soundfile_cannot(tmp_path, name, codec, rate, video):
     path = tmp_path / name
-    write_with_pyav(path, stereo_tones(), RATE, codec, video=video)
+    written = stereo_tones(rate=rate)
+    write_with_pyav(path, written, rate, codec, video=video)
     with pytest.raises(RuntimeError):
         soundfile.read(path)  # so the file really went through the PyAV fallback
     audio = load_audio(path)
-    assert audio.sample_rate == RATE and audio.channels == 2 and audio.samples.dtype == np.float32
+    assert audio.sample_rate == rate and audio.channels == 2 and audio.samples.dtype == np.float32
     assert 0.45 < audio.duration < 0.6  # AAC adds encoder delay and padding
     assert abs(dominant_frequency(audio) - 440) < 5
     assert np.abs(audio.samples).max() <= 1.0
+    if codec == "pcm_s16le":  # packed integer samples: scaled exactly, channels in order
+        np.testing.assert_allclose(audio.samples, written, atol=1 / 32768 + 1e-7)
+    if codec == "pcm_u8":
+        np.testing.assert_allclose(audio.samples, written, atol=1 / 128 + 1e-7)
 
 
 def test_analyze_file(tmp_path):

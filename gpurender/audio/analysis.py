@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AudioError, GpurenderError
-from .backend import Backend, get_backend
+from .backend import NUMPY, Backend, get_backend
 from .decode import AudioData, load_audio
 from .features import Features
 from .framing import default_frame_count, fps_fraction, frame_end_samples
@@ -185,7 +185,7 @@ class _Analysis:
             out["byte_time_domain"] = np.zeros((n, size), np.uint8)
 
         ends = frame_end_samples(n, self.audio.sample_rate, self.rate)
-        block = s.frames_per_block(self.audio.sample_rate / self.fps)
+        block = s.frames_per_block(self.audio.sample_rate / self.fps, self.backend.name)
         xp = self.backend.xp
         device = _DeviceConstants(self.backend, plan)
         # The AnalyserNode's smoothing state: the previous frame's smoothed magnitudes (zeros at first).
@@ -213,8 +213,9 @@ class _Analysis:
     def _block(self, x, rows: slice, out: dict, device: "_DeviceConstants", smoothing_state):
         s, host = self.settings, self.backend.to_host
         xp = self.backend.xp
-        out["rms"][rows] = host(xp.sqrt(xp.mean(x * x, axis=1)))
-        out["peak"][rows] = host(xp.abs(x).max(axis=1))
+        # einsum and max/min avoid [B, N] temporaries (measured ~2x faster than mean(x*x), abs().max()).
+        out["rms"][rows] = host(xp.sqrt(xp.einsum("ij,ij->i", x, x) / s.fft_size))
+        out["peak"][rows] = host(xp.maximum(x.max(axis=1), -x.min(axis=1)))
         out["waveform"][rows] = host(x[:, device.wave_index])
         if self.webaudio and s.keep_spectrum:
             # getByteTimeDomainData: b[k] = floor(128 * (1 + x[k])), clipped to 0..255.
@@ -227,7 +228,7 @@ class _Analysis:
 
         if self.webaudio:
             magnitude, smoothing_state = self._webaudio(host(magnitude), rows, out, smoothing_state)
-            weights, frequencies, mp = self.plan.band_weights, self.plan.frequencies, np
+            weights, frequencies, mp = device.host_band_weights, self.plan.frequencies, np
         else:
             weights, frequencies, mp = device.band_weights, device.frequencies, xp
         if s.keep_spectrum:
@@ -254,7 +255,10 @@ class _Analysis:
         # X^[k] = tau * X^_prev[k] + (1 - tau) * |X[k]|, one step per video frame; lfilter runs the
         # recursion down the frame axis in C with the same two products and one sum per step.
         smoothed, state = lfilter([1.0 - tau], [1.0, -tau], magnitude, axis=0, zi=state)
-        smoothed[~np.isfinite(smoothed)] = 0.0
+        bad = ~np.isfinite(smoothed)
+        if bad.any():  # the spec resets a NaN/infinite smoothed value to 0 (sanitised input never gets here)
+            smoothed[bad] = 0.0
+            state = tau * smoothed[-1:]
         if s.keep_spectrum:
             half = s.fft_size // 2
             with np.errstate(divide="ignore"):
@@ -310,7 +314,8 @@ class _DeviceConstants:
 
     def __init__(self, backend: Backend, plan: _Plan):
         self.window = backend.to_device(plan.window)
-        self.band_weights = backend.to_device(plan.band_weights)
+        self.band_weights = backend.matrix(plan.band_weights)
+        self.host_band_weights = NUMPY.matrix(plan.band_weights)
         self.frequencies = backend.to_device(plan.frequencies.astype(plan.dtype))
         self.wave_index = backend.to_device(plan.wave_index)
 

@@ -57,11 +57,12 @@ class Features:
     - ``centroid`` in Hz, 0..sample_rate/2: magnitude-weighted mean frequency (0 in silence).
     - ``flux`` in 0..1: mean rise of the band levels over the last ~1/30 s
       (``max(1, round(fps / 30))`` frames), counting only bands that got louder.
-    - ``onset`` in 0..1: flux above its running median (half a second), divided by a fixed
-      full-scale of 0.1 and clipped: 1 is a hit that lifts every band by a tenth of the dB range.
-    - ``beat`` in 0..1: 1 on frames where an onset is detected (a local peak of ``onset`` over
-      0.1 s reaching 0.25, at least 0.1 s after the previous one), decaying as
-      ``exp(-dt / beat_decay)`` afterwards, 0 before the first.
+    - ``onset`` in 0..1: flux above its running median (over half a second), divided by a fixed
+      full scale of 0.2 and clipped: 1 is a hit that lifts every band by a fifth of the dB range.
+    - ``beat`` in 0..1: 1 on frames where an onset is detected, decaying as
+      ``exp(-dt / beat_decay)`` afterwards, 0 before the first. A detected onset is a peak of the
+      (unclipped) onset strength over 0.1 s that reaches 0.1 and half the strongest onset within
+      0.5 s either side; of two closer than 0.1 s the stronger stays.
 
     ``attack``/``release`` smoothing, when set, has been applied to ``bands`` and every scalar
     except ``beat``. In webaudio mode there are also (unless ``keep_spectrum`` is off)

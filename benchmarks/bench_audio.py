@@ -1,0 +1,322 @@
+"""Benchmark of the audio analysis stage: batched FFT over all frames versus a per-frame loop.
+
+The workload is issue 3's: a 10-minute stereo 48 kHz track (the built-in demo music) analysed at
+120 fps (72,001 frames, window ends at ``round(i * 48000 / 120)``) with an FFT of 4096 samples.
+Variants, each run in a fresh Python process so that its peak memory is its own:
+
+* ``numpy_batched``          :func:`gpurender.audio.analyze` on NumPy/SciPy, default settings
+                             (every feature, the full ``[frames, 2049]`` spectrum kept);
+* ``numpy_batched_nospec``   the same with ``keep_spectrum=False`` (bands and scalars only), which
+                             shows the working memory of the blocked FFT itself;
+* ``numpy_batched_webaudio`` the Web Audio mode (float64, smoothing, bytes), ``keep_spectrum=False``;
+* ``numpy_loop``             the way a naive exporter does it: a Python loop over frames, one
+                             ``np.fft.rfft`` per frame, computing the same spectrum, bands, RMS and
+                             peak. It is *sampled*: ``--loop-frames`` frames spread evenly over the
+                             track are timed and the time is extrapolated to all frames (the
+                             output says so). Its spectra are checked against the batched ones;
+* ``cupy_batched`` / ``cupy_batched_nospec``  the batched analysis on CuPy, when a CUDA device
+                             is usable (skipped otherwise, and the JSON says why).
+
+Reported per variant: seconds (best of ``--repeats``), frames per second, real-time factor, and
+peak memory two ways — ``rss_peak_mb``: the process's resident-set high-water mark during the
+analysis above what it held just before (track, mono mix; Linux ``VmHWM`` after resetting it
+through ``/proc/self/clear_refs``), and ``traced_peak_mb``: the peak of Python/NumPy allocations
+traced by ``tracemalloc`` during a separate run. Both include the output arrays; ``output_mb``
+gives their size. On CuPy, ``gpu_pool_mb`` is CuPy's memory pool after the run.
+
+Usage::
+
+    python benchmarks/bench_audio.py                          # issue 3's workload (a few minutes)
+    python benchmarks/bench_audio.py --minutes 1 --repeats 1  # a quick look
+    python benchmarks/bench_audio.py --out benchmarks/results/audio-mybox.json
+
+Writes ``benchmarks/results/audio-<machine>.json`` (machine = CPU architecture and count, plus
+the GPU when CuPy runs, or ``--machine``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gpurender.audio import AnalysisSettings, AudioData, analyze, cupy_status, demo_track  # noqa: E402
+from gpurender.audio.analysis import make_plan  # noqa: E402
+from gpurender.audio.framing import frame_end_samples  # noqa: E402
+
+VARIANTS = (
+    "numpy_batched", "numpy_batched_nospec", "numpy_batched_webaudio", "numpy_loop",
+    "cupy_batched", "cupy_batched_nospec",
+)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # Linux >= 4.0: reset VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def per_frame_loop(mono, sample_rate, fps, frames, settings, spectra=None):
+    """A naive exporter: one FFT per frame in a Python loop (same window, scaling and bands)."""
+    plan = make_plan(settings, sample_rate)
+    size = settings.fft_size
+    window = plan.window.astype(np.float32)
+    weights = plan.band_weights.astype(np.float32)
+    scale = 1.0 / (settings.max_decibels - settings.min_decibels)
+    floor = 10.0 ** ((settings.min_decibels - 10.0) / 10.0)
+    n = len(frames)
+    bands = np.zeros((n, settings.n_bands), np.float32)
+    rms = np.zeros(n, np.float32)
+    peak = np.zeros(n, np.float32)
+    for row, i in enumerate(frames):
+        end = round(i * sample_rate / fps)
+        start = end - size
+        chunk = mono[max(start, 0):max(min(end, len(mono)), 0)]
+        if len(chunk) < size:
+            before = max(0, -start)
+            chunk = np.pad(chunk, (before, size - len(chunk) - before))
+        magnitude = np.abs(np.fft.rfft(chunk * window)) / size
+        if spectra is not None:
+            spectra[row] = magnitude
+        energy = (magnitude * magnitude) @ weights
+        decibels = 10.0 * np.log10(np.maximum(energy, floor))
+        bands[row] = np.clip((decibels - settings.min_decibels) * scale, 0.0, 1.0)
+        rms[row] = np.sqrt(np.mean(chunk * chunk))
+        peak[row] = np.abs(chunk).max()
+    return bands, rms, peak
+
+
+def _settings(variant: str, fft_size: int) -> AnalysisSettings:
+    backend = "cupy" if variant.startswith("cupy") else "numpy"
+    mode = "webaudio" if variant.endswith("webaudio") else "default"
+    keep = not (variant.endswith("nospec") or variant.endswith("webaudio"))
+    return AnalysisSettings(fft_size=fft_size, mode=mode, keep_spectrum=keep, backend=backend)
+
+
+def _output_mb(features) -> float:
+    total = 0
+    for value in vars(features).values():
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+    return total / 2**20
+
+
+def worker(args) -> dict:
+    """Runs one variant in this (fresh) process; returns its measurements."""
+    samples = np.load(args.track)
+    audio = AudioData(samples, args.sample_rate)
+    mono = audio.mono  # decoding and mixing are not part of the analysis being measured
+    n_frames = int(args.minutes * 60 * args.fps) + 1
+    settings = _settings(args.variant, args.fft)
+    result = {"variant": args.variant, "frames": n_frames, "fft_size": args.fft, "fps": args.fps}
+
+    if args.variant == "numpy_loop":
+        sample = np.unique(np.linspace(0, n_frames - 1, min(args.loop_frames, n_frames)).round().astype(np.int64))
+        result["loop_frames_timed"] = int(len(sample))
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
+            times.append(time.perf_counter() - start)
+        per_frame = min(times) / len(sample)
+        result["seconds"] = per_frame * n_frames
+        result["extrapolated"] = True
+        result["note"] = (f"per-frame loop timed on {len(sample)} of {n_frames} frames spread over the track, "
+                          f"extrapolated linearly ({per_frame * 1e6:.1f} us/frame)")
+        # Correctness: the loop's spectra equal the batched analysis' at the sampled frames.
+        spectra = np.zeros((len(sample), args.fft // 2 + 1), np.float32)
+        bands, rms, _ = per_frame_loop(mono, args.sample_rate, args.fps, sample, settings, spectra)
+        check = analyze(audio, args.fps, n_frames, _settings("numpy_batched_nospec", args.fft))
+        sub = AudioData(samples, args.sample_rate)
+        result["max_abs_diff_bands_vs_batched"] = float(np.abs(bands - check.bands[sample]).max())
+        result["max_abs_diff_rms_vs_batched"] = float(np.abs(rms - check.rms[sample]).max())
+        del check, sub
+        # Memory: the loop's own working set over the sample (outputs for all frames would add
+        # n_frames * (bands + 2) floats, or n_frames * 2049 floats if it kept the spectra).
+        _reset_peak_rss()
+        base = _status_kb("VmRSS")
+        per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
+        result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
+        tracemalloc.start()
+        per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
+        result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        result["output_mb"] = n_frames * (settings.n_bands + 2) * 4 / 2**20
+    else:
+        analyze(AudioData(samples[: args.sample_rate], args.sample_rate), args.fps, None, settings)  # warm-up
+        times = []
+        for attempt in range(args.repeats):
+            measure_rss = attempt == 0 and _reset_peak_rss()
+            base = _status_kb("VmRSS")
+            start = time.perf_counter()
+            features = analyze(audio, args.fps, n_frames, settings)
+            if settings.backend == "cupy":
+                import cupy
+
+                cupy.cuda.Device().synchronize()
+            times.append(time.perf_counter() - start)
+            if measure_rss:
+                result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
+            result["output_mb"] = _output_mb(features)
+            result["backend"] = features.backend
+            result["beats_found"] = int((features.beat == 1).sum())
+            del features
+        result["seconds"] = min(times)
+        result["all_seconds"] = times
+        if settings.backend == "cupy":
+            import cupy
+
+            result["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
+        tracemalloc.start()
+        features = analyze(audio, args.fps, n_frames, settings)
+        result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        del features
+    result["fps_analysed"] = n_frames / result["seconds"]
+    result["realtime_factor"] = args.minutes * 60 / result["seconds"]
+    return result
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = _status_kb("VmRSS") and os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import scipy
+
+    usable, why = cupy_status()
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(memory, 1),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "cupy": why,
+        "gpu_used": usable,
+    }
+
+
+def _machine_slug(info: dict) -> str:
+    name = f"{platform.machine()}-{info['cpu_count']}cpu"
+    if info["gpu_used"]:
+        gpu = re.sub(r"^CuPy \S+ on ", "", info["cupy"])
+        name += "-" + gpu
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="track length (default 10)")
+    ap.add_argument("--fps", type=int, default=120)
+    ap.add_argument("--fft", type=int, default=4096)
+    ap.add_argument("--sample-rate", type=int, default=48000)
+    ap.add_argument("--loop-frames", type=int, default=3000, help="frames timed in the per-frame loop")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per variant; the fastest is reported")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--machine", default=None, help="name used in the results file")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/audio-<machine>.json)")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant
+    ap.add_argument("--track", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.variant:
+        print(json.dumps(worker(args)))
+        return
+
+    info = machine_info()
+    machine = args.machine or _machine_slug(info)
+    print(f"machine: {machine} | {info['cpu']} | {info['cpu_count']} CPUs | {info['cupy']}")
+    n_frames = int(args.minutes * 60 * args.fps) + 1
+    print(f"workload: {args.minutes:g} min stereo {args.sample_rate} Hz, {args.fps} fps ({n_frames} frames), "
+          f"FFT {args.fft}")
+    start = time.perf_counter()
+    track = demo_track(args.minutes * 60, sample_rate=args.sample_rate)
+    print(f"synthesized the track in {time.perf_counter() - start:.1f} s")
+    results, skipped = [], {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "track.npy"
+        np.save(path, track.samples)
+        del track
+        for variant in args.variants.split(","):
+            if variant.startswith("cupy") and not info["gpu_used"]:
+                skipped[variant] = info["cupy"]
+                continue
+            command = [sys.executable, __file__, "--variant", variant, "--track", str(path),
+                       "--minutes", str(args.minutes), "--fps", str(args.fps), "--fft", str(args.fft),
+                       "--sample-rate", str(args.sample_rate), "--loop-frames", str(args.loop_frames),
+                       "--repeats", str(args.repeats)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                raise SystemExit(f"variant {variant} failed")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            r = results[-1]
+            print(f"  {variant:24s} {r['seconds']:8.2f} s" + ("  (extrapolated)" if r.get("extrapolated") else ""))
+
+    batched = next((r for r in results if r["variant"] == "numpy_batched"), None)
+    print()
+    print(f"{'variant':24s} {'seconds':>9s} {'frames/s':>10s} {'x realtime':>10s} {'vs loop':>8s} "
+          f"{'rss peak MB':>11s} {'traced MB':>9s} {'output MB':>9s}")
+    loop = next((r for r in results if r["variant"] == "numpy_loop"), None)
+    for r in results:
+        speedup = f"{loop['seconds'] / r['seconds']:7.1f}x" if loop else "-"
+        print(f"{r['variant']:24s} {r['seconds']:9.2f} {r['fps_analysed']:10.0f} {r['realtime_factor']:10.1f} "
+              f"{speedup:>8s} {r.get('rss_peak_mb', float('nan')):11.0f} {r['traced_peak_mb']:9.0f} "
+              f"{r['output_mb']:9.0f}" + ("  *" if r.get("extrapolated") else ""))
+    if loop:
+        print(f"* {loop['note']}")
+    for variant, why in skipped.items():
+        print(f"{variant}: skipped ({why})")
+
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"audio-{machine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": "audio analysis: batched FFT vs per-frame loop",
+        "command": "python benchmarks/bench_audio.py " + " ".join(sys.argv[1:]),
+        "machine": {"name": machine, **info},
+        "adapter": "none (the audio stage uses no wgpu adapter)",
+        "encoder": "none (no video is encoded)",
+        "workload": {"minutes": args.minutes, "channels": 2, "sample_rate": args.sample_rate, "fps": args.fps,
+                     "frames": n_frames, "fft_size": args.fft, "track": "gpurender.audio.demo_track"},
+        "results": results,
+        "skipped": skipped,
+        "numpy_batched_vs_loop_speedup": (loop["seconds"] / batched["seconds"]) if loop and batched else None,
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+
+
+if __name__ == "__main__":
+    main()
