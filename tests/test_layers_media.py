@@ -284,3 +284,16 @@ def test_spectrum_reference(features, style):
         layer["y"] = 0.5
     out = render(features, [layer], index=15, background="#101010")
     assert_matches_reference(f"spectrum_{style}", out)
+
+
+def test_galaxy_timecode_example_renders(features):
+    from pathlib import Path
+
+    from gpurender.render.renderer import FrameRenderer
+    from gpurender.scene import load_scene
+
+    scene = load_scene(Path(__file__).parents[1] / "examples" / "galaxy_timecode.toml")
+    r = FrameRenderer(scene, features, W, H, FPS)
+    out = r.render_rgba(12)
+    assert out[..., :3].max() > 100
+    assert r.layers[2].text_at(r.frame_info(12)).startswith("000.40 s   frame 12/")
