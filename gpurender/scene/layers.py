@@ -55,3 +55,4 @@ register_layer_type(
     help="frequency bands as bars",
 )
 from . import layers_media  # noqa: F401
+from . import layers_fx  # noqa: F401

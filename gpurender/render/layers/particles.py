@@ -1,0 +1,213 @@
+"""The ``particles`` layer: a particle system simulated on the GPU with a fixed time step.
+
+The state is a pool of ``count`` particles in one storage buffer, used as a ring: each frame's
+newborns take the next slots, replacing the oldest. :meth:`ParticlesRenderer.advance` records one
+compute pass that moves the pool from the previous frame to this one (``substeps`` steps of
+``1 / (fps * substeps)``); the only state on the CPU is the ring's head and the fraction of a
+particle still owed by the emission rate, both updated in frame order. Random numbers are a hash
+of (seed, slot, frame, draw), so a frame is the same on every run and whether a render starts at
+it or passes through it. Emission rate, bursts, emitter position and every force are numbers that
+may follow audio features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import wgpu
+
+from ...errors import SceneError
+from ..camera import to_wgsl
+from ..shaderlib import load_wgsl
+from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+
+PARTICLE_BYTES = 32
+SIM_FLOATS = 32
+DRAW_FLOATS = 32
+WORKGROUP = 64
+_BLENDS = {
+    "blend": {"color": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"},
+              "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
+    "additive": {"color": {"src_factor": "one", "dst_factor": "one", "operation": "add"},
+                 "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
+}
+
+
+def screen_matrix(aspect: float) -> np.ndarray:
+    """Clip transform of screen space: y in -1..1 spans the frame's height, x keeps square units."""
+    m = np.eye(4)
+    m[0, 0] = 1.0 / aspect
+    m[2, 2] = 0.0
+    m[2, 3] = 0.5
+    return m
+
+
+def _unit(v, fallback=(0.0, 1.0, 0.0)) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else np.asarray(fallback, dtype=np.float64)
+
+
+@register_renderer("particles")
+class ParticlesRenderer(LayerRenderer):
+    stateful = True
+
+    def __init__(self, ctx, layer):
+        super().__init__(ctx, layer)
+        p = layer.params
+        device = ctx.device
+        self.capacity = int(p["count"])
+        self.substeps = int(p["substeps"])
+        where = f"layer {layer.name!r} (particles)"
+        if self.capacity < 1:
+            raise SceneError(f"{where}: count must be at least 1 (got {self.capacity})")
+        if not 1 <= self.substeps <= 64:
+            raise SceneError(f"{where}: substeps must be between 1 and 64 (got {self.substeps})")
+        limit = min(device.limits.get("max-storage-buffer-binding-size", 1 << 27),
+                    device.limits.get("max-buffer-size", 1 << 28))
+        if self.capacity * PARTICLE_BYTES > limit:
+            raise SceneError(f"{where}: count {self.capacity} needs more GPU memory in one buffer than "
+                             f"this adapter allows; use at most {limit // PARTICLE_BYTES}")
+        self.screen = p["space"] == "screen"
+
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
+        self.particles = device.create_buffer(size=self.capacity * PARTICLE_BYTES, usage=usage)
+        uniform = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+        self.sim_uniforms = device.create_buffer(size=SIM_FLOATS * 4, usage=uniform)
+        self.draw_uniforms = device.create_buffer(size=DRAW_FLOATS * 4, usage=uniform)
+
+        sim_module = device.create_shader_module(label="particles.wgsl", code=load_wgsl("particles.wgsl"))
+        self.sim_pipeline = device.create_compute_pipeline(
+            layout="auto", compute={"module": sim_module, "entry_point": "cs_step"})
+        self.sim_bind_group = device.create_bind_group(
+            layout=self.sim_pipeline.get_bind_group_layout(0),
+            entries=[{"binding": 0, "resource": {"buffer": self.sim_uniforms}},
+                     {"binding": 1, "resource": {"buffer": self.particles}}])
+
+        draw_module = device.create_shader_module(label="particles_draw.wgsl",
+                                                  code=load_wgsl("particles_draw.wgsl"))
+        self.draw_pipeline = device.create_render_pipeline(
+            layout="auto",
+            vertex={"module": draw_module, "entry_point": "vs_main"},
+            primitive={"topology": "triangle-list"},
+            fragment={"module": draw_module, "entry_point": "fs_main",
+                      "targets": [{"format": self.target_format, "blend": _BLENDS[p["draw"]]}]},
+        )
+        self.draw_bind_group = device.create_bind_group(
+            layout=self.draw_pipeline.get_bind_group_layout(0),
+            entries=[{"binding": 0, "resource": {"buffer": self.draw_uniforms}},
+                     {"binding": 1, "resource": {"buffer": self.particles}}])
+        self._start()
+        self._clear_pending = False  # a new buffer is already zeroed: no particle alive
+
+    def _start(self) -> None:
+        self._next_frame = 0
+        self._head = 0
+        self._owed = 0.0  # fraction of a particle the rate has emitted but not yet released
+
+    def reset(self) -> None:
+        self._start()
+        self._clear_pending = True
+
+    def triggered(self, frame: FrameInfo) -> bool:
+        """Whether a burst fires at ``frame``: the rising edge of a beat or of an onset over 0.5."""
+        trigger = self.layer.params["burst_on"]
+        features = self.ctx.features
+        n = self.ctx.params.n_frames
+        if trigger == "none" or features is None or not 0 <= frame.index < n:
+            return False
+        series = np.asarray(features.scalar(trigger))
+        now = float(series[frame.index])
+        before = float(series[frame.index - 1]) if frame.index > 0 else 0.0
+        if trigger == "beat":
+            return now > before and now > 0.5  # a new beat restarts the decaying pulse at 1
+        return now >= 0.5 > before
+
+    def emission(self, frame: FrameInfo) -> int:
+        """Particles born during ``frame``'s step (updates the owed fraction; call in frame order)."""
+        owed = self._owed + max(self.value("rate", frame), 0.0) / frame.fps
+        n = math.floor(owed)
+        self._owed = owed - n
+        if self.triggered(frame):
+            n += max(int(round(self.value("burst", frame))), 0)
+        return min(n, self.capacity)
+
+    def sim_data(self, frame: FrameInfo, n_emit: int) -> np.ndarray:
+        v = lambda key: self.value(key, frame)  # noqa: E731
+        data = np.zeros(SIM_FLOATS, dtype=np.float32)
+        ints = data.view(np.uint32)
+        emitter = (v("x"), v("y"), 0.0 if self.screen else v("z"))
+        direction = self.layer.params["direction"]
+        if self.screen:
+            direction = (direction[0], direction[1], 0.0)
+        spread = min(max(v("spread"), 0.0), 180.0)
+        data[0:3] = emitter
+        data[3] = max(v("radius"), 0.0)
+        data[4:7] = _unit(direction)
+        data[7] = math.cos(math.radians(spread))
+        data[8:11] = (0.0, 0.0, 1.0) if self.screen else (0.0, 1.0, 0.0)
+        data[11] = v("speed")
+        ints[12] = self.layer.params["seed"] & 0xFFFFFFFF
+        ints[13] = frame.index & 0xFFFFFFFF
+        ints[14] = self._head
+        ints[15] = n_emit
+        ints[16] = self.capacity
+        ints[17] = self.substeps
+        data[18] = 1.0 / frame.fps
+        data[19] = (frame.index - 1) / frame.fps
+        data[20] = max(v("life"), 0.0)
+        data[21] = v("life_jitter")
+        data[22] = v("speed_jitter")
+        data[23] = v("gravity")
+        data[24] = v("drag")
+        data[25] = v("swirl")
+        data[26] = v("turbulence")
+        data[27] = v("turbulence_scale")
+        data[28] = math.radians(spread)
+        ints[29] = 1 if self.screen else 0
+        return data
+
+    def advance(self, command_encoder, frame: FrameInfo) -> None:
+        if frame.index != self._next_frame:
+            # The frame loop steps every frame in order from 0; anything else would break the
+            # promise that a frame looks the same however the render reached it.
+            raise RuntimeError(f"particles advanced to frame {frame.index}, expected {self._next_frame}")
+        if self._clear_pending:
+            command_encoder.clear_buffer(self.particles)
+            self._clear_pending = False
+        n_emit = self.emission(frame)
+        # Written now, used by this frame's submit: the frame loop submits one encoder per frame.
+        self.ctx.device.queue.write_buffer(self.sim_uniforms, 0, self.sim_data(frame, n_emit))
+        cpass = command_encoder.begin_compute_pass()
+        cpass.set_pipeline(self.sim_pipeline)
+        cpass.set_bind_group(0, self.sim_bind_group)
+        cpass.dispatch_workgroups((self.capacity + WORKGROUP - 1) // WORKGROUP)
+        cpass.end()
+        self._head = (self._head + n_emit) % self.capacity
+        self._next_frame += 1
+
+    def draw_data(self, frame: FrameInfo) -> np.ndarray:
+        p = self.layer.params
+        view_proj = screen_matrix(self.ctx.aspect) if self.screen else self.ctx.view_proj(frame)
+        data = np.zeros(DRAW_FLOATS, dtype=np.float32)
+        data[0:16] = to_wgsl(view_proj).reshape(-1)
+        data[16:18] = (self.ctx.width, self.ctx.height)
+        data[18] = max(self.value("size", frame), 0.0)
+        data[19] = max(self.value("size_end", frame), 0.0)
+        data[20:24] = p["color"]
+        data[24:28] = p["color_end"]
+        data[28] = min(max(self.value("softness", frame), 0.0), 1.0)
+        data[29] = max(self.value("brightness", frame), 0.0)
+        return data
+
+    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+        self.ctx.device.queue.write_buffer(self.draw_uniforms, 0, self.draw_data(frame))
+        rpass = clear_pass(command_encoder, target_view)
+        rpass.set_pipeline(self.draw_pipeline)
+        rpass.set_bind_group(0, self.draw_bind_group)
+        rpass.draw(6, self.capacity)
+        rpass.end()
+
+    def describe(self, frame: FrameInfo) -> dict:
+        return {"particles": self.capacity}

@@ -1,0 +1,235 @@
+"""The ``shader`` layer: a user's WGSL function ``shade(uv, px) -> vec4<f32>`` run for every pixel.
+
+The user's file is appended to ``shaders/user_shader.wgsl``, which declares the inputs (resolution,
+time, frame, phase, four free parameters, the frame's audio features, band levels and samples) and
+the entry points that call ``shade`` and premultiply its straight RGBA. A file that does not
+compile becomes one :class:`~gpurender.errors.SceneError` line naming the user's file and the line
+in it (mapped back from the composed source), and the process-wide device stays usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import wgpu
+
+from ...errors import SceneError
+from ..shaderlib import load_wgsl
+from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+
+#: Scalar features in the order of the WGSL ``AudioFeatures`` struct.
+FEATURE_ORDER = ("bass", "mid", "treble", "rms", "peak", "centroid", "flux", "onset", "beat")
+SIGNATURE = "fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32>"
+_INPUTS_FLOATS = 16
+_FEATURES_FLOATS = 12
+
+_DEFINES_SHADE = re.compile(r"\bfn\s+shade\s*\(")
+_LOCATION = re.compile(r"┌─\s*[^\s:]*:(\d+):(\d+)")
+_SNIPPET_LINE = re.compile(r"^\s*(\d+)\s*│")
+_LABEL_LINE = re.compile(r"^\s*│(.*)$")
+_SUMMARY = re.compile(r"Shader '.*?' parsing error:\s*(.*)|Shader validation error:\s*(.*)")
+_NOTE = re.compile(r"^\s*=\s*(.+)$")
+
+
+def compose_source(user_code: str) -> tuple[str, int]:
+    """The complete WGSL for a user's code and the number of lines that precede the user's first."""
+    prelude = load_wgsl("user_shader.wgsl")
+    if not prelude.endswith("\n"):
+        prelude += "\n"
+    return prelude + user_code, prelude.count("\n")
+
+
+def parse_wgsl_error(message: str) -> tuple[str, list[tuple[int, int | None]]]:
+    """Read a wgpu/naga shader error: its one-line summary and candidate (line, column) locations.
+
+    A parsing error's ``┌─ wgsl:line:col`` header is where the problem is; a validation error's
+    header is where the enclosing function begins, so the lines naga marks with ``^`` come first
+    there. Columns are known only for the header.
+    """
+    lines = message.splitlines()
+    summary, validation = "", False
+    for line in lines:
+        m = _SUMMARY.search(line)
+        if m:
+            summary = (m.group(1) or m.group(2) or "").strip()
+            validation = m.group(2) is not None
+            break
+    notes = [m.group(1).strip() for m in map(_NOTE.match, lines) if m]
+    if notes and notes[0] not in summary:
+        summary = f"{summary}: {notes[0]}" if summary else notes[0]
+    if not summary:
+        summary = next((ln.strip() for ln in reversed(lines) if ln.strip()), "unknown error")
+
+    marked: list[tuple[int, int | None]] = []
+    header = None
+    current = None
+    for line in lines:
+        m = _LOCATION.search(line)
+        if m and header is None:
+            header = (int(m.group(1)), int(m.group(2)))
+            continue
+        m = _SNIPPET_LINE.match(line)
+        if m:
+            current = int(m.group(1))
+            continue
+        m = _LABEL_LINE.match(line)
+        if m and current is not None and "^" in m.group(1) and "╰" not in m.group(1):
+            marked.append((current, None))
+    if header is None:
+        return summary, marked
+    return summary, (marked + [header]) if validation else ([header] + marked)
+
+
+def user_error_message(message: str, offset: int, user_lines: int, name: str) -> str:
+    """One line for a user's shader that does not compile, with the line in the user's file."""
+    summary, locations = parse_wgsl_error(message)
+    for line, col in locations:
+        if offset < line <= offset + user_lines:
+            where = f"{name}:{line - offset}" + (f":{col}" if col else "")
+            return f"{where}: WGSL error: {summary}; fix the shader and render again"
+    return (f"{name}: WGSL error: {summary} (in the code gpurender wraps around the shader: declare "
+            f"`{SIGNATURE}` and do not redefine inputs, features, band, wave or names starting "
+            f"with gpurender_)")
+
+
+@contextlib.contextmanager
+def _quiet_wgpu_log():
+    """Drop wgpu's own log lines meanwhile: a compile error is reported once, as a SceneError."""
+    logger = logging.getLogger("wgpu")
+    drop = lambda record: False  # noqa: E731
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _read_user_code(layer) -> tuple[str, str]:
+    p = layer.params
+    file, code = p.get("file"), p.get("code")
+    where = f"layer {layer.name!r} (shader)"
+    if bool(file) == bool(code):
+        raise SceneError(f"{where}: give either file = \"shade.wgsl\" or code = \"...\" (exactly one)")
+    if code:
+        return code, f"<{layer.name} code>"
+    path = Path(file)
+    if not path.is_file():
+        raise SceneError(f"{where}: shader file {str(path)!r} does not exist")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(f"{where}: shader file {str(path)!r} cannot be read: {exc}") from None
+
+
+@register_renderer("shader")
+class ShaderRenderer(LayerRenderer):
+    def __init__(self, ctx, layer):
+        super().__init__(ctx, layer)
+        device = ctx.device
+        user_code, self.source_name = _read_user_code(layer)
+        if not _DEFINES_SHADE.search(user_code):
+            raise SceneError(f"{self.source_name}: defines no shade function; declare `{SIGNATURE}`")
+        code, offset = compose_source(user_code)
+        user_lines = user_code.count("\n") + 1
+        try:
+            with _quiet_wgpu_log():
+                module = device.create_shader_module(label=self.source_name, code=code)
+        except wgpu.GPUError as exc:
+            raise SceneError(user_error_message(str(exc), offset, user_lines, self.source_name)) from None
+
+        def entry(kind):
+            return {"type": kind}
+
+        frag = wgpu.ShaderStage.FRAGMENT
+        self.bind_group_layout = device.create_bind_group_layout(entries=[
+            {"binding": 0, "visibility": frag, "buffer": entry("uniform")},
+            {"binding": 1, "visibility": frag, "buffer": entry("uniform")},
+            {"binding": 2, "visibility": frag, "buffer": entry("read-only-storage")},
+            {"binding": 3, "visibility": frag, "buffer": entry("read-only-storage")},
+        ])
+        # An explicit layout: "auto" would drop the bindings a user's shader never reads.
+        layout = device.create_pipeline_layout(bind_group_layouts=[self.bind_group_layout])
+        try:
+            with _quiet_wgpu_log():
+                self.pipeline = device.create_render_pipeline(
+                    layout=layout,
+                    vertex={"module": module, "entry_point": "gpurender_vs"},
+                    primitive={"topology": "triangle-list"},
+                    fragment={"module": module, "entry_point": "gpurender_fs",
+                              "targets": [{"format": self.target_format}]},
+                )
+        except wgpu.GPUError as exc:
+            last = next((ln.strip() for ln in reversed(str(exc).splitlines()) if ln.strip()), "unknown error")
+            raise SceneError(f"{self.source_name}: the shader compiles but cannot be used: {last} (a shader "
+                             f"reads only the inputs gpurender declares; remove its own @group/@binding "
+                             f"variables)") from None
+
+        usage = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+        self.inputs = device.create_buffer(size=_INPUTS_FLOATS * 4, usage=usage)
+        self.features = device.create_buffer(size=_FEATURES_FLOATS * 4, usage=usage)
+        self.n_bands = ctx.feature_width("bands") if ctx.features is not None else 1
+        self.n_wave = ctx.feature_width("waveform") if ctx.features is not None else 1
+        self.bind_group = device.create_bind_group(layout=self.bind_group_layout, entries=[
+            {"binding": 0, "resource": {"buffer": self.inputs}},
+            {"binding": 1, "resource": {"buffer": self.features}},
+            {"binding": 2, "resource": {"buffer": ctx.feature_buffer("bands")}},
+            {"binding": 3, "resource": {"buffer": ctx.feature_buffer("waveform")}},
+        ])
+        self._table = None
+        self._phase: dict = {}  # speed binding -> phase at every frame
+
+    def feature_row(self, frame: FrameInfo) -> np.ndarray:
+        """The frame's scalar features in :data:`FEATURE_ORDER` (zeros without audio)."""
+        out = np.zeros(_FEATURES_FLOATS, dtype=np.float32)
+        features = self.ctx.features
+        if features is None or self.ctx.params.n_frames == 0:
+            return out
+        if self._table is None:
+            self._table = np.stack([np.asarray(features.scalar(n), np.float32) for n in FEATURE_ORDER], axis=1)
+        out[:len(FEATURE_ORDER)] = self._table[self.ctx.clamp_frame(frame.index)]
+        return out
+
+    def phase(self, frame: FrameInfo) -> float:
+        """The integral of ``speed`` over time up to ``frame`` (``speed * time`` when constant)."""
+        speed = self.layer.params["speed"]
+        if not hasattr(speed, "feature") or self.ctx.params.n_frames == 0:
+            return self.value("speed", frame) * frame.time
+        series = self.ctx.params.series(speed)
+        phase = self._phase.get(speed)
+        if phase is None:
+            phase = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)]) / self.ctx.fps
+            self._phase[speed] = phase
+        i = frame.index
+        last = len(phase) - 1
+        if i <= last:
+            return float(phase[max(i, 0)])
+        # Past the end of the features the last value holds, as it does for every binding.
+        return float(phase[last] + (i - last) * series[-1] / self.ctx.fps)
+
+    def inputs_data(self, frame: FrameInfo) -> np.ndarray:
+        data = np.zeros(_INPUTS_FLOATS, dtype=np.float32)
+        ints = data.view(np.uint32)
+        data[0:2] = (self.ctx.width, self.ctx.height)
+        data[2] = frame.time
+        ints[3] = max(frame.index, 0)
+        data[4] = frame.fps
+        data[5] = self.phase(frame)
+        ints[6] = max(self.n_bands, 1)
+        ints[7] = max(self.n_wave, 1)
+        ints[8] = self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0
+        data[12:16] = [self.value(f"param{k}", frame) for k in range(1, 5)]
+        return data
+
+    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+        queue = self.ctx.device.queue
+        queue.write_buffer(self.inputs, 0, self.inputs_data(frame))
+        queue.write_buffer(self.features, 0, self.feature_row(frame))
+        rpass = clear_pass(command_encoder, target_view)
+        rpass.set_pipeline(self.pipeline)
+        rpass.set_bind_group(0, self.bind_group)
+        rpass.draw(3)
+        rpass.end()

@@ -1,0 +1,87 @@
+// What a `shader` layer puts before the user's WGSL: the inputs it may read and the entry points
+// that call the user's `shade` function for every pixel. On its own this file lacks `shade`; the
+// user's file completes it (WGSL declarations may come in any order).
+//
+// The user writes:
+//     fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32>
+// uv is the pixel centre in 0..1 (y up); px is the same in pixels (origin at the bottom left,
+// centres at .5). It returns straight (not premultiplied) RGBA in 0..1.
+// It may read:
+//     inputs.resolution  vec2<f32>  output size in pixels
+//     inputs.time        f32        the frame's time in seconds (frame / fps)
+//     inputs.frame       u32        the frame's index in the track
+//     inputs.fps         f32
+//     inputs.phase       f32        integral of the layer's `speed` parameter over time
+//     inputs.params      vec4<f32>  the layer's param1..param4
+//     features.bass, .mid, .treble, .rms, .peak, .centroid (Hz), .flux, .onset, .beat  (f32)
+//     band(i), band_count()       the frame's log-spaced band levels in 0..1
+//     wave(i), wave_count()       the frame's audio samples in -1..1
+// Names starting with `gpurender_`, and `fullscreen_position`, are reserved.
+
+//#include "common.wgsl"
+
+struct ShaderInputs {
+    resolution: vec2<f32>,
+    time: f32,
+    frame: u32,
+    fps: f32,
+    phase: f32,
+    gpurender_n_bands: u32,
+    gpurender_n_wave: u32,
+    gpurender_row: u32,  // the frame's row in the feature tables (the last row past the track's end)
+    gpurender_pad0: u32,
+    gpurender_pad1: u32,
+    gpurender_pad2: u32,
+    params: vec4<f32>,
+};
+
+struct AudioFeatures {
+    bass: f32,
+    mid: f32,
+    treble: f32,
+    rms: f32,
+    peak: f32,
+    centroid: f32,
+    flux: f32,
+    onset: f32,
+    beat: f32,
+    gpurender_pad0: f32,
+    gpurender_pad1: f32,
+    gpurender_pad2: f32,
+};
+
+@group(0) @binding(0) var<uniform> inputs: ShaderInputs;
+@group(0) @binding(1) var<uniform> features: AudioFeatures;
+@group(0) @binding(2) var<storage, read> gpurender_bands: array<f32>;
+@group(0) @binding(3) var<storage, read> gpurender_wave: array<f32>;
+
+fn band_count() -> u32 {
+    return inputs.gpurender_n_bands;
+}
+
+fn band(i: u32) -> f32 {
+    let n = inputs.gpurender_n_bands;
+    return gpurender_bands[inputs.gpurender_row * n + min(i, n - 1u)];
+}
+
+fn wave_count() -> u32 {
+    return inputs.gpurender_n_wave;
+}
+
+fn wave(i: u32) -> f32 {
+    let n = inputs.gpurender_n_wave;
+    return gpurender_wave[inputs.gpurender_row * n + min(i, n - 1u)];
+}
+
+@vertex
+fn gpurender_vs(@builtin(vertex_index) vi: u32) -> @builtin(position) vec4<f32> {
+    return fullscreen_position(vi);
+}
+
+@fragment
+fn gpurender_fs(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
+    let px = vec2<f32>(pos.x, inputs.resolution.y - pos.y);
+    let c = clamp(shade(px / inputs.resolution, px), vec4<f32>(0.0), vec4<f32>(1.0));
+    return vec4<f32>(c.rgb * c.a, c.a);
+}
+// ---- the user's shader follows ----
