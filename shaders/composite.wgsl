@@ -1,0 +1,209 @@
+// Stacks layers with the blend modes of W3C "Compositing and Blending Level 1", one pass per layer.
+//
+// Every texture here holds premultiplied RGBA whose colour values are non-linear sRGB in 0..1;
+// blending happens on those values directly, as browsers do. `fs_blend` reads the accumulated
+// backdrop and one layer with textureLoad (no filtering) and writes the next accumulator;
+// `fs_resolve` un-premultiplies the final accumulator into the straight-alpha output.
+//
+// Per-pass parameters travel in the draw call itself, so recording a pass writes no buffer:
+// the blend mode is `first_vertex / 4` (the triangle's corners are the two low bits of the vertex
+// index) and the layer opacity is `first_instance / 2^24` (exact in f32).
+
+//#include "common.wgsl"
+
+@group(0) @binding(0) var accum: texture_2d<f32>;
+@group(1) @binding(0) var layer: texture_2d<f32>;
+
+// Mode numbers: the index in gpurender.render.compositor.BLEND_MODES.
+const NORMAL: u32 = 0u;
+const MULTIPLY: u32 = 1u;
+const SCREEN: u32 = 2u;
+const OVERLAY: u32 = 3u;
+const DARKEN: u32 = 4u;
+const LIGHTEN: u32 = 5u;
+const COLOR_DODGE: u32 = 6u;
+const COLOR_BURN: u32 = 7u;
+const HARD_LIGHT: u32 = 8u;
+const SOFT_LIGHT: u32 = 9u;
+const DIFFERENCE: u32 = 10u;
+const EXCLUSION: u32 = 11u;
+const HUE: u32 = 12u;
+const SATURATION: u32 = 13u;
+const COLOR: u32 = 14u;
+const LUMINOSITY: u32 = 15u;
+const ADD: u32 = 16u;
+
+const OPACITY_SCALE: f32 = 16777216.0; // 2^24, must match compositor.py
+
+// Backdrop colours come out of float arithmetic; within this of 0 or 1 they count as exactly 0 or
+// 1 in the equality tests of color-dodge and color-burn, so rounding noise cannot flip a branch.
+const EDGE_EPS: f32 = 1e-6;
+
+struct VertexOut {
+    @builtin(position) position: vec4<f32>,
+    @location(0) @interpolate(flat) mode: u32,
+    @location(1) @interpolate(flat) opacity: f32,
+};
+
+@vertex
+fn vs_main(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) instance_index: u32) -> VertexOut {
+    var out: VertexOut;
+    out.position = fullscreen_position(vertex_index & 3u);
+    out.mode = vertex_index >> 2u;
+    out.opacity = f32(instance_index) / OPACITY_SCALE;
+    return out;
+}
+
+// Straight colour of a premultiplied texel; alpha 0 gives black, and c >= alpha gives exactly 1
+// (a division need not return exactly 1 for equal operands on every GPU).
+fn unpremultiply(c: vec3<f32>, a: f32) -> vec3<f32> {
+    if (a <= 0.0) {
+        return vec3<f32>(0.0);
+    }
+    return select(clamp(c / a, vec3<f32>(0.0), vec3<f32>(1.0)), vec3<f32>(1.0), c >= vec3<f32>(a));
+}
+
+fn quantize(c: vec3<f32>) -> vec3<f32> {
+    return round(c * 255.0) / 255.0;
+}
+
+fn quantize1(a: f32) -> f32 {
+    return round(a * 255.0) / 255.0;
+}
+
+// ---- separable blend functions B(Cb, Cs), per channel ----
+
+fn multiply(cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    return cb * cs;
+}
+
+fn screen(cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    return cb + cs - cb * cs;
+}
+
+fn hard_light(cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    return select(screen(cb, 2.0 * cs - 1.0), multiply(cb, 2.0 * cs), cs <= vec3<f32>(0.5));
+}
+
+fn color_dodge1(cb: f32, cs: f32) -> f32 {
+    if (cb <= EDGE_EPS) {
+        return 0.0;
+    }
+    if (cs >= 1.0) {
+        return 1.0;
+    }
+    return min(1.0, cb / (1.0 - cs));
+}
+
+fn color_burn1(cb: f32, cs: f32) -> f32 {
+    if (cb >= 1.0 - EDGE_EPS) {
+        return 1.0;
+    }
+    if (cs <= 0.0) {
+        return 0.0;
+    }
+    return 1.0 - min(1.0, (1.0 - cb) / cs);
+}
+
+fn soft_light(cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    let d = select(sqrt(cb), ((16.0 * cb - 12.0) * cb + 4.0) * cb, cb <= vec3<f32>(0.25));
+    let darker = cb - (1.0 - 2.0 * cs) * cb * (1.0 - cb);
+    let lighter = cb + (2.0 * cs - 1.0) * (d - cb);
+    return select(lighter, darker, cs <= vec3<f32>(0.5));
+}
+
+// ---- non-separable helpers, as the specification defines them ----
+
+fn lum(c: vec3<f32>) -> f32 {
+    return dot(c, vec3<f32>(0.3, 0.59, 0.11));
+}
+
+fn clip_color(c_in: vec3<f32>) -> vec3<f32> {
+    var c = c_in;
+    let l = lum(c);
+    let n = min(c.r, min(c.g, c.b));
+    let x = max(c.r, max(c.g, c.b));
+    if (n < 0.0) {
+        c = l + (c - l) * l / (l - n);
+    }
+    if (x > 1.0) {
+        c = l + (c - l) * (1.0 - l) / (x - l);
+    }
+    return c;
+}
+
+fn set_lum(c: vec3<f32>, l: f32) -> vec3<f32> {
+    return clip_color(c + (l - lum(c)));
+}
+
+fn sat(c: vec3<f32>) -> f32 {
+    return max(c.r, max(c.g, c.b)) - min(c.r, min(c.g, c.b));
+}
+
+// Maps the smallest channel to 0, the largest to s and the middle one proportionally; applying
+// the same affine map to all three channels does exactly that (ties included).
+fn set_sat(c: vec3<f32>, s: f32) -> vec3<f32> {
+    let lo = min(c.r, min(c.g, c.b));
+    let hi = max(c.r, max(c.g, c.b));
+    if (hi > lo) {
+        return (c - lo) * s / (hi - lo);
+    }
+    return vec3<f32>(0.0);
+}
+
+fn blend(mode: u32, cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    switch mode {
+        case MULTIPLY: { return multiply(cb, cs); }
+        case SCREEN: { return screen(cb, cs); }
+        case OVERLAY: { return hard_light(cs, cb); }
+        case DARKEN: { return min(cb, cs); }
+        case LIGHTEN: { return max(cb, cs); }
+        case COLOR_DODGE: {
+            return vec3<f32>(color_dodge1(cb.r, cs.r), color_dodge1(cb.g, cs.g), color_dodge1(cb.b, cs.b));
+        }
+        case COLOR_BURN: {
+            return vec3<f32>(color_burn1(cb.r, cs.r), color_burn1(cb.g, cs.g), color_burn1(cb.b, cs.b));
+        }
+        case HARD_LIGHT: { return hard_light(cb, cs); }
+        case SOFT_LIGHT: { return soft_light(cb, cs); }
+        case DIFFERENCE: { return abs(cb - cs); }
+        case EXCLUSION: { return cb + cs - 2.0 * cb * cs; }
+        case HUE: { return set_lum(set_sat(cs, sat(cb)), lum(cb)); }
+        case SATURATION: { return set_lum(set_sat(cb, sat(cs)), lum(cb)); }
+        case COLOR: { return set_lum(cs, lum(cb)); }
+        case LUMINOSITY: { return set_lum(cb, lum(cs)); }
+        default: { return cs; }
+    }
+}
+
+@fragment
+fn fs_blend(in: VertexOut) -> @location(0) vec4<f32> {
+    let p = vec2<i32>(in.position.xy);
+    let b = textureLoad(accum, p, 0);
+    let s = textureLoad(layer, p, 0);
+
+    let ab = clamp(b.a, 0.0, 1.0);
+    let cb_pre = clamp(b.rgb, vec3<f32>(0.0), vec3<f32>(ab));
+    // A texel brighter than its alpha (drawn additively) is read as if its alpha were its
+    // brightest channel, so its light is kept instead of being clamped away.
+    let cs_layer = clamp(s.rgb, vec3<f32>(0.0), vec3<f32>(1.0));
+    let as_layer = clamp(max(s.a, max(cs_layer.r, max(cs_layer.g, cs_layer.b))), 0.0, 1.0);
+    // The layer is read as 8-bit straight RGBA (see compositor.py for why).
+    let cs = quantize(unpremultiply(cs_layer, as_layer));
+    let as_ = quantize1(as_layer) * clamp(in.opacity, 0.0, 1.0);
+
+    if (in.mode == ADD) {
+        // plus-lighter: a compositing operator on premultiplied values, with no blend function.
+        return min(vec4<f32>(as_ * cs + cb_pre, as_ + ab), vec4<f32>(1.0));
+    }
+    let cb = unpremultiply(cb_pre, ab);
+    let mixed = (1.0 - ab) * cs + ab * clamp(blend(in.mode, cb, cs), vec3<f32>(0.0), vec3<f32>(1.0));
+    return vec4<f32>(as_ * mixed + cb_pre * (1.0 - as_), as_ + ab * (1.0 - as_));
+}
+
+@fragment
+fn fs_resolve(in: VertexOut) -> @location(0) vec4<f32> {
+    let b = textureLoad(accum, vec2<i32>(in.position.xy), 0);
+    let a = clamp(b.a, 0.0, 1.0);
+    return vec4<f32>(unpremultiply(b.rgb, a), a);
+}
