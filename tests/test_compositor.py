@@ -330,7 +330,7 @@ def test_unknown_mode_raises_scene_error(device, compositor):
 
 def test_wrong_layer_size_is_refused(device, compositor):
     image = random_image(np.random.default_rng(0), w=W + 1)
-    with pytest.raises(SceneError, match=f"{W + 1}x{H}"):
+    with pytest.raises(RenderError, match=f"{W + 1}x{H}"):
         composite(device, compositor, (0, 0, 0, 1), [(image, "normal", 1.0)])
 
 

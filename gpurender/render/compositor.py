@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import SceneError, choices
+from ..errors import RenderError, SceneError, choices
 from .device import LAYER_FORMAT, OUTPUT_FORMAT
 from .shaderlib import load_wgsl
 
@@ -123,7 +123,7 @@ class Compositor:
             return entry[1]
         size = getattr(view, "size", None)
         if size is not None and (size[0], size[1]) != (self.width, self.height):
-            raise SceneError(
+            raise RenderError(
                 f"a layer texture is {size[0]}x{size[1]} but the compositor was made for "
                 f"{self.width}x{self.height}; draw every layer at the output size"
             )
