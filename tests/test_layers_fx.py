@@ -182,6 +182,85 @@ def test_particles_same_frame_in_another_process(features, tmp_path):
     assert np.array_equal(np.load(out), here)
 
 
+def bare_particles(layer: dict, features, w=W, h=H):
+    """A particles renderer on its own (no frame loop, no compositor) and a target texture."""
+    from gpurender.render.device import LAYER_FORMAT, get_device
+    from gpurender.render.layers import RenderContext, create_renderer
+    from gpurender.scene.evaluate import ParamEvaluator
+
+    scene = scene_from_dict({"layers": [layer]})
+    device = get_device()
+    ctx = RenderContext(device=device, width=w, height=h, fps=FPS, features=features,
+                        params=ParamEvaluator(features, FPS), camera=scene.camera)
+    target = device.create_texture(size=(w, h, 1), format=LAYER_FORMAT,
+                                   usage=wgpu.TextureUsage.RENDER_ATTACHMENT).create_view()
+    return create_renderer(ctx, scene.layers[0]), target
+
+
+def step(r, first, count, target=None):
+    for index in range(first, first + count):
+        encoder = r.ctx.device.create_command_encoder()
+        frame = renderer_frame(index)
+        r.advance(encoder, frame)
+        if target is not None:
+            r.draw(encoder, frame, target)
+        r.ctx.device.queue.submit([encoder.finish()])
+
+
+def test_particles_state_is_the_same_with_or_without_drawing_and_after_reset(features):
+    r, target = bare_particles(PARTICLES, features)
+    step(r, 0, 10, target)
+    drawn = r.read_state()
+    assert (drawn[:, 7] > 0).sum() > 100  # particles were born
+    r.reset()
+    assert not r.read_state().any()
+    step(r, 0, 10)
+    assert np.array_equal(r.read_state(), drawn)
+    other, _ = bare_particles(PARTICLES, features)
+    step(other, 0, 10)
+    assert np.array_equal(other.read_state(), drawn)
+    with pytest.raises(RuntimeError, match="expected 10"):
+        step(other, 12, 1)
+
+
+@pytest.mark.parametrize("substeps", [1, 3])
+def test_particles_fixed_step_physics(features, substeps):
+    """One particle per frame, falling from rest: semi-implicit Euler with h = 1 / (fps * substeps)."""
+    g, drag, n_frames = 2.0, 0.5, 6
+    layer = {"type": "particles", "count": 16, "rate": float(FPS), "burst": 0, "speed": 0.0, "radius": 0.0,
+             "gravity": g, "drag": drag, "life": 100.0, "life_jitter": 0.0, "speed_jitter": 0.0,
+             "x": 0.25, "y": 0.5, "substeps": substeps}
+    r, _ = bare_particles(layer, None)
+    step(r, 0, n_frames)
+    state = r.read_state()
+    h = 1.0 / (FPS * substeps)
+    for born in range(n_frames):
+        v = y = 0.0
+        for _ in range((n_frames - born) * substeps):
+            v = (v - g * h) * np.exp(-drag * h)
+            y += v * h
+        x_, y_, z_, age, vx, vy, vz, life = state[born]
+        assert (x_, z_, vx, vz, life) == (np.float32(0.25), 0.0, 0.0, 0.0, 100.0)
+        assert y_ == pytest.approx(0.5 + y, abs=1e-6) and vy == pytest.approx(v, rel=1e-5)
+        assert age == pytest.approx((n_frames - born) / FPS, rel=1e-5)
+    assert not state[n_frames:].any()  # slots not reached yet
+
+
+def test_particles_births_are_spread_over_the_frame(features):
+    """Ten births in one frame: ages from one frame down to a tenth of one, oldest first."""
+    layer = {"type": "particles", "count": 32, "rate": 10.0 * FPS, "speed": 1.0, "spread": 0.0,
+             "direction": [1.0, 0.0, 0.0], "gravity": 0.0, "drag": 0.0, "radius": 0.0, "life_jitter": 0.0,
+             "speed_jitter": 0.0}
+    r, _ = bare_particles(layer, None)
+    step(r, 0, 1)
+    state = r.read_state()
+    ages = state[:10, 3]
+    assert ages == pytest.approx([(10 - k) / (10 * FPS) for k in range(10)], rel=1e-5)
+    # Straight along +x at speed 1: x equals the age.
+    assert state[:10, 0] == pytest.approx(ages, rel=1e-5)
+    assert np.abs(state[:10, 1:3]).max() < 1e-6
+
+
 def test_particles_seed_changes_the_frame(features):
     a = render([PARTICLES], features, 8)
     b = render([{**PARTICLES, "seed": 4}], features, 8)
@@ -350,9 +429,23 @@ def test_shader_error_parsing_without_gpu():
     message = (
         "Validation Error\n\nCaused by:\n  In wgpuDeviceCreateShaderModule\n\n"
         "Shader 'x' parsing error: unknown identifier\n"
-        f"  ┌─ wgsl:{offset + 4}:9\n  │\n{offset + 4} │   let a = nope;\n  │           ^^^^ unknown identifier\n"
+        f"  ┌─ wgsl:{offset + 4}:9\n  │\n"
+        f"{offset + 4} │   let a = nope;\n  │           ^^^^ unknown identifier\n"
     )
-    assert user_error_message(message, offset, 10, "mine.wgsl").startswith("mine.wgsl:4:9: WGSL error: unknown identifier")
+    line = user_error_message(message, offset, 10, "mine.wgsl")
+    assert line.startswith("mine.wgsl:4:9: WGSL error: unknown identifier")
+    # A problem reported in gpurender's own part names the user's file and the expected signature.
+    wrapper = message.replace(str(offset + 4), "3")
+    assert "fn shade(uv: vec2<f32>, px: vec2<f32>)" in user_error_message(wrapper, offset, 10, "mine.wgsl")
+
+
+def test_shader_inline_code(features):
+    layer = {"type": "shader", "name": "glow",
+             "code": "fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32> { return vec4<f32>(0.0, 0.0, 1.0, 1.0); }"}
+    assert (render([layer], features, 0, w=8, h=8) == [0, 0, 255, 255]).all()
+    broken = {**layer, "code": "fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32> {\n  return nope;\n}\n"}
+    with pytest.raises(SceneError, match=r"^<glow code>:2:"):
+        renderer([broken], features)
 
 
 # ---- examples -------------------------------------------------------------------------------

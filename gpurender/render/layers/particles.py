@@ -71,7 +71,8 @@ class ParticlesRenderer(LayerRenderer):
                              f"this adapter allows; use at most {limit // PARTICLE_BYTES}")
         self.screen = p["space"] == "screen"
 
-        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
+        # COPY_SRC so that the state can be read back (tests, debugging).
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
         self.particles = device.create_buffer(size=self.capacity * PARTICLE_BYTES, usage=usage)
         uniform = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
         self.sim_uniforms = device.create_buffer(size=SIM_FLOATS * 4, usage=uniform)
@@ -109,6 +110,14 @@ class ParticlesRenderer(LayerRenderer):
     def reset(self) -> None:
         self._start()
         self._clear_pending = True
+
+    def read_state(self) -> np.ndarray:
+        """The pool as ``[count, 8]`` float32: x, y, z, age, vx, vy, vz, life (waits for the GPU)."""
+        data = self.ctx.device.queue.read_buffer(self.particles)
+        state = np.frombuffer(bytes(data), dtype=np.float32).reshape(self.capacity, 8).copy()
+        if self._clear_pending:  # reset() but not yet advanced: the buffer is cleared lazily
+            state[:] = 0.0
+        return state
 
     def triggered(self, frame: FrameInfo) -> bool:
         """Whether a burst fires at ``frame``: the rising edge of a beat or of an onset over 0.5."""
@@ -208,6 +217,3 @@ class ParticlesRenderer(LayerRenderer):
         rpass.set_bind_group(0, self.draw_bind_group)
         rpass.draw(6, self.capacity)
         rpass.end()
-
-    def describe(self, frame: FrameInfo) -> dict:
-        return {"particles": self.capacity}
