@@ -1,0 +1,270 @@
+"""Opens point-cloud sequences on disk lazily, and writes sequences to disk.
+
+A sequence on disk is opened as a re-iterable sequence: listing it costs nothing, and each frame
+is read only when it is reached, so long sequences stay out of memory. Accepted inputs:
+
+* an ``.npz`` with ``points_0000``, ``colors_0000``, ... (colours optional, matched by number), or
+  one stacked array ``[frames, N, 3]`` (``points``, or the archive's only array) with an optional
+  stacked ``colors``;
+* a folder of per-frame ``.ply``, ``.npy``, ``.csv`` (or single-frame ``.npz``) files, read in
+  natural name order (``f2`` before ``f10``);
+* a glob such as ``"scans/*.ply"``, or a list of files;
+* a single ``.npy`` (``[N, 3]`` one frame, or ``[frames, N, 3|6|7]`` stacked, memory-mapped),
+  ``.ply`` or ``.csv`` file.
+
+Single files are read by :mod:`gpurender.scene.pointfile` (PLY colour properties, CSV/NPY colour
+columns after x, y, z). Writing (:func:`write_sequence`) gives an .npz or a folder of per-frame files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SceneError
+from .frames import PointFrame
+
+WRITE_FORMATS = ("npz", "ply", "npy", "csv")
+
+
+def _split_columns(array: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """An ``[N, 3|6|7]`` table as points and colours (whole numbers above 1 mean 0..255 colours)."""
+    if array.ndim != 2 or array.shape[1] not in (3, 6, 7):
+        raise SceneError(f"{where}: array has shape {array.shape}; give N x 3 (x, y, z), N x 6 (+ r, g, b) "
+                         f"or N x 7 (+ r, g, b, a)")
+    points = array[:, :3]
+    if array.shape[1] == 3:
+        return points, None
+    colors = array[:, 3:]
+    if colors.size and np.all(np.isfinite(colors)) and colors.max() > 1.0 and np.all(colors == np.round(colors)):
+        if colors.min() >= 0 and colors.max() <= 255:
+            colors = colors.astype(np.uint8)
+    return points, colors
+
+
+# -- writers (the readers are gpurender.scene.pointfile's) ----------------------------------------
+
+_COLOR_COLUMNS = ("red", "green", "blue", "alpha")
+
+
+def _bytes(colors: np.ndarray) -> np.ndarray:
+    colors = np.asarray(colors)
+    if colors.dtype == np.uint8:
+        return colors
+    return np.clip(np.rint(colors * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_ply(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
+    """A binary little-endian PLY: float x, y, z and uchar colours (floats are scaled to 0..255)."""
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if colors is not None:
+        colors = _bytes(colors)
+        fields += [(n, "u1") for n in _COLOR_COLUMNS[: colors.shape[1]]]
+    data = np.empty(len(points), dtype=fields)
+    for i, axis in enumerate("xyz"):
+        data[axis] = points[:, i]
+    if colors is not None:
+        for i, name in enumerate(_COLOR_COLUMNS[: colors.shape[1]]):
+            data[name] = colors[:, i]
+    props = "".join(f"property {'float' if t == '<f4' else 'uchar'} {n}\n" for n, t in fields)
+    header = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(points)}\n{props}end_header\n"
+    with open(path, "wb") as fh:
+        fh.write(header.encode("ascii"))
+        fh.write(data.tobytes())
+
+
+def write_csv(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
+    """Columns x, y, z (and red, green, blue(, alpha) as 0..255 whole numbers) with a header row."""
+    names = ["x", "y", "z"]
+    table = np.asarray(points, np.float64)
+    fmt = ["%.7g"] * 3
+    if colors is not None:
+        colors = _bytes(colors)
+        names += list(_COLOR_COLUMNS[: colors.shape[1]])
+        table = np.concatenate([table, colors.astype(np.float64)], axis=1)
+        fmt += ["%d"] * colors.shape[1]
+    np.savetxt(path, table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+
+
+def write_npy(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
+    """An ``N x 3`` float32 array, or ``N x 6|7`` with colours as 0..255 whole numbers."""
+    table = np.asarray(points, np.float32)
+    if colors is not None:
+        table = np.concatenate([table, _bytes(colors).astype(np.float32)], axis=1)
+    np.save(path, table)
+
+
+_WRITERS = {"ply": write_ply, "csv": write_csv, "npy": write_npy}
+
+
+def read_point_file(path, index: int | None = None) -> PointFrame:
+    """One frame from a .ply, .npy, .csv (or single-frame .npz) file."""
+    from ..scene.pointfile import load_point_file
+
+    points, colors = load_point_file(path, frame=index)
+    return PointFrame(points, colors, Path(path).name)
+
+
+# -- sequences ----------------------------------------------------------------------------------
+
+
+class FileSequence(Sequence):
+    """Frames read lazily from per-frame files, in the order given."""
+
+    def __init__(self, paths):
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return FileSequence(self.paths[index])
+        if index < 0:
+            index += len(self.paths)
+        return read_point_file(self.paths[index], index if len(self.paths) > 1 else None)
+
+
+class NpzSequence(Sequence):
+    """Frames of an .npz archive: numbered ``points_*``/``colors_*`` arrays, or stacked arrays."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            with np.load(self.path, allow_pickle=False) as archive:
+                keys = list(archive.files)
+                shapes = {k: archive[k].shape for k in keys if k in ("points", "colors") or len(keys) == 1}
+        except Exception as exc:
+            raise SceneError(f"{self.path}: cannot be read as .npz ({exc})") from None
+        numbered = {}
+        for key in keys:
+            match = re.fullmatch(r"points_?(\d+)", key)
+            if match:
+                numbered[int(match.group(1))] = key
+        self.stacked = None
+        if numbered:
+            self.keys = [(numbered[i], self._color_key(keys, numbered[i])) for i in sorted(numbered)]
+        else:
+            name = "points" if "points" in keys else (keys[0] if len(keys) == 1 else None)
+            if name is None:
+                raise SceneError(f"{self.path}: no point arrays found (keys: {', '.join(keys) or 'none'}); "
+                                 f"use points_0000, points_0001, ... or one stacked 'points' array")
+            shape = shapes[name]
+            if len(shape) == 2:
+                self.keys = [(name, "colors" if "colors" in keys and name == "points" else None)]
+            elif len(shape) == 3:
+                self.stacked = (name, "colors" if "colors" in keys and name == "points" else None)
+                self.keys = [None] * shape[0]
+            else:
+                raise SceneError(f"{self.path}: array {name!r} has shape {shape}; give [frames, N, 3] or [N, 3]")
+
+    @staticmethod
+    def _color_key(keys, points_key):
+        candidate = "colors" + points_key[len("points"):]
+        return candidate if candidate in keys else None
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        with np.load(self.path, allow_pickle=False) as archive:
+            if self.stacked is not None:
+                # an .npz member cannot be memory-mapped: a stacked array is read whole for each frame
+                pkey, ckey = self.stacked
+                points = archive[pkey][index]
+                colors = archive[ckey][index] if ckey else None
+                name = f"{self.path.name}[{pkey}][{index}]"
+            else:
+                pkey, ckey = self.keys[index]
+                points = archive[pkey]
+                colors = archive[ckey] if ckey else None
+                name = f"{self.path.name}:{pkey}"
+        return PointFrame(points, colors, name)
+
+
+class StackedNpySequence(Sequence):
+    """Frames of one memory-mapped ``[frames, N, 3|6|7]`` .npy array."""
+
+    def __init__(self, path, array):
+        self.path, self.array = Path(path), array
+
+    def __len__(self):
+        return len(self.array)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        where = f"{self.path.name}[{index}]"
+        points, colors = _split_columns(np.asarray(self.array[index]), where)
+        return PointFrame(points, colors, where)
+
+
+def open_sequence(inputs) -> Sequence:
+    """A lazy, re-iterable sequence from a path, a folder, a glob or a list of files (see module doc)."""
+    from ..scene.pointfile import _natural_key, is_sequence, resolve_point_files
+
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    inputs = [os.fspath(p) for p in inputs]
+    if not inputs:
+        raise SceneError("no input given; pass an .npz, a folder of .ply/.npy/.csv files or a glob")
+    if len(inputs) > 1:  # a glob the shell has already expanded
+        return FileSequence(sorted(map(Path, inputs), key=_natural_key))
+    text = inputs[0]
+    if is_sequence(text):
+        return FileSequence(resolve_point_files(text))
+    path = Path(text)
+    if not path.is_file():
+        raise SceneError(f"input {text!r} does not exist; give an .npz, a folder of per-frame files or a glob")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return NpzSequence(path)
+    if suffix == ".npy":
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:
+            raise SceneError(f"{path}: cannot be read as .npy ({exc})") from None
+        if array.ndim == 3:
+            return StackedNpySequence(path, array)
+    return FileSequence([path])
+
+
+def write_sequence(frames, path, format: str | None = None) -> list[str]:
+    """Write frames to an .npz (``points_0000``, ``colors_0000``, ...) or a folder of per-frame files.
+
+    ``format`` is ``npz`` (default when ``path`` ends in .npz) or ``ply``/``npy``/``csv`` (one
+    file per frame in the folder ``path``). Returns the paths written.
+    """
+    from .frames import check_frame
+
+    path = Path(path)
+    fmt = format or ("npz" if path.suffix.lower() == ".npz" else "ply")
+    if fmt not in WRITE_FORMATS:
+        raise SceneError(f"sequence format {fmt!r} is not valid; use one of {', '.join(WRITE_FORMATS)}")
+    if fmt == "npz":
+        arrays = {}
+        for i, item in enumerate(frames):
+            frame = check_frame(item, i)
+            arrays[f"points_{i:04d}"] = frame.points
+            if frame.colors is not None:
+                arrays[f"colors_{i:04d}"] = frame.colors
+        np.savez_compressed(path, **arrays)
+        return [str(path)]
+    path.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, item in enumerate(frames):
+        frame = check_frame(item, i)
+        target = path / f"frame_{i:04d}.{fmt}"
+        _WRITERS[fmt](target, frame.points, frame.colors)
+        written.append(str(target))
+    return written

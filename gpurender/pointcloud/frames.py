@@ -1,0 +1,280 @@
+"""Checks point-cloud frames and prepares them for drawing, one frame at a time.
+
+A frame arrives as a dict with ``points`` (``N x 3``) and optional ``colors`` (``N x 3`` or
+``N x 4``, floats in 0..1 or bytes), as a bare ``N x 3`` array, or as a :class:`PointFrame` read
+from a file. :func:`check_frame` turns any of these into clean arrays or raises one
+:class:`SceneError` naming the frame and what is wrong with it. :func:`scan` is the pre-pass over
+a re-iterable sequence (validity, frame count, bounds of the whole sequence); :class:`FrameFeed`
+walks the sequence once more while rendering, keeping only the current frame. Imports no GPU
+library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SceneError, choices
+
+FRAME_KEYS = ("points", "colors")
+UP_AXES = ("y", "z")
+
+
+@dataclass(frozen=True)
+class PointFrame:
+    """One frame's points and optional colours, with a name saying where it came from."""
+
+    points: np.ndarray
+    colors: np.ndarray | None = None
+    name: str = ""
+
+
+def frame_label(index: int, name: str = "") -> str:
+    return f"frame {index}" + (f" ({name})" if name else "")
+
+
+def _numeric(value, what: str, where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise SceneError(f"{where}: {what} cannot be read as an array ({exc})") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise SceneError(f"{where}: {what} must be numbers, not {array.dtype}")
+    return array
+
+
+def _first_bad_row(mask_bad: np.ndarray) -> int:
+    return int(np.flatnonzero(mask_bad.reshape(len(mask_bad), -1).any(axis=1))[0])
+
+
+def check_points(value, where: str) -> np.ndarray:
+    """``N x 3`` finite numbers with N >= 1, as float32 or float64 (whichever keeps the input)."""
+    pts = _numeric(value, "points", where)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise SceneError(f"{where}: points have shape {pts.shape}; give an N x 3 array of x, y, z")
+    if len(pts) == 0:
+        raise SceneError(f"{where}: no points; every frame needs at least one point")
+    if pts.dtype not in (np.float32, np.float64):
+        pts = pts.astype(np.float64)
+    finite = np.isfinite(pts)
+    if not finite.all():
+        row = _first_bad_row(~finite)
+        raise SceneError(f"{where}: points contain NaN or infinite values (first at point {row}: "
+                         f"{pts[row].tolist()}); remove or fix those points")
+    return pts
+
+
+def check_colors(value, n_points: int, where: str) -> np.ndarray:
+    """``N x 3|4`` colours: uint8 as given, or floats in 0..1; one colour per point."""
+    col = _numeric(value, "colors", where)
+    if col.ndim != 2 or col.shape[1] not in (3, 4):
+        raise SceneError(f"{where}: colors have shape {col.shape}; give N x 3 (RGB) or N x 4 (RGBA)")
+    if len(col) != n_points:
+        raise SceneError(f"{where}: {len(col)} colours for {n_points} points; give one colour per point")
+    if col.dtype == np.uint8:
+        return col
+    if np.issubdtype(col.dtype, np.integer) or col.dtype == bool:
+        if col.size and (col.min() < 0 or col.max() > 255):
+            raise SceneError(f"{where}: integer colours must be in 0..255 (found {col.min()}..{col.max()})")
+        return col.astype(np.uint8)
+    finite = np.isfinite(col)
+    if not finite.all():
+        raise SceneError(f"{where}: colors contain NaN or infinite values (first at point {_first_bad_row(~finite)})")
+    lo, hi = float(col.min()), float(col.max())
+    if lo < 0.0 or hi > 1.0:
+        hint = "; for 0..255 values pass a uint8 array" if hi > 1.0 else ""
+        raise SceneError(f"{where}: float colours must be in 0..1 (found {lo:g}..{hi:g}){hint}")
+    return col
+
+
+def check_frame(item, index: int) -> PointFrame:
+    """Validate one frame (dict, ``N x 3`` array or :class:`PointFrame`); SceneError naming it if bad."""
+    name = ""
+    if isinstance(item, PointFrame):
+        name = item.name
+        points, colors = item.points, item.colors
+    elif isinstance(item, Mapping):
+        unknown = [k for k in item if k not in FRAME_KEYS]
+        if unknown:
+            raise SceneError(f"{frame_label(index)}: unknown key {str(unknown[0])!r}; valid: {choices(FRAME_KEYS)}")
+        if "points" not in item:
+            raise SceneError(f"{frame_label(index)}: no 'points'; each frame is a dict with points (N x 3) "
+                             f"and optional colors")
+        points, colors = item["points"], item.get("colors")
+    elif isinstance(item, (str, bytes)) or item is None:
+        raise SceneError(f"{frame_label(index)}: is {type(item).__name__}, not a dict with points (N x 3) "
+                         f"or an N x 3 array")
+    else:
+        points, colors = item, None
+    where = frame_label(index, name)
+    pts = check_points(points, where)
+    cols = None if colors is None else check_colors(colors, len(pts), where)
+    return PointFrame(pts, cols, name)
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """What the pre-pass learned about a whole sequence."""
+
+    frames: int
+    lo: np.ndarray  # per-axis minimum over every point of every frame
+    hi: np.ndarray
+    min_points: int
+    max_points: int
+
+
+def scan(frames, progress=None) -> SequenceInfo:
+    """Validate every frame of a re-iterable sequence and measure it, holding one frame at a time."""
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    count, n_min, n_max = 0, None, 0
+    total = len(frames) if hasattr(frames, "__len__") else 0
+    if progress is not None:
+        progress.phase("checking", total=total, detail=f"validating {total or 'all'} frames before writing")
+    for index, item in enumerate(frames):
+        frame = check_frame(item, index)
+        lo = np.minimum(lo, frame.points.min(axis=0))
+        hi = np.maximum(hi, frame.points.max(axis=0))
+        n = len(frame.points)
+        n_min = n if n_min is None else min(n_min, n)
+        n_max = max(n_max, n)
+        count += 1
+        if progress is not None and total:
+            progress.update(count)
+    if count == 0:
+        raise SceneError("the point-cloud sequence has no frames; give at least one frame")
+    return SequenceInfo(count, lo, hi, n_min, n_max)
+
+
+def check_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
+    """``((xmin, ymin, zmin), (xmax, ymax, zmax))`` as two float64 arrays."""
+    try:
+        lo, hi = (np.asarray(b, dtype=np.float64).reshape(3) for b in bounds)
+    except (TypeError, ValueError):
+        raise SceneError(f"bounds {bounds!r} are not understood; give ((xmin, ymin, zmin), (xmax, ymax, zmax))") from None
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or (hi < lo).any():
+        raise SceneError(f"bounds {bounds!r} are not valid; each minimum must be finite and <= its maximum")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Maps data coordinates into the drawing space: centred, scaled, with the chosen axis up.
+
+    Drawing happens around the origin at unit scale (the camera's near and far planes are fixed),
+    so data far from the origin or at any scale keeps its float32 precision and stays in view.
+    """
+
+    center: tuple
+    scale: float  # data units per drawing unit
+    up: str = "y"
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        out = (points - np.asarray(self.center, points.dtype)) * points.dtype.type(1.0 / self.scale)
+        out = out.astype(np.float32, copy=False)
+        if self.up == "z":
+            # z-up data (lidar, robotics) drawn with the camera's y-up: (x, y, z) -> (x, z, -y)
+            out = np.stack([out[:, 0], out[:, 2], -out[:, 1]], axis=1)
+        return np.ascontiguousarray(out)
+
+    def height(self, points: np.ndarray) -> np.ndarray:
+        return points[:, 2 if self.up == "z" else 1]
+
+
+class ColorMapper:
+    """Packs each frame's colours for the GPU: given colours as they are, else a colormap by height.
+
+    The height range is the whole sequence's when known, so a colour means the same height in
+    every frame; otherwise each frame spans the colormap on its own.
+    """
+
+    def __init__(self, colormap: str, height_range: tuple[float, float] | None):
+        from ..render.layers.points import pack_colors
+        from ..scene.colors import check_colormap, colormap_table
+
+        self._pack = pack_colors
+        self.table = pack_colors(colormap_table(check_colormap(colormap)))
+        self.height_range = height_range
+
+    def pack(self, frame: PointFrame, heights: np.ndarray) -> np.ndarray:
+        if frame.colors is not None:
+            return self._pack(frame.colors)
+        lo, hi = self.height_range if self.height_range is not None else (heights.min(), heights.max())
+        if hi > lo:
+            t = (heights - lo) * (255.0 / (hi - lo))
+            idx = np.clip(np.rint(t), 0, 255).astype(np.intp)
+        else:
+            idx = np.zeros(len(heights), np.intp)
+        return self.table[idx]
+
+
+@dataclass
+class PreparedFrame:
+    """A validated frame in drawing space: float32 points and one packed RGBA8 colour per point."""
+
+    index: int
+    points: np.ndarray
+    colors: np.ndarray
+
+
+class FrameFeed:
+    """Hands out frames in order from one pass over ``frames``, keeping only the current one.
+
+    ``at(index)`` validates and prepares frames as the render loop reaches them and returns None
+    once the sequence has ended (``end`` is then the number of frames it had). ``total`` is the
+    frame count when known beforehand, for titles (``{n}``) and progress.
+    """
+
+    def __init__(self, frames, normalizer: Normalizer, colors: ColorMapper, total: int | None = None):
+        self._iter = iter(frames)
+        self.normalizer = normalizer
+        self.colors = colors
+        self.total = total
+        self.end: int | None = None
+        self.max_points = 0
+        self.min_points: int | None = None
+        self._current: PreparedFrame | None = None
+        self._index = -1
+
+    def at(self, index: int) -> PreparedFrame | None:
+        if self.end is not None and index >= self.end:
+            return None
+        if index < self._index:
+            raise RuntimeError(f"frame {index} was asked for after frame {self._index}; frames stream forward only")
+        while self._index < index:
+            try:
+                item = next(self._iter)
+            except StopIteration:
+                self.end = self._index + 1
+                self._current = None
+                return None
+            self._index += 1
+            self._current = self._prepare(check_frame(item, self._index))
+        return self._current
+
+    def _prepare(self, frame: PointFrame) -> PreparedFrame:
+        if self.total is not None and self._index >= self.total:
+            raise SceneError(f"the frame source gave more than the {self.total} frames it announced; "
+                             f"pass the right frame count")
+        n = len(frame.points)
+        self.max_points = max(self.max_points, n)
+        self.min_points = n if self.min_points is None else min(self.min_points, n)
+        packed = self.colors.pack(frame, self.normalizer.height(frame.points))
+        return PreparedFrame(self._index, self.normalizer.apply(frame.points), packed)
+
+    def finish(self) -> int:
+        """The number of frames the source gave; SceneError if it differs from ``total``."""
+        if self.end is None:
+            self.at(self._index + 1)
+        if self.total is not None and self.end != self.total:
+            raise SceneError(f"the frame source gave {self.end} frames but {self.total} were announced; "
+                             f"pass the right frame count")
+        return self.end
+
+    def describe(self, index: int) -> dict:
+        """Title placeholders: ``{i}`` (1-based), ``{n}``, ``{points}``."""
+        frame = self.at(index)
+        n = self.total if self.total is not None else "?"
+        return {"i": index + 1, "n": n, "frames": n, "points": len(frame.points) if frame is not None else 0}
