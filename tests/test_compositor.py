@@ -152,7 +152,8 @@ def device():
 
 @pytest.fixture(scope="module")
 def compositor(device):
-    return Compositor(device, W, H)
+    # One slot per mode, so a stack of every mode fits.
+    return Compositor(device, W, H, len(BLEND_MODES))
 
 
 def random_image(rng, w=W, h=H):
@@ -172,23 +173,18 @@ def random_image(rng, w=W, h=H):
     return img
 
 
-def upload_layer(device, image, tex=None):
-    """A premultiplied rgba16float layer texture holding the straight uint8 ``image``."""
-    import wgpu
+def write_slot(device, comp, slot, data16):
+    h, w = data16.shape[:2]
+    device.queue.write_texture({"texture": comp.layer_texture, "origin": (0, 0, slot)}, data16.tobytes(),
+                               {"bytes_per_row": 8 * w, "rows_per_image": h}, (w, h, 1))
+    return comp.layer_view(slot)
 
-    from gpurender.render.device import LAYER_FORMAT
 
-    h, w = image.shape[:2]
-    if tex is None:
-        tex = device.create_texture(
-            size=(w, h, 1),
-            format=LAYER_FORMAT,
-            usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.RENDER_ATTACHMENT,
-        )
+def upload_layer(device, comp, slot, image):
+    """Layer slot ``slot`` of ``comp`` filled with the straight uint8 ``image``, premultiplied."""
     f = image.astype(np.float64) / 255.0
     pre = np.concatenate([f[..., :3] * f[..., 3:], f[..., 3:]], axis=-1).astype(np.float16)
-    device.queue.write_texture({"texture": tex}, pre.tobytes(), {"bytes_per_row": 8 * w, "rows_per_image": h}, (w, h, 1))
-    return tex
+    return write_slot(device, comp, slot, pre)
 
 
 def read_output(device, comp):
@@ -201,7 +197,7 @@ def read_output(device, comp):
 
 def composite(device, comp, background, layers):
     """Upload ``layers`` ((uint8 image, mode, opacity)), composite, return the uint8 output."""
-    stack = [(upload_layer(device, img).create_view(), mode, op) for img, mode, op in layers]
+    stack = [(upload_layer(device, comp, i, img), mode, op) for i, (img, mode, op) in enumerate(layers)]
     enc = device.create_command_encoder()
     comp.encode(enc, background, stack)
     device.queue.submit([enc.finish()])
@@ -296,17 +292,10 @@ def test_zero_opacity_layers_leave_the_background(device, compositor):
 
 def test_layer_brighter_than_its_alpha_keeps_its_light(device, compositor):
     # Additive drawing can leave premultiplied colour above alpha; "add" onto black must show it.
-    import wgpu
-
-    from gpurender.render.device import LAYER_FORMAT
-
-    tex = device.create_texture(size=(W, H, 1), format=LAYER_FORMAT,
-                                usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
     texel = np.array([0.6, 0.3, 1.5, 0.2], np.float16)  # blue saturates at 1
-    data = np.broadcast_to(texel, (H, W, 4)).copy()
-    device.queue.write_texture({"texture": tex}, data.tobytes(), {"bytes_per_row": 8 * W, "rows_per_image": H}, (W, H, 1))
+    view = write_slot(device, compositor, 0, np.broadcast_to(texel, (H, W, 4)).copy())
     enc = device.create_command_encoder()
-    compositor.encode(enc, (0, 0, 0, 1), [(tex.create_view(), "add", 1.0)])
+    compositor.encode(enc, (0, 0, 0, 1), [(view, "add", 1.0)])
     device.queue.submit([enc.finish()])
     got = read_output(device, compositor)
     assert (np.abs(got.astype(int) - [153, 77, 255, 255]) <= 1).all()
@@ -328,28 +317,34 @@ def test_unknown_mode_raises_scene_error(device, compositor):
         composite(device, compositor, (0, 0, 0, 1), [(image, "normal", 1.0), (image, "vivid-light", 1.0)])
 
 
-def test_wrong_layer_size_is_refused(device, compositor):
-    image = random_image(np.random.default_rng(0), w=W + 1)
-    with pytest.raises(RenderError, match=f"{W + 1}x{H}"):
-        composite(device, compositor, (0, 0, 0, 1), [(image, "normal", 1.0)])
-
-
-def test_frames_encoded_before_submit_stay_independent(device, compositor):
-    # Mode and opacity ride in the draw call, so two encodes before one submit must not interfere.
-    rng = np.random.default_rng(5)
-    a, b = random_image(rng), random_image(rng)
-    view_a, view_b = upload_layer(device, a).create_view(), upload_layer(device, b).create_view()
+def test_views_that_are_not_its_own_slots_are_refused(device, compositor):
     import wgpu
 
-    dst = device.create_texture(size=(W, H, 1), format="rgba8unorm", usage=wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC)
-    enc1 = device.create_command_encoder()
-    compositor.encode(enc1, (0, 0, 0, 1), [(view_a, "multiply", 0.25)])
-    enc1.copy_texture_to_texture({"texture": compositor.output_texture}, {"texture": dst}, (W, H, 1))
-    enc2 = device.create_command_encoder()
-    compositor.encode(enc2, (1, 1, 1, 1), [(view_b, "screen", 0.9)])
-    device.queue.submit([enc1.finish(), enc2.finish()])
-    first = np.frombuffer(
-        device.queue.read_texture({"texture": dst}, {"bytes_per_row": 4 * W, "rows_per_image": H}, (W, H, 1)), np.uint8
-    ).reshape(H, W, 4)
+    from gpurender.render.device import LAYER_FORMAT
+
+    tex = device.create_texture(size=(W, H, 1), format=LAYER_FORMAT, usage=wgpu.TextureUsage.TEXTURE_BINDING)
+    with pytest.raises(RenderError, match="layer_view"):
+        compositor.encode(device.create_command_encoder(), (0, 0, 0, 1), [(tex.create_view(), "normal", 1.0)])
+    with pytest.raises(RenderError, match="slot order"):
+        compositor.encode(device.create_command_encoder(), (0, 0, 0, 1),
+                          [(compositor.layer_view(1), "normal", 1.0), (compositor.layer_view(0), "normal", 1.0)])
+
+
+def test_more_layers_than_specialised_slots_match_spec(device, compositor):
+    # The first eight layers' modes are pipeline constants; later ones come from the uniform.
+    rng = np.random.default_rng(11)
+    modes = ["normal", "screen", "multiply", "overlay", "hue", "add", "darken", "color-burn",
+             "color-dodge", "difference", "luminosity", "soft-light"]
+    layers = [(random_image(rng), mode, float(rng.uniform(0.2, 0.7))) for mode in modes]
+    background = (0.3, 0.5, 0.7, 1.0)
+    got = composite(device, compositor, background, layers)
+    assert_matches_spec("twelve-layers", got, reference_composite(background, layers))
+
+
+def test_consecutive_frames_use_their_own_stack(device, compositor):
+    rng = np.random.default_rng(5)
+    a, b = random_image(rng), random_image(rng)
+    first = composite(device, compositor, (0, 0, 0, 1), [(a, "multiply", 0.25)])
+    second = composite(device, compositor, (1, 1, 1, 1), [(b, "screen", 0.9)])
     assert_matches_spec("first-of-two", first, reference_composite((0, 0, 0, 1), [(a, "multiply", 0.25)]))
-    assert_matches_spec("second-of-two", read_output(device, compositor), reference_composite((1, 1, 1, 1), [(b, "screen", 0.9)]))
+    assert_matches_spec("second-of-two", second, reference_composite((1, 1, 1, 1), [(b, "screen", 0.9)]))

@@ -17,8 +17,9 @@ _lock = threading.Lock()
 _device = None
 _adapter = None
 
-#: Texture format of each layer's own texture and of the compositor's accumulator: premultiplied
-#: RGBA in half floats, so that un-premultiplying for the blend formulas keeps 8-bit precision.
+#: Texture format of each layer's own texture (a slice of the compositor's layer array):
+#: premultiplied RGBA in half floats, so that un-premultiplying for the blend formulas keeps
+#: 8-bit precision. The compositor blends in float32 registers.
 LAYER_FORMAT = "rgba16float"
 #: Format of the final composited frame (straight alpha, sRGB-encoded values as browsers blend).
 OUTPUT_FORMAT = "rgba8unorm"

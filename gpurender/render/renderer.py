@@ -16,7 +16,7 @@ import wgpu
 from ..errors import RenderError
 from ..scene.evaluate import ParamEvaluator
 from ..scene.model import Scene
-from .device import LAYER_FORMAT, get_device, max_texture_size
+from .device import get_device, max_texture_size
 from .layers import FrameInfo, RenderContext, create_renderer
 
 OUTPUTS = ("yuv420p", "rgba")
@@ -46,14 +46,10 @@ class FrameRenderer:
         )
         self.ctx.describe = self.describe
         self.layers = [create_renderer(self.ctx, layer) for layer in scene.layers]
-        usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING
-        self.layer_views = [
-            device.create_texture(size=(width, height, 1), format=LAYER_FORMAT, usage=usage).create_view()
-            for _ in self.layers
-        ]
         from .compositor import Compositor
 
-        self.compositor = Compositor(device, width, height)
+        self.compositor = Compositor(device, width, height, len(self.layers))
+        self.layer_views = [self.compositor.layer_view(i) for i in range(len(self.layers))]
         self._converter = None
         self._next_state_frame = 0  # the track frame stateful layers will be advanced to next
 
