@@ -150,11 +150,12 @@ def worker(args) -> dict:
         # Correctness: the loop's spectra equal the batched analysis' at the sampled frames.
         spectra = np.zeros((len(sample), args.fft // 2 + 1), np.float32)
         bands, rms, _ = per_frame_loop(mono, args.sample_rate, args.fps, sample, settings, spectra)
-        check = analyze(audio, args.fps, n_frames, _settings("numpy_batched_nospec", args.fft))
-        sub = AudioData(samples, args.sample_rate)
+        check = analyze(audio, args.fps, n_frames, _settings("numpy_batched", args.fft))
+        reference = check.spectrum[sample]
+        result["max_rel_diff_spectrum_vs_batched"] = float(np.abs(spectra - reference).max() / reference.max())
         result["max_abs_diff_bands_vs_batched"] = float(np.abs(bands - check.bands[sample]).max())
         result["max_abs_diff_rms_vs_batched"] = float(np.abs(rms - check.rms[sample]).max())
-        del check, sub
+        del check, reference
         # Memory: the loop's own working set over the sample (outputs for all frames would add
         # n_frames * (bands + 2) floats, or n_frames * 2049 floats if it kept the spectra).
         _reset_peak_rss()
@@ -277,12 +278,15 @@ def main() -> None:
                        "--minutes", str(args.minutes), "--fps", str(args.fps), "--fft", str(args.fft),
                        "--sample-rate", str(args.sample_rate), "--loop-frames", str(args.loop_frames),
                        "--repeats", str(args.repeats)]
+            load_before = os.getloadavg()[0]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
                 raise SystemExit(f"variant {variant} failed")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = results[-1]
+            # Other work on a shared machine slows a run down: keep the 1-minute load average with it.
+            r["load_average_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             print(f"  {variant:24s} {r['seconds']:8.2f} s" + ("  (extrapolated)" if r.get("extrapolated") else ""))
 
     batched = next((r for r in results if r["variant"] == "numpy_batched"), None)

@@ -226,6 +226,13 @@ def test_demo_track_is_fast_deterministic_and_makes_the_features_move():
         stray = [b for b in beats if not np.any((b >= kicks) & (b < kicks + 0.07))]
         assert len(stray) <= 2, stray
         assert features.beat.max() == 1.0 and 0 < features.beat.mean() < 0.6
+    # Onsets and beats come from their own short analysis: the FFT size and mode do not move them.
+    reference = analyze(audio, 60, settings=AnalysisSettings(fft_size=1024, backend="numpy"))
+    for settings in (AnalysisSettings(fft_size=8192, backend="numpy"),
+                     AnalysisSettings(mode="webaudio", fft_size=4096, keep_spectrum=False, backend="numpy")):
+        other = analyze(audio, 60, settings=settings)
+        np.testing.assert_allclose(other.onset, reference.onset, atol=1e-4)
+        np.testing.assert_array_equal(np.flatnonzero(other.beat == 1), np.flatnonzero(reference.beat == 1))
 
 
 def test_save_npz_round_trip_and_atomic(tmp_path):

@@ -32,6 +32,9 @@ NAMED_BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0,
 BLACKMAN_ALPHA = 0.16
 # getFloatFrequencyData reports -inf for silent bins; we report this instead so shaders never see inf.
 FLOAT_DB_FLOOR = -1000.0
+# Flux, onsets and beats come from their own short window (Hann, the power of two nearest to this
+# many seconds, at most fft_size), so that they stay sharp and alike whatever fft_size is chosen.
+ONSET_WINDOW_SECONDS = 0.0213  # 1024 samples at 44.1 and 48 kHz
 # Spectral flux compares band levels this far apart in time (rounded to whole frames, at least one).
 FLUX_LAG_SECONDS = 1.0 / 30.0
 # onset = (flux - running median) / ONSET_FULL_SCALE: a rise of a fifth of the dB range in every band reads 1.
@@ -40,7 +43,7 @@ ONSET_MEDIAN_SECONDS = 0.5
 # Beats: peaks of onset over BEAT_PEAK_SECONDS reaching BEAT_THRESHOLD and BEAT_RELATIVE of the
 # strongest onset within BEAT_CONTEXT_SECONDS either side, at least BEAT_MIN_INTERVAL apart.
 BEAT_THRESHOLD = 0.1
-BEAT_RELATIVE = 0.5
+BEAT_RELATIVE = 0.4
 BEAT_CONTEXT_SECONDS = 0.5
 BEAT_PEAK_SECONDS = 0.1
 BEAT_MIN_INTERVAL = 0.1
@@ -88,6 +91,9 @@ class _Plan:
     named_weights: np.ndarray  # [n_bands, 3]
     wave_index: np.ndarray  # [waveform_width]
     dtype: type
+    onset_size: int  # window of the onset analysis, <= N
+    onset_window: np.ndarray | None  # [onset_size] Hann; None when the main spectrum serves
+    onset_weights: np.ndarray | None  # [onset_size/2+1, n_bands]
 
 
 def make_plan(settings: AnalysisSettings, sample_rate: int) -> _Plan:
@@ -104,6 +110,9 @@ def make_plan(settings: AnalysisSettings, sample_rate: int) -> _Plan:
         window = 0.5 - 0.5 * np.cos(2 * np.pi * index / n)  # periodic Hann
     frequencies = np.arange(n // 2 + 1) * (sample_rate / n)
     edges = band_edges(settings, sample_rate)
+    onset_size = min(n, onset_window_size(sample_rate))
+    separate_onsets = webaudio or onset_size != n  # else the main (Hann, unsmoothed) bands serve
+    onset_index = np.arange(onset_size, dtype=np.float64)
     return _Plan(
         window=window.astype(dtype),
         frequencies=frequencies,
@@ -112,7 +121,17 @@ def make_plan(settings: AnalysisSettings, sample_rate: int) -> _Plan:
         named_weights=_named_weights(edges),
         wave_index=(np.arange(settings.waveform_width, dtype=np.int64) * n) // settings.waveform_width,
         dtype=dtype,
+        onset_size=onset_size,
+        onset_window=(0.5 - 0.5 * np.cos(2 * np.pi * onset_index / onset_size)).astype(dtype)
+        if separate_onsets else None,
+        onset_weights=_band_weights(edges, sample_rate, onset_size).astype(dtype) if separate_onsets else None,
     )
+
+
+def onset_window_size(sample_rate: int) -> int:
+    """The onset analysis window: the power of two nearest to :data:`ONSET_WINDOW_SECONDS`."""
+    exponent = round(math.log2(max(ONSET_WINDOW_SECONDS * sample_rate, 32.0)))
+    return int(2 ** min(max(exponent, 5), 15))
 
 
 def band_edges(settings: AnalysisSettings, sample_rate: int) -> np.ndarray:
@@ -179,6 +198,8 @@ class _Analysis:
             "peak": np.zeros(n, np.float32),
             "centroid": np.zeros(n, np.float32),
         }
+        if plan.onset_window is not None:
+            out["onset_bands"] = np.zeros((n, s.n_bands), np.float32)
         if self.webaudio and keep:
             out["byte_frequency"] = np.zeros((n, size // 2), np.uint8)
             out["float_frequency"] = np.zeros((n, size // 2), np.float32)
@@ -234,17 +255,28 @@ class _Analysis:
         if s.keep_spectrum:
             out["spectrum"][rows] = host(magnitude)
 
-        energy = (magnitude * magnitude) @ weights
-        floor = max(10.0 ** ((s.min_decibels - 10.0) / 10.0), float(np.finfo(energy.dtype).tiny))
-        decibels = 10.0 * mp.log10(mp.maximum(energy, floor))
-        scale = 1.0 / (s.max_decibels - s.min_decibels)
-        out["bands"][rows] = host(mp.clip((decibels - s.min_decibels) * scale, 0.0, 1.0))
+        out["bands"][rows] = host(self._levels(magnitude, weights, mp))
+        if self.plan.onset_window is not None:
+            short = self.backend.rfft(x[:, -self.plan.onset_size:] * device.onset_window)
+            short = xp.abs(short)
+            short *= 1.0 / self.plan.onset_size
+            out["onset_bands"][rows] = host(self._levels(short, device.onset_weights, xp))
+            del short
 
         total = magnitude.sum(axis=1)
         weighted = magnitude @ frequencies.astype(magnitude.dtype)
         audible = total > 1e-12
         out["centroid"][rows] = host(mp.where(audible, weighted / mp.where(audible, total, 1.0), 0.0))
         return smoothing_state
+
+    def _levels(self, magnitude, weights, mp):
+        """Band energies of ``[B, bins]`` magnitudes in dB, mapped from min..max decibels to 0..1."""
+        s = self.settings
+        energy = (magnitude * magnitude) @ weights
+        floor = max(10.0 ** ((s.min_decibels - 10.0) / 10.0), float(np.finfo(energy.dtype).tiny))
+        decibels = 10.0 * mp.log10(mp.maximum(energy, floor))
+        scale = 1.0 / (s.max_decibels - s.min_decibels)
+        return mp.clip((decibels - s.min_decibels) * scale, 0.0, 1.0)
 
     def _webaudio(self, magnitude: np.ndarray, rows: slice, out: dict, state: np.ndarray):
         """AnalyserNode smoothing, dB and byte conversion for one block (on the host, float64)."""
@@ -273,7 +305,8 @@ class _Analysis:
         s, fps = self.settings, self.fps
         bands = out["bands"]
         named = (bands.astype(np.float64) @ self.plan.named_weights).astype(np.float32)
-        flux = spectral_flux(bands, max(1, round(fps * FLUX_LAG_SECONDS)))
+        onset_bands = out.get("onset_bands", bands)
+        flux = spectral_flux(onset_bands, max(1, round(fps * FLUX_LAG_SECONDS)))
         strength = onset_strength(flux, fps)
         # Beats are picked on the unclipped strength, so that a hit stronger than full scale still
         # outranks the smaller onsets around it.
@@ -316,6 +349,9 @@ class _DeviceConstants:
         self.window = backend.to_device(plan.window)
         self.band_weights = backend.matrix(plan.band_weights)
         self.host_band_weights = NUMPY.matrix(plan.band_weights)
+        if plan.onset_window is not None:
+            self.onset_window = backend.to_device(plan.onset_window)
+            self.onset_weights = backend.matrix(plan.onset_weights)
         self.frequencies = backend.to_device(plan.frequencies.astype(plan.dtype))
         self.wave_index = backend.to_device(plan.wave_index)
 

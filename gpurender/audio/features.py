@@ -56,13 +56,16 @@ class Features:
     - ``rms``, ``peak`` in 0..1: root mean square and largest magnitude of the window's samples.
     - ``centroid`` in Hz, 0..sample_rate/2: magnitude-weighted mean frequency (0 in silence).
     - ``flux`` in 0..1: mean rise of the band levels over the last ~1/30 s
-      (``max(1, round(fps / 30))`` frames), counting only bands that got louder.
+      (``max(1, round(fps / 30))`` frames), counting only bands that got louder. Flux, onsets and
+      beats use their own short analysis of the same frames (Hann window of about 21 ms: 1024
+      samples at 44.1/48 kHz, or ``fft_size`` if smaller; no Web Audio smoothing), so they are sharp
+      and the same whatever ``fft_size`` and ``mode`` are.
     - ``onset`` in 0..1: flux above its running median (over half a second), divided by a fixed
       full scale of 0.2 and clipped: 1 is a hit that lifts every band by a fifth of the dB range.
     - ``beat`` in 0..1: 1 on frames where an onset is detected, decaying as
       ``exp(-dt / beat_decay)`` afterwards, 0 before the first. A detected onset is a peak of the
-      (unclipped) onset strength over 0.1 s that reaches 0.1 and half the strongest onset within
-      0.5 s either side; of two closer than 0.1 s the stronger stays.
+      (unclipped) onset strength over 0.1 s that reaches 0.1 and 0.4 times the strongest onset
+      within 0.5 s either side; of two closer than 0.1 s the stronger stays.
 
     ``attack``/``release`` smoothing, when set, has been applied to ``bands`` and every scalar
     except ``beat``. In webaudio mode there are also (unless ``keep_spectrum`` is off)
