@@ -96,7 +96,7 @@ class PointCloudPipeline:
         self.pipeline = device.create_render_pipeline(
             layout="auto",
             vertex={"module": module, "entry_point": "vs_main"},
-            primitive={"topology": "triangle-list"},
+            primitive={"topology": "triangle-strip"},
             depth_stencil=depth,
             fragment={"module": module, "entry_point": "fs_depth" if draw == "depth" else "fs_main",
                       "targets": [target]},
@@ -160,7 +160,7 @@ class PointCloudPipeline:
         if self.count:
             rpass.set_pipeline(self.pipeline)
             rpass.set_bind_group(0, self.bind_group)
-            rpass.draw(6, self.count)
+            rpass.draw(4, self.count)
         rpass.end()
 
 
