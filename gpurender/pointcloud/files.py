@@ -31,21 +31,6 @@ from .frames import PointFrame
 WRITE_FORMATS = ("npz", "ply", "npy", "csv")
 
 
-def _split_columns(array: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """An ``[N, 3|6|7]`` table as points and colours (whole numbers above 1 mean 0..255 colours)."""
-    if array.ndim != 2 or array.shape[1] not in (3, 6, 7):
-        raise SceneError(f"{where}: array has shape {array.shape}; give N x 3 (x, y, z), N x 6 (+ r, g, b) "
-                         f"or N x 7 (+ r, g, b, a)")
-    points = array[:, :3]
-    if array.shape[1] == 3:
-        return points, None
-    colors = array[:, 3:]
-    if colors.size and np.all(np.isfinite(colors)) and colors.max() > 1.0 and np.all(colors == np.round(colors)):
-        if colors.min() >= 0 and colors.max() <= 255:
-            colors = colors.astype(np.uint8)
-    return points, colors
-
-
 # -- writers (the readers are gpurender.scene.pointfile's) ----------------------------------------
 
 _COLOR_COLUMNS = ("red", "green", "blue", "alpha")
@@ -91,10 +76,12 @@ def write_csv(path, points: np.ndarray, colors: np.ndarray | None = None) -> Non
 
 
 def write_npy(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
-    """An ``N x 3`` float32 array, or ``N x 6|7`` with colours as 0..255 whole numbers."""
+    """An ``N x 3`` float32 array, or ``N x 6|7`` with colours as floats in 0..1."""
     table = np.asarray(points, np.float32)
     if colors is not None:
-        table = np.concatenate([table, _bytes(colors).astype(np.float32)], axis=1)
+        colors = np.asarray(colors)
+        scale = 1.0 / 255.0 if colors.dtype == np.uint8 else 1.0
+        table = np.concatenate([table, colors.astype(np.float32) * np.float32(scale)], axis=1)
     np.save(path, table)
 
 
@@ -193,7 +180,7 @@ class NpzSequence(Sequence):
 
 
 class StackedNpySequence(Sequence):
-    """Frames of one memory-mapped ``[frames, N, 3|6|7]`` .npy array."""
+    """Frames of one memory-mapped ``[frames, N, 3|6|7]`` .npy array (colour columns in 0..1)."""
 
     def __init__(self, path, array):
         self.path, self.array = Path(path), array
@@ -205,8 +192,10 @@ class StackedNpySequence(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         where = f"{self.path.name}[{index}]"
-        points, colors = _split_columns(np.asarray(self.array[index]), where)
-        return PointFrame(points, colors, where)
+        table = np.asarray(self.array[index])
+        if table.ndim != 2 or table.shape[1] not in (3, 6, 7):
+            raise SceneError(f"{where}: rows have {table.shape[-1]} columns; give x, y, z (+ r, g, b(, a) in 0..1)")
+        return PointFrame(table[:, :3], table[:, 3:] if table.shape[1] > 3 else None, where)
 
 
 def open_sequence(inputs) -> Sequence:
