@@ -1,8 +1,11 @@
 """Runs a whole render: analyse the audio, draw and encode every frame, mux the audio, publish.
 
 This module only sequences the stages (audio → render → encode → mux) and reports progress;
-each stage does its own work. The output appears at its path only when complete: the
-video-only intermediate and the muxed file are written under temporary names beside it.
+each stage does its own work. A render runs in one pass, or, when :class:`~gpurender.farm.JobOptions`
+are given, as chunks through the farm stage (in-process or on Ray) whose segments are joined by
+stream copy; either way the audio is muxed once, over the whole video. The output appears at its
+path only when complete: the video-only intermediate and the muxed file are written under
+temporary names beside it.
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ class RenderResult:
     encoder: str
     adapter: str
     seconds: float
+    chunks: int = 0  # 0: a single pass
+    chunks_rendered: int = 0  # chunks rendered by this run (the rest came from an earlier one)
+    job_dir: str | None = None  # kept only with keep_job
 
     def summary(self) -> str:
         size = self.size_bytes / 1e6
+        chunked = ""
+        if self.chunks:
+            chunked = f", {self.chunks} chunks ({self.chunks_rendered} rendered by this run)"
         return (f"wrote {self.path}: {size:.1f} MB, {self.duration:.3f} s, {self.frames} frames, "
-                f"encoder {self.encoder}, adapter {self.adapter}, {self.seconds:.1f} s")
+                f"encoder {self.encoder}, adapter {self.adapter}{chunked}, {self.seconds:.1f} s")
 
 
 def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None, container: str | None = None):
@@ -64,8 +73,16 @@ def analyse(audio, settings: RenderSettings, progress: Progress):
 
 
 def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderSettings(),
-                 progress: Progress | None = None) -> RenderResult:
-    """Render ``scene`` over ``audio`` (a :class:`gpurender.audio.AudioData`) to ``output``."""
+                 progress: Progress | None = None, *, job=None, audio_codec: str | None = None) -> RenderResult:
+    """Render ``scene`` over ``audio`` (a :class:`gpurender.audio.AudioData`) to ``output``.
+
+    With ``job`` (a :class:`gpurender.farm.JobOptions`) the frames are rendered as chunks through
+    a job directory, in this process or on Ray, and can be resumed; Ctrl-C then raises
+    :class:`gpurender.farm.JobInterrupted`. ``audio_codec`` overrides the format's default audio
+    codec (e.g. ``"pcm_f32le"`` in mkv/mov keeps the source's samples exactly).
+    """
+    if job is not None:
+        return _render_chunked(scene, audio, output, settings, progress or Progress(quiet=True), job, audio_codec)
     from .encode import VideoWriter, mux_audio
     from .encode.files import check_output_dir, remove_quietly, temp_beside
     from .render.device import adapter_info
@@ -110,7 +127,7 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
         if needs_mux:
             progress.phase("muxing", detail=f"audio {first / settings.fps:.3f}s + {count / settings.fps:.3f}s")
             mux_audio(video_path, audio, output, start_time=first / settings.fps,
-                      duration=count / settings.fps, format=fmt)
+                      duration=count / settings.fps, format=fmt, audio_codec=audio_codec)
     finally:
         if needs_mux:
             remove_quietly(video_path)
@@ -119,6 +136,136 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     return RenderResult(path=str(output), frames=count, first_frame=first, duration=count / settings.fps,
                         size_bytes=size, encoder=encoder_name, adapter=adapter,
                         seconds=time.monotonic() - started)
+
+
+def _output_settings(settings: RenderSettings, fmt: str, codec: str, alpha: bool, first: int, count: int,
+                     audio_codec: str | None) -> dict:
+    """The settings that change a chunked render's output (a job's identity covers exactly these)."""
+    return {
+        "width": settings.width, "height": settings.height, "fps": settings.fps, "quality": settings.quality,
+        "format": fmt, "codec": codec, "encoder": settings.encoder, "lossless": settings.lossless,
+        "alpha": alpha, "first": first, "count": count, "fft_size": settings.fft_size, "seed": settings.seed,
+        "audio_codec": audio_codec,
+    }
+
+
+def _render_chunked(scene: Scene, audio, output, settings: RenderSettings, progress: Progress, options,
+                    audio_codec: str | None) -> RenderResult:
+    """Render in chunks through a job directory, then join the segments and mux the audio once."""
+    from dataclasses import replace
+
+    from . import __version__
+    from .encode import default_codec, mux_audio
+    from .encode.files import check_output_dir, remove_quietly, temp_beside
+    from .farm import (ChunkRecord, ChunkTask, Manifest, check_finished, default_job_dir, job_identity,
+                       join_segments, make_executor, open_job, plan_chunks, run_chunks, segment_gop)
+    from .farm.driver import JobInterrupted
+    from .farm.job import SEGMENT_FORMAT
+    from .encode.encoders import NVENC
+
+    started = time.monotonic()
+    output = Path(output)
+    progress.phase("preparing")
+    fmt = resolve_format(output, settings)
+    if fmt == "png":
+        raise GpurenderError(
+            "a PNG sequence is already one file per frame; leave out the chunk and farm options for --format png"
+        )
+    check_output_dir(output)
+    first, count = frame_span(settings.start, settings.duration, settings.fps, audio.duration)
+    codec = settings.codec or default_codec(fmt)
+    alpha = scene.transparent and codec in ("png", "prores")
+    _encode_settings(settings, fmt, alpha)  # refuses a format/codec pair before any work
+    input_format = "rgba" if alpha else "yuv420p"
+    executor = make_executor(options)  # says how to install Ray before anything is analysed
+    plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)  # a bad plan fails early
+
+    features = analyse(audio, settings, progress)
+    check_features(scene, features.SCALAR_NAMES)
+    identity = job_identity(scene, audio, _output_settings(settings, fmt, codec, alpha, first, count, audio_codec))
+    requested = options.requested_plan
+    job_path = Path(options.job_dir) if options.job_dir else default_job_dir(output)
+
+    plan = plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)
+
+    def new_manifest():
+        return Manifest(
+            identity=identity, output=str(output), format=fmt, fps=settings.fps, first=first, count=count,
+            gop=segment_gop(plan), plan=requested or {"chunk_frames": plan[0].count},
+            settings=_output_settings(settings, fmt, codec, alpha, first, count, audio_codec),
+            chunks=[ChunkRecord(c.index, c.first, c.count) for c in plan], version=__version__,
+        )
+
+    job = open_job(job_path, identity, new_manifest, options.resume, requested, str(output), info=progress.info)
+    try:
+        manifest = job.manifest
+        pending = job.pending()
+        total = len(manifest.chunks)
+        progress.info(f"job {job.path}: {total} chunks of up to {max(c.count for c in manifest.chunks)} frames, "
+                      f"{total - len(pending)} already done")
+        encoder_mode = settings.encoder
+        done_encoders = {c.encoder for c in manifest.chunks if c.state == "done" and c.encoder}
+        if encoder_mode == "auto" and done_encoders:
+            # Chunks rendered earlier fix the encoder: segments join only if one encoder wrote them all.
+            encoder_mode = "gpu" if done_encoders & set(NVENC.values()) else "cpu"
+        segment_enc = replace(_encode_settings(settings, fmt, alpha, gop=manifest.gop, container=SEGMENT_FORMAT),
+                              encoder=encoder_mode)
+        tasks = [
+            ChunkTask(job=identity.job, job_dir=str(job.path.resolve()), index=c.index, first=c.first, count=c.count,
+                      segment=str(job.segment_path(c).resolve()), encode=segment_enc, input_format=input_format,
+                      width=settings.width, height=settings.height, fps=settings.fps, seed=settings.seed,
+                      ring_depth=settings.ring_depth, queue_size=settings.queue_size,
+                      features=str(job.features_path.resolve()), progress=str(job.progress_path(c).resolve()),
+                      version=__version__)
+            for c in pending
+        ]
+        if tasks:
+            run_chunks(job, tasks, executor, _absolute_paths(scene), features, progress)
+        check_finished(job)
+        adapters = sorted({c.adapter for c in manifest.chunks if c.adapter})
+        progress.phase("encoding", detail=f"joining {total} segments by stream copy")
+        video_path = temp_beside(output)
+        try:
+            encoder_name = join_segments(job, video_path)
+            progress.phase("muxing", detail=f"audio {first / settings.fps:.3f}s + {count / settings.fps:.3f}s")
+            mux_audio(video_path, audio, output, start_time=first / settings.fps,
+                      duration=count / settings.fps, format=fmt, audio_codec=audio_codec)
+        finally:
+            remove_quietly(video_path)
+    except JobInterrupted:
+        raise
+    except KeyboardInterrupt:  # during the join or the mux: every chunk is kept
+        counts = job.manifest.counts()
+        raise JobInterrupted(job.path, counts["done"], len(job.manifest.chunks)) from None
+    finally:
+        job.close()
+    if not options.keep_job:
+        job.remove()
+    size = _size(output)
+    progress.phase("complete")
+    return RenderResult(path=str(output), frames=count, first_frame=first, duration=count / settings.fps,
+                        size_bytes=size, encoder=encoder_name, adapter="; ".join(adapters) or "none",
+                        seconds=time.monotonic() - started, chunks=total, chunks_rendered=len(tasks),
+                        job_dir=str(job.path) if options.keep_job else None)
+
+
+def _absolute_paths(scene: Scene) -> Scene:
+    """The scene with its layers' file paths made absolute, for workers in other directories."""
+    from dataclasses import replace
+
+    from .scene.model import layer_types
+
+    types = layer_types()
+    layers = []
+    for layer in scene.layers:
+        spec = types.get(layer.type)
+        params = dict(layer.params)
+        for key, value in params.items():
+            if spec is not None and key in spec.params and spec.params[key].kind == "path" \
+                    and isinstance(value, str) and value and not os.path.isabs(value):
+                params[key] = os.path.abspath(value)
+        layers.append(replace(layer, params=params))
+    return replace(scene, layers=tuple(layers))
 
 
 def _size(path: Path) -> int:

@@ -65,6 +65,54 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
     click.echo(result.summary())
 
 
+def farm_options(f):
+    """Options that render in chunks through a resumable job, in-process or on a Ray cluster."""
+    opts = [
+        click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
+                     help="render in chunks of this many frames (each its own segment, resumable)"),
+        click.option("--chunks", type=click.IntRange(min=1), default=None, help="render in this many chunks"),
+        click.option("--job-dir", type=click.Path(file_okay=False), default=None,
+                     help="where chunks and the manifest are kept (default: OUTPUT.job beside the output)"),
+        click.option("--resume", is_flag=True, help="continue the job in the job directory: render only missing, "
+                                                    "failed or damaged chunks"),
+        click.option("--farm", type=click.Choice(["local", "ray"]), default=None,
+                     help="where chunks run: this process, or a Ray cluster (pip install 'gpurender[farm]')"),
+        click.option("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, or a local cluster)"),
+        click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="attempts per failed chunk after the first"),
+        click.option("--keep-job", is_flag=True, help="keep the job directory after a successful render"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job):
+    """JobOptions when any chunk or farm option was given, else None (a single pass)."""
+    from ..farm import JobOptions
+
+    if chunk_frames is not None and chunks is not None:
+        raise GpurenderError("give --chunk-frames or --chunks, not both")
+    if address is not None and farm != "ray":
+        raise GpurenderError("--address names a Ray cluster; use it with --farm ray")
+    if not (chunk_frames or chunks or job_dir or resume or farm or keep_job):
+        return None
+    return JobOptions(chunk_frames=chunk_frames, chunks=chunks, job_dir=job_dir, resume=resume,
+                      farm=farm or "local", address=address, retries=retries, keep_job=keep_job)
+
+
+def _resume_hint() -> str:
+    import os
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and os.path.basename(argv[0]) in ("gpurender", "__main__.py"):
+        args = argv[1:] + ([] if "--resume" in argv else ["--resume"])
+        return "resume with: " + shlex.join(["gpurender", *args])
+    return "resume by running the same command with --resume"
+
+
 @click.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
@@ -72,17 +120,37 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
 @click.option("--start", default=0.0, show_default=True, type=float, help="seconds into the audio")
 @click.option("--duration", default=None, type=float, help="seconds to render (default: to the end)")
 @render_options
+@farm_options
 def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
-           ring_depth, fft_size, quiet):
-    """Render SCENE (a TOML file) over a song to a video with sound."""
+           ring_depth, fft_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job):
+    """Render SCENE (a TOML file) over a song to a video with sound.
+
+    With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
+    a job directory: Ctrl-C or a crash loses at most the chunks in flight, and --resume continues.
+    """
+    import sys
+
     from ..audio import load_audio
     from ..pipeline import render_video
     from ..scene import load_scene
 
     settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth)
+    job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
     loaded = load_scene(scene)
     audio = load_audio(audio_path)
-    result = render_video(loaded, audio, output, settings, _progress(quiet))
+    progress = _progress(quiet)
+    if job is None:
+        result = render_video(loaded, audio, output, settings, progress)
+    else:
+        from ..farm import JobInterrupted
+
+        try:
+            result = render_video(loaded, audio, output, settings, progress, job=job)
+        except JobInterrupted as stop:
+            progress.close()
+            click.echo(stop.message(), err=True)
+            click.echo(f"{_resume_hint()}  (see what is done: gpurender status {stop.job_dir})", err=True)
+            sys.exit(130)
     click.echo(result.summary())
 
 

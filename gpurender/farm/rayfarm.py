@@ -1,0 +1,200 @@
+"""Sends a job's chunks to a Ray cluster as tasks, one chunk per task.
+
+Each task asks for one GPU when the cluster has GPUs (one CPU otherwise), runs
+:func:`gpurender.farm.worker.ray_entry`, and writes its segment into the job directory, which
+must be a path the driver and every worker share. Ray retries a task whose worker died, or whose
+chunk raised, up to ``retries`` times. When this executor starts Ray (or connects to a cluster)
+and the driver's gpurender is not an installed package (a source checkout), the driver's code
+travels with the job (a Ray ``py_modules`` runtime environment, see :func:`runtime_env`), so
+workers need nothing set up by hand. Ray is imported here only, and only when this executor is
+used.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import GpurenderError
+
+INSTALL_HINT = "pip install 'gpurender[farm]'"
+
+
+def import_ray():
+    """The ``ray`` module, or a one-line :class:`GpurenderError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise GpurenderError(f"--farm ray needs Ray, which is not installed; {INSTALL_HINT}") from None
+    return ray
+
+
+def _installed() -> bool:
+    """Whether gpurender is an installed distribution (workers on this machine can import it)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return False
+    try:
+        distribution("gpurender")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def stage_package(folder: Path) -> Path:
+    """Copy this gpurender, with its WGSL shaders inside as in the wheel, to ``folder/gpurender``."""
+    package = Path(__file__).resolve().parents[1]
+    target = folder / "gpurender"
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shaders = package.parent / "shaders"
+    if not (target / "shaders").is_dir() and shaders.is_dir():
+        shutil.copytree(shaders, target / "shaders", ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def runtime_env(folder=None, ship: bool | None = None) -> dict:
+    """A Ray runtime environment that makes this gpurender importable on every worker.
+
+    Empty when gpurender is an installed package (``ship`` None) or ``ship`` is False; otherwise
+    the package (with its shaders) is staged in ``folder`` (a new temporary folder by default)
+    and named in ``py_modules``. Pass it to ``ray.init(runtime_env=...)`` when starting Ray
+    yourself from a source checkout.
+    """
+    if ship is None:
+        ship = not _installed()
+    if not ship:
+        return {}
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="gpurender-ray-"))
+    return {"py_modules": [str(stage_package(folder))]}
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)  # RayTaskError carries the worker's own exception
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    if not isinstance(exc, GpurenderError):
+        text = f"{type(exc).__name__}: {text}"
+    if "No module named 'gpurender'" in text:
+        text += ("; install gpurender on every node, or start Ray with "
+                 "runtime_env=gpurender.farm.rayfarm.runtime_env()")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class RayExecutor:
+    """Renders chunk tasks on a Ray cluster (a local one when no address is given)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, retries: int = 2, entry=None, ship_code: bool | None = None,
+                 poll_seconds: float = 0.5):
+        self.address = address
+        self.retries = max(0, int(retries))
+        self.entry = entry
+        self.ship_code = ship_code
+        self.poll_seconds = poll_seconds
+        self._ray = None
+        self._started_ray = False
+        self._staging = None
+        self._scene_ref = None
+        self._options = {}
+        self._job = None
+
+    def describe(self) -> str:
+        ray = self._ray
+        if ray is None:
+            return "ray"
+        res = ray.cluster_resources()
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        gpus = int(res.get("GPU", 0))
+        cpus = int(res.get("CPU", 0))
+        per = "1 GPU per chunk" if gpus else "1 CPU per chunk"
+        return f"ray ({nodes} node{'s' if nodes != 1 else ''}, {cpus} CPUs, {gpus} GPUs; {per})"
+
+    def connect(self) -> None:
+        """Join the cluster at ``address`` (or start a local one); nothing happens if Ray is already up."""
+        ray = import_ray()
+        self._ray = ray
+        if ray.is_initialized():
+            return  # whoever started Ray chose its runtime environment
+        self._staging = Path(tempfile.mkdtemp(prefix="gpurender-ray-"))
+        try:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING, configure_logging=True,
+                     runtime_env=runtime_env(self._staging, self.ship_code) or None)
+        except Exception as exc:
+            where = f"at {self.address!r}" if self.address else "on this machine"
+            raise GpurenderError(f"could not start or reach a Ray cluster {where}: {_one_line(exc)}") from None
+        self._started_ray = True
+
+    def prepare(self, job, scene, features) -> None:
+        from .worker import ray_entry
+
+        self.connect()
+        ray = self._ray
+        self._job = job
+        # Workers in other processes read the whole track's features from the job directory.
+        if not job.features_path.is_file():
+            features.save_npz(job.features_path)
+        options = {"max_retries": self.retries, "retry_exceptions": True}
+        if ray.cluster_resources().get("GPU", 0) >= 1:
+            options["num_gpus"] = 1
+        else:
+            options["num_cpus"] = 1
+        self._options = options
+        self._remote = ray.remote(self.entry or ray_entry).options(**options)
+        self._scene_ref = ray.put(scene)
+
+    def run(self, tasks, events) -> None:
+        """Submit every task, then report results as they arrive (see :mod:`gpurender.farm.driver`)."""
+        ray = self._ray
+        refs = {}
+        for task in tasks:
+            refs[self._remote.remote(task, self._scene_ref)] = task
+            events.started(task.index)
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=self.poll_seconds)
+                for ref in ready:
+                    task = refs.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - retries are spent: the chunk failed
+                        events.failed(task.index, GpurenderError(_one_line(exc)), None)
+                    else:
+                        events.done(result)
+                for index, done in self._job.in_flight().items():
+                    events.frames(index, done)
+        except KeyboardInterrupt:
+            self._cancel(list(refs))
+            raise
+
+    def _cancel(self, refs) -> None:
+        ray = self._ray
+        for ref in refs:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - already finished or gone
+                pass
+        # Give the killed workers a moment to die before their half-written files are removed.
+        deadline = time.monotonic() + 10.0
+        pending = list(refs)
+        while pending and time.monotonic() < deadline:
+            try:
+                _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+            except Exception:  # noqa: BLE001
+                break
+
+    def close(self) -> None:
+        self._scene_ref = None
+        if self._started_ray and self._ray is not None:
+            self._ray.shutdown()
+            self._started_ray = False
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None

@@ -1,0 +1,196 @@
+"""Renders one chunk to its segment: the work a farm hands to a worker, in or out of process.
+
+:func:`run_chunk` draws track frames ``[first, first + count)`` with a :class:`FrameRenderer`
+(whose ``seek`` fast-forwards stateful layers from frame 0 without drawing, so a chunk's first
+frame looks as it does in a single pass) and encodes them with :class:`VideoWriter` to the
+chunk's segment, which appears under its name only when complete. :func:`ray_entry` is the same
+for a process of its own: it loads the shared features from the job directory, counts attempts
+and reports frames done through a small file that the driver reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import RenderError
+from .identity import file_digest
+
+_PROGRESS_INTERVAL = 0.5  # seconds between progress-file updates from a worker
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything a worker needs to render one chunk (besides the scene and the features)."""
+
+    job: str  # the job's digest: renderers and features are reused only within one job
+    job_dir: str
+    index: int
+    first: int
+    count: int
+    segment: str  # absolute path of the segment to write
+    encode: object  # gpurender.encode.EncodeSettings of the segment
+    input_format: str  # "yuv420p" or "rgba"
+    width: int
+    height: int
+    fps: int
+    seed: int = 0
+    ring_depth: int = 3
+    queue_size: int = 8
+    features: str = ""  # features .npz in the job directory (workers in other processes)
+    progress: str = ""  # file the worker writes its frames-done count to
+    version: str = ""  # the driver's gpurender version
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a worker reports for a finished chunk."""
+
+    index: int
+    frames: int
+    bytes: int
+    sha256: str
+    encoder: str
+    adapter: str
+    host: str
+    seconds: float
+    attempts: int = 1
+
+
+class RendererCache:
+    """Keeps one job's renderer (and features) alive between the chunks a process renders.
+
+    Consecutive chunks then continue the simulation where the last one stopped instead of
+    fast-forwarding from frame 0 again.
+    """
+
+    def __init__(self):
+        self.key = None
+        self.renderer = None
+        self.features_job = None  # which job's features ``features`` holds (workers load them once)
+        self.features = None
+
+    def get(self, task: ChunkTask, scene, features):
+        from ..render.renderer import FrameRenderer
+
+        key = (task.job, task.width, task.height, task.fps, task.seed)
+        if self.key != key or self.renderer is None:
+            self.clear()
+            self.renderer = FrameRenderer(scene, features, task.width, task.height, task.fps, seed=task.seed)
+            self.key = key
+        return self.renderer
+
+    def clear(self) -> None:
+        """Drop the renderer (its GPU resources go with it)."""
+        self.key = None
+        self.renderer = None
+
+
+def run_chunk(task: ChunkTask, scene, features, cache: RendererCache | None = None, on_frame=None) -> ChunkResult:
+    """Render and encode one chunk; ``on_frame(frames done)`` is called after each frame is queued.
+
+    Any exception (Ctrl-C included) aborts the encoder and removes the partial segment; the
+    cached renderer is then dropped, since its simulation may have stepped past what was drawn.
+    """
+    from ..encode import VideoWriter
+    from ..render.device import adapter_info
+
+    started = time.monotonic()
+    cache = cache if cache is not None else RendererCache()
+    renderer = cache.get(task, scene, features)
+    done = 0
+    try:
+        with VideoWriter(task.segment, task.encode, input_format=task.input_format,
+                         queue_size=task.queue_size) as writer:
+            frames = renderer.frames(task.first, task.count, output=task.input_format, ring_depth=task.ring_depth)
+            with contextlib.closing(frames):
+                for _, data in frames:
+                    writer.write(data)
+                    done += 1
+                    if on_frame is not None:
+                        on_frame(done)
+    except BaseException:
+        cache.clear()
+        raise
+    if writer.frames_written != task.count:
+        raise RenderError(
+            f"chunk {task.index} encoded {writer.frames_written} frames instead of {task.count}; render it again"
+        )
+    path = Path(task.segment)
+    return ChunkResult(
+        index=task.index, frames=task.count, bytes=path.stat().st_size, sha256=file_digest(path),
+        encoder=writer.choice.name, adapter=adapter_info().summary(), host=socket.gethostname(),
+        seconds=time.monotonic() - started,
+    )
+
+
+# -- out-of-process workers (Ray) ------------------------------------------------------------------
+
+_process_cache = RendererCache()
+
+
+def _features_for(task: ChunkTask):
+    from ..audio import Features
+
+    cache = _process_cache
+    if cache.features_job != task.job:
+        cache.clear()
+        cache.features, cache.features_job = None, None
+        cache.features = Features.load_npz(task.features)
+        cache.features_job = task.job
+    return cache.features
+
+
+def _write_small(path: str, text: str) -> None:
+    temp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"
+    with open(temp, "w") as fh:
+        fh.write(text)
+    os.replace(temp, path)
+
+
+def _count_attempt(task: ChunkTask) -> int:
+    if not task.progress:
+        return 1
+    path = task.progress + ".attempts"
+    try:
+        before = int(Path(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        before = 0
+    _write_small(path, str(before + 1))
+    return before + 1
+
+
+def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
+    """Render one chunk in a worker process: the function a Ray task runs.
+
+    The worker must run the driver's gpurender version. Features come from ``task.features``;
+    frames done go to ``task.progress`` about twice a second.
+    """
+    from .. import __version__
+
+    if task.version and task.version != __version__:
+        raise RenderError(
+            f"this worker ({socket.gethostname()}) has gpurender {__version__} but the driver has "
+            f"{task.version}; install the same version on every node"
+        )
+    features = _features_for(task)
+    attempt = _count_attempt(task)
+    last = [0.0]
+
+    def report(done: int) -> None:
+        now = time.monotonic()
+        if task.progress and (now - last[0] >= _PROGRESS_INTERVAL or done == task.count):
+            last[0] = now
+            try:
+                _write_small(task.progress, str(done))
+            except OSError:
+                pass  # progress is only for show
+        if on_frame is not None:
+            on_frame(done)
+
+    result = run_chunk(task, scene, features, cache=_process_cache, on_frame=report)
+    return replace(result, attempts=attempt)
