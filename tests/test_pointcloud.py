@@ -258,6 +258,21 @@ def test_splat_nearest_point_wins_whatever_the_order():
         assert (centre[..., 0] == 255).all() and (centre[..., 2] == 0).all()
 
 
+def test_splat_depth_levels_still_separate_close_points_among_many():
+    # 200,000 points need 18 index bits, leaving 14 for depth: a gap of 1% of the depth range
+    # (the cloud spans -1..1 in z) must still decide which point is seen
+    rng = np.random.default_rng(3)
+    crowd = np.c_[rng.uniform(-1, 1, (200_000, 2)), np.full(200_000, -1.0)]
+    crowd[:, 2][:2] = (1.0, 0.98)  # two points in the middle, the blue one 1% nearer
+    crowd[:2, :2] = 0.0
+    cols = np.zeros((200_000, 3), np.uint8)
+    cols[0], cols[1] = (0, 0, 255), (255, 0, 0)
+    img = _layer_image(crowd.astype(np.float32), cols, size=5.0)
+    assert tuple(img[24, 32, :3]) == (0, 0, 255)
+    img = _layer_image(crowd[::-1].astype(np.float32), cols[::-1], size=5.0)
+    assert tuple(img[24, 32, :3]) == (0, 0, 255)
+
+
 def test_splat_disc_area_follows_the_point_size():
     for size in (3.0, 9.0):
         img = _layer_image(np.zeros((1, 3), np.float32), np.array([[255, 255, 255]], np.uint8), size=size)

@@ -7,8 +7,9 @@ draw. The layer is built in code (its ``feed`` is a Python object, see
 :class:`gpurender.pointcloud.frames.FrameFeed`), not from a scene file.
 
 Depth-tested drawing (the default) splats points in compute (``pointseq.wgsl``): each point is
-projected once and written as a disc into per-pixel depth and winner buffers, which on a software
-adapter is an order of magnitude faster for large clouds than rasterizing two triangles per point.
+projected once and written as a disc into a per-pixel buffer of depth-and-index keys, which on a
+software adapter is an order of magnitude faster for large clouds than rasterizing two triangles
+per point.
 ``blend`` and ``additive`` drawing go through :class:`PointCloudPipeline`'s sprites.
 
 Uploading in ``draw`` is safe with frames in flight: ``queue.write_buffer`` is ordered after the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import wgpu
 
+from ...errors import RenderError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl
 from .base import FrameInfo, LayerRenderer, register_renderer
@@ -28,20 +30,21 @@ from .points import PointCloudPipeline
 _EMPTY_POINTS = np.zeros((0, 3), np.float32)
 _EMPTY_COLORS = np.zeros(0, np.uint32)
 _IDENTITY = np.eye(4)
-_WORKGROUP = 64  # @workgroup_size of the splat passes
+_WORKGROUP = 64  # @workgroup_size of the splat pass
 _MAX_GROUPS = 65535  # WebGPU's guaranteed workgroups per dispatch dimension
-_UNIFORM_SIZE = 96
+_UNIFORM_SIZE = 112
+#: Points one frame may hold: the splat key keeps a point's index in 26 bits, depth in the rest.
+MAX_POINTS = (1 << 26) - 1
 
 
 class SplatPipeline:
-    """Depth-tested point discs drawn by compute passes and resolved into a layer texture."""
+    """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
 
     def __init__(self, device, width: int, height: int, target_format: str):
         self.device = device
         self.width, self.height = width, height
         module = device.create_shader_module(code=load_wgsl("pointseq.wgsl"))
-        self.depth_pass = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "splat_depth"})
-        self.index_pass = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "splat_index"})
+        self.splat = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "splat"})
         self.resolve = device.create_render_pipeline(
             layout="auto",
             vertex={"module": module, "entry_point": "vs_resolve"},
@@ -49,17 +52,22 @@ class SplatPipeline:
             fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
         )
         self.uniforms = device.create_buffer(size=_UNIFORM_SIZE, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
-        pixel_bytes = width * height * 4
-        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
-        self.depth = device.create_buffer(size=pixel_bytes, usage=usage)
-        self.winner = device.create_buffer(size=pixel_bytes, usage=usage)
+        # zero-initialised as WebGPU guarantees, and zeroed again by every resolve
+        self.keys = device.create_buffer(size=width * height * 4, usage=wgpu.BufferUsage.STORAGE)
         self.count = 0
+        self.radius = 0.0
         self._capacity = 0
         self._groups = (0, 0)
 
-    def set_points(self, points: np.ndarray, packed_colors: np.ndarray) -> None:
-        """Upload ``[n, 3]`` float32 points and one packed RGBA8 colour per point."""
+    def set_points(self, points: np.ndarray, packed_colors: np.ndarray, radius: float | None = None) -> None:
+        """Upload ``[n, 3]`` float32 points and one packed RGBA8 colour per point.
+
+        ``radius`` bounds the points' distance from the origin (measured here when not given); it
+        sets the depth range the depth levels span.
+        """
         n = len(points)
+        if n > MAX_POINTS:
+            raise RenderError(f"a frame has {n} points; at most {MAX_POINTS} can be drawn in one frame")
         if n > self._capacity:
             capacity = max(n, 2 * self._capacity, 1024)  # grow in steps: changing counts, few rebinds
             usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
@@ -68,9 +76,13 @@ class SplatPipeline:
             self._capacity = capacity
             self._bind()
         if n:
-            self.device.queue.write_buffer(self._positions, 0, np.ascontiguousarray(points, np.float32))
+            points = np.ascontiguousarray(points, np.float32)
+            self.device.queue.write_buffer(self._positions, 0, points)
             self.device.queue.write_buffer(self._colors, 0, np.ascontiguousarray(packed_colors, np.uint32))
+            if radius is None:
+                radius = float(np.linalg.norm(np.abs(points).max(axis=0)))
         self.count = n
+        self.radius = float(radius or 0.0)
         groups = -(-n // _WORKGROUP)
         gx = min(groups, _MAX_GROUPS)
         self._groups = (gx, -(-groups // gx) if gx else 0)
@@ -81,28 +93,36 @@ class SplatPipeline:
                 layout=pipeline.get_bind_group_layout(0),
                 entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in entries])
 
-        u, pos, depth, win, col = self.uniforms, self._positions, self.depth, self.winner, self._colors
-        self.depth_group = group(self.depth_pass, [(0, u), (1, pos), (2, depth)])
-        self.index_group = group(self.index_pass, [(0, u), (1, pos), (2, depth), (3, win)])
-        self.resolve_group = group(self.resolve, [(0, u), (4, win), (5, col)])
+        u, keys = self.uniforms, self.keys
+        self.splat_group = group(self.splat, [(0, u), (1, self._positions), (2, keys)])
+        self.resolve_group = group(self.resolve, [(0, u), (3, keys), (4, self._colors)])
 
     def set_uniforms(self, view_proj, size: float, brightness: float) -> None:
+        # A point's view depth is the clip w, linear in its position: w = a . p + b, with |a| = 1
+        # for a perspective camera, so points within `radius` of the origin lie in b -+ radius |a|.
+        row = np.asarray(view_proj, np.float64)[3]
+        reach = self.radius * float(np.linalg.norm(row[:3]))
+        near = max(row[3] - reach, 1e-6)
+        far = max(row[3] + reach, near + 1e-6)
+        index_bits = max(self.count.bit_length(), 1)
+        levels = float(2 ** min(32 - index_bits, 24) - 1)  # within float32's exact integers
         data = np.zeros(_UNIFORM_SIZE // 4, dtype=np.float32)
+        ints = data.view(np.uint32)
         data[0:16] = to_wgsl(view_proj).reshape(-1)
         data[16:20] = (self.width, self.height, max(size, 0.0) / 2.0, brightness)
-        data.view(np.uint32)[20:24] = (self.count, self._groups[0] * _WORKGROUP, self.width, self.height)
+        ints[20:24] = (self.count, self._groups[0] * _WORKGROUP, self.width, self.height)
+        data[24:26] = (near, far)
+        ints[26] = index_bits
+        data[27] = levels
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
     def draw(self, command_encoder, target_view) -> None:
         if self.count:
-            command_encoder.clear_buffer(self.depth)
-            command_encoder.clear_buffer(self.winner)
-            for pipeline, bind_group in ((self.depth_pass, self.depth_group), (self.index_pass, self.index_group)):
-                cpass = command_encoder.begin_compute_pass()
-                cpass.set_pipeline(pipeline)
-                cpass.set_bind_group(0, bind_group)
-                cpass.dispatch_workgroups(*self._groups, 1)
-                cpass.end()
+            cpass = command_encoder.begin_compute_pass()
+            cpass.set_pipeline(self.splat)
+            cpass.set_bind_group(0, self.splat_group)
+            cpass.dispatch_workgroups(*self._groups, 1)
+            cpass.end()
         attachment = {"view": target_view, "clear_value": (0, 0, 0, 0), "load_op": "clear", "store_op": "store"}
         rpass = command_encoder.begin_render_pass(color_attachments=[attachment])
         if self.count:

@@ -1,0 +1,129 @@
+"""gpurender's point-cloud export against the matplotlib + PNG + OpenCV baseline, side by side.
+
+Both render the same frames (an animated sphere from ``gpurender.pointcloud.example_sequence``,
+held in memory) to an MP4 of the same size: gpurender with ``export_point_cloud_video`` (checks,
+depth-tested splats, title overlay, GPU YUV conversion, libx264, verification), the baseline with
+``baseline_matplotlib.render_baseline`` (3D scatter with fixed axes, title, PNG per frame, OpenCV
+``mp4v``). Each point count is timed end to end as frames per second; gpurender's figure is the
+median of ``--repeats`` runs after one warm-up export (device creation and shader compilation
+happen once per process and are reported separately as ``startup_s``); the baseline is slow enough
+at 100k and 1M points that it renders only a few frames, once.
+
+Usage::
+
+    pip install opencv-python-headless       # the baseline's only extra; not a gpurender dependency
+    python benchmarks/bench_pointcloud.py                       # 10k, 100k, 1M points at 640x480
+    python benchmarks/bench_pointcloud.py --points 10000 --resolution 1280x720 --repeats 5
+
+Prints a table and writes ``benchmarks/results/pointcloud-<machine>.json`` (machine = adapter and
+CPU count, e.g. ``llvmpipe-2cpu``; ``--machine`` overrides it) with the machine, adapter, encoder,
+load averages and the exact command. The default run takes about three minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline_matplotlib import render_baseline  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS, command_line, describe_adapter, describe_machine, load_average, machine_slug, print_table, ratio,
+    repeat_median, timed, write_json,
+)
+
+# frames rendered per point count: gpurender, baseline (the baseline takes ~15 s a frame at 1M)
+FRAMES = {10_000: (60, 8), 100_000: (30, 3), 1_000_000: (10, 2)}
+TARGETS = {"software_adapter_2cpu": 20.0, "gpu": 200.0}
+
+
+def frames_for(points: int, count: int) -> list[dict]:
+    from gpurender.pointcloud import example_sequence
+
+    return list(example_sequence("sphere", count, points))
+
+
+def bounds_of(frames) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.min([f["points"].min(axis=0) for f in frames], axis=0)
+    hi = np.max([f["points"].max(axis=0) for f in frames], axis=0)
+    return lo, hi
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--points", default="10000,100000,1000000", help="comma-separated point counts per frame")
+    parser.add_argument("--resolution", default="640x480", help="WxH of both videos (matplotlib's default figure)")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3, help="timed gpurender runs per point count (median)")
+    parser.add_argument("--frames-scale", type=float, default=1.0, help="multiply every frame count")
+    parser.add_argument("--machine", default=None)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    import gpurender
+    from gpurender.settings import parse_resolution
+
+    width, height = parse_resolution(args.resolution)
+    counts = [int(p) for p in args.points.split(",")]
+    load_before = load_average()
+    adapter = describe_adapter()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pointcloud-"))
+    started = time.perf_counter()
+    warm = gpurender.export_point_cloud_video(frames_for(1000, 2), tmp / "warm.mp4", args.fps,
+                                              resolution=(width, height), progress=False)
+    startup_s = time.perf_counter() - started
+
+    rows, results = [], []
+    for n in counts:
+        ours_frames, base_frames = (max(2, round(c * args.frames_scale)) for c in FRAMES.get(n, (20, 3)))
+        frames = frames_for(n, max(ours_frames, base_frames))
+        lo, hi = bounds_of(frames)
+        out = tmp / f"gpurender-{n}.mp4"
+
+        def ours() -> int:
+            return gpurender.export_point_cloud_video(frames[:ours_frames], out, args.fps, resolution=(width, height),
+                                                      progress=False).frames
+
+        ours_rate = repeat_median(ours, args.repeats)
+        base_rate = timed(lambda: render_baseline(frames[:base_frames], str(tmp / f"baseline-{n}.mp4"), width, height,
+                                                  args.fps, bounds=(lo, hi))["frames"])
+        speedup = ratio(ours_rate["fps"], base_rate["fps"], 1)
+        results.append({"points": n, "gpurender": ours_rate, "baseline": base_rate, "speedup": speedup})
+        rows.append([n, ours_rate["frames"], ours_rate["fps"], base_rate["frames"], base_rate["fps"], speedup])
+        del frames
+
+    print(f"\npoint-cloud sequence to MP4 at {width}x{height}, {args.fps} fps; adapter {adapter['summary']}; "
+          f"encoder {warm.encoder}; gpurender start-up {startup_s:.1f} s (once per process)\n")
+    print_table(["points/frame", "gpurender frames", "gpurender fps", "baseline frames", "baseline fps", "speed-up"],
+                rows)
+    data = {
+        "benchmark": "pointcloud",
+        "description": "export_point_cloud_video vs matplotlib 3D scatter + PNG + OpenCV mp4v, same frames and size",
+        "command": command_line(),
+        "machine": describe_machine(),
+        "adapter": adapter,
+        "encoder": {"gpurender": warm.encoder, "notice": warm.encoder_notice, "baseline": "OpenCV mp4v"},
+        "resolution": [width, height],
+        "fps": args.fps,
+        "repeats": args.repeats,
+        "startup_s": round(startup_s, 2),
+        "load_average": {"before": load_before, "after": load_average()},
+        "targets_speedup": TARGETS,
+        "results": results,
+    }
+    slug = args.machine or machine_slug(adapter["name"], adapter["software"])
+    path = write_json(Path(args.out) if args.out else RESULTS / f"pointcloud-{slug}.json", data)
+    print(f"\nwrote {path}")
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()
