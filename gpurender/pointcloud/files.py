@@ -117,37 +117,45 @@ class FileSequence(Sequence):
 
 
 class NpzSequence(Sequence):
-    """Frames of an .npz archive: numbered ``points_*``/``colors_*`` arrays, or stacked arrays."""
+    """Frames of an .npz archive: numbered ``points_*``/``colors_*`` arrays, read one frame at a time,
+    or one stacked ``[frames, N, 3]`` array (with optional stacked ``colors``).
+
+    An .npz member cannot be memory-mapped, so a stacked array is read whole, once; for long
+    sequences prefer numbered arrays or a stacked .npy, which is memory-mapped.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
+        self.stacked = None
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 keys = list(archive.files)
-                shapes = {k: archive[k].shape for k in keys if k in ("points", "colors") or len(keys) == 1}
+                numbered = {}
+                for key in keys:
+                    match = re.fullmatch(r"points_?(\d+)", key)
+                    if match:
+                        numbered[int(match.group(1))] = key
+                if numbered:
+                    self.keys = [(numbered[i], self._color_key(keys, numbered[i])) for i in sorted(numbered)]
+                    return
+                name = "points" if "points" in keys else (keys[0] if len(keys) == 1 else None)
+                if name is None:
+                    raise SceneError(f"{self.path}: no point arrays found (keys: {', '.join(keys) or 'none'}); "
+                                     f"use points_0000, points_0001, ... or one stacked 'points' array")
+                points = archive[name]
+                colors = archive["colors"] if name == "points" and "colors" in keys else None
+        except SceneError:
+            raise
         except Exception as exc:
             raise SceneError(f"{self.path}: cannot be read as .npz ({exc})") from None
-        numbered = {}
-        for key in keys:
-            match = re.fullmatch(r"points_?(\d+)", key)
-            if match:
-                numbered[int(match.group(1))] = key
-        self.stacked = None
-        if numbered:
-            self.keys = [(numbered[i], self._color_key(keys, numbered[i])) for i in sorted(numbered)]
-        else:
-            name = "points" if "points" in keys else (keys[0] if len(keys) == 1 else None)
-            if name is None:
-                raise SceneError(f"{self.path}: no point arrays found (keys: {', '.join(keys) or 'none'}); "
-                                 f"use points_0000, points_0001, ... or one stacked 'points' array")
-            shape = shapes[name]
-            if len(shape) == 2:
-                self.keys = [(name, "colors" if "colors" in keys and name == "points" else None)]
-            elif len(shape) == 3:
-                self.stacked = (name, "colors" if "colors" in keys and name == "points" else None)
-                self.keys = [None] * shape[0]
-            else:
-                raise SceneError(f"{self.path}: array {name!r} has shape {shape}; give [frames, N, 3] or [N, 3]")
+        if points.ndim == 2:
+            points, colors = points[None], None if colors is None else colors[None]
+        if points.ndim != 3 or (colors is not None and colors.shape[:2] != points.shape[:2]):
+            raise SceneError(f"{self.path}: array {name!r} has shape {points.shape}"
+                             + ("" if colors is None else f" and colors {colors.shape}")
+                             + "; give [frames, N, 3] (and colors [frames, N, 3|4]) or [N, 3]")
+        self.stacked = (name, points, colors)
+        self.keys = [None] * len(points)
 
     @staticmethod
     def _color_key(keys, points_key):
@@ -164,19 +172,15 @@ class NpzSequence(Sequence):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
+        if self.stacked is not None:
+            name, points, colors = self.stacked
+            return PointFrame(points[index], None if colors is None else colors[index],
+                              f"{self.path.name}[{name}][{index}]")
+        pkey, ckey = self.keys[index]
         with np.load(self.path, allow_pickle=False) as archive:
-            if self.stacked is not None:
-                # an .npz member cannot be memory-mapped: a stacked array is read whole for each frame
-                pkey, ckey = self.stacked
-                points = archive[pkey][index]
-                colors = archive[ckey][index] if ckey else None
-                name = f"{self.path.name}[{pkey}][{index}]"
-            else:
-                pkey, ckey = self.keys[index]
-                points = archive[pkey]
-                colors = archive[ckey] if ckey else None
-                name = f"{self.path.name}:{pkey}"
-        return PointFrame(points, colors, name)
+            points = archive[pkey]
+            colors = archive[ckey] if ckey else None
+        return PointFrame(points, colors, f"{self.path.name}:{pkey}")
 
 
 class StackedNpySequence(Sequence):
