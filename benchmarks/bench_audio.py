@@ -125,80 +125,79 @@ def _output_mb(features) -> float:
     return total / 2**20
 
 
+def _timed(run):
+    """Wall and CPU seconds (all threads of this process) of ``run()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = run()
+    return time.perf_counter() - wall, time.process_time() - cpu, value
+
+
 def worker(args) -> dict:
-    """Runs one variant in this (fresh) process; returns its measurements."""
+    """One timed run of one variant in this (fresh) process, plus memory checks if ``--memory``."""
     samples = np.load(args.track)
     audio = AudioData(samples, args.sample_rate)
     mono = audio.mono  # decoding and mixing are not part of the analysis being measured
     n_frames = int(args.minutes * 60 * args.fps) + 1
     settings = _settings(args.variant, args.fft)
-    result = {"variant": args.variant, "frames": n_frames, "fft_size": args.fft, "fps": args.fps}
+    result = {"variant": args.variant}
 
     if args.variant == "numpy_loop":
         sample = np.unique(np.linspace(0, n_frames - 1, min(args.loop_frames, n_frames)).round().astype(np.int64))
-        result["loop_frames_timed"] = int(len(sample))
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
-            times.append(time.perf_counter() - start)
-        per_frame = min(times) / len(sample)
-        result["seconds"] = per_frame * n_frames
-        result["extrapolated"] = True
-        result["note"] = (f"per-frame loop timed on {len(sample)} of {n_frames} frames spread over the track, "
-                          f"extrapolated linearly ({per_frame * 1e6:.1f} us/frame)")
-        # Correctness: the loop's spectra equal the batched analysis' at the sampled frames.
-        spectra = np.zeros((len(sample), args.fft // 2 + 1), np.float32)
-        bands, rms, _ = per_frame_loop(mono, args.sample_rate, args.fps, sample, settings, spectra)
-        check = analyze(audio, args.fps, n_frames, _settings("numpy_batched", args.fft))
-        reference = check.spectrum[sample]
-        result["max_rel_diff_spectrum_vs_batched"] = float(np.abs(spectra - reference).max() / reference.max())
-        result["max_abs_diff_bands_vs_batched"] = float(np.abs(bands - check.bands[sample]).max())
-        result["max_abs_diff_rms_vs_batched"] = float(np.abs(rms - check.rms[sample]).max())
-        del check, reference
-        # Memory: the loop's own working set over the sample (outputs for all frames would add
-        # n_frames * (bands + 2) floats, or n_frames * 2049 floats if it kept the spectra).
-        _reset_peak_rss()
-        base = _status_kb("VmRSS")
-        per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
-        result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
-        tracemalloc.start()
-        per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
-        result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        result["output_mb"] = n_frames * (settings.n_bands + 2) * 4 / 2**20
-    else:
-        analyze(AudioData(samples[: args.sample_rate], args.sample_rate), args.fps, None, settings)  # warm-up
-        times = []
-        for attempt in range(args.repeats):
-            measure_rss = attempt == 0 and _reset_peak_rss()
+        per_frame_loop(mono, args.sample_rate, args.fps, sample[:50], settings)  # warm-up
+        scale = n_frames / len(sample)  # extrapolation from the sampled frames to all of them
+        wall, cpu, _ = _timed(lambda: per_frame_loop(mono, args.sample_rate, args.fps, sample, settings))
+        result.update(seconds=wall * scale, cpu_seconds=cpu * scale, loop_frames_timed=int(len(sample)))
+        if args.memory:
+            # Correctness: the loop's spectra equal the batched analysis' at the sampled frames.
+            spectra = np.zeros((len(sample), args.fft // 2 + 1), np.float32)
+            bands, rms, _ = per_frame_loop(mono, args.sample_rate, args.fps, sample, settings, spectra)
+            check = analyze(audio, args.fps, n_frames, _settings("numpy_batched", args.fft))
+            reference = check.spectrum[sample]
+            result["max_rel_diff_spectrum_vs_batched"] = float(np.abs(spectra - reference).max() / reference.max())
+            result["max_abs_diff_bands_vs_batched"] = float(np.abs(bands - check.bands[sample]).max())
+            result["max_abs_diff_rms_vs_batched"] = float(np.abs(rms - check.rms[sample]).max())
+            del check, reference
+            # The loop's own working set over the sample; keeping its outputs for all frames adds
+            # n_frames * (bands + 2) floats (output_mb), or n_frames * 2049 more to keep spectra.
+            _reset_peak_rss()
             base = _status_kb("VmRSS")
-            start = time.perf_counter()
-            features = analyze(audio, args.fps, n_frames, settings)
-            if settings.backend == "cupy":
-                import cupy
+            per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
+            result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
+            tracemalloc.start()
+            per_frame_loop(mono, args.sample_rate, args.fps, sample, settings)
+            result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            result["output_mb"] = n_frames * (settings.n_bands + 2) * 4 / 2**20
+        return result
 
-                cupy.cuda.Device().synchronize()
-            times.append(time.perf_counter() - start)
-            if measure_rss:
-                result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
-            result["output_mb"] = _output_mb(features)
-            result["backend"] = features.backend
-            result["beats_found"] = int((features.beat == 1).sum())
-            del features
-        result["seconds"] = min(times)
-        result["all_seconds"] = times
+    analyze(AudioData(samples[: args.sample_rate], args.sample_rate), args.fps, None, settings)  # warm-up
+    measure_rss = args.memory and _reset_peak_rss()
+    base = _status_kb("VmRSS")
+
+    def run():
+        features = analyze(audio, args.fps, n_frames, settings)
         if settings.backend == "cupy":
             import cupy
 
-            result["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
+            cupy.cuda.Device().synchronize()
+        return features
+
+    wall, cpu, features = _timed(run)
+    result.update(seconds=wall, cpu_seconds=cpu, backend=features.backend,
+                  beats_found=int((features.beat == 1).sum()), output_mb=_output_mb(features))
+    if measure_rss:
+        result["rss_peak_mb"] = max(0, _status_kb("VmHWM") - base) / 1024
+    del features
+    if settings.backend == "cupy":
+        import cupy
+
+        result["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
+    if args.memory:
         tracemalloc.start()
         features = analyze(audio, args.fps, n_frames, settings)
         result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         del features
-    result["fps_analysed"] = n_frames / result["seconds"]
-    result["realtime_factor"] = args.minutes * 60 / result["seconds"]
     return result
 
 
@@ -244,12 +243,13 @@ def main() -> None:
     ap.add_argument("--fft", type=int, default=4096)
     ap.add_argument("--sample-rate", type=int, default=48000)
     ap.add_argument("--loop-frames", type=int, default=3000, help="frames timed in the per-frame loop")
-    ap.add_argument("--repeats", type=int, default=2, help="runs per variant; the fastest is reported")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of runs; each variant's fastest is reported")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--machine", default=None, help="name used in the results file")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/audio-<machine>.json)")
     ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant
     ap.add_argument("--track", help=argparse.SUPPRESS)
+    ap.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.variant:
@@ -265,42 +265,68 @@ def main() -> None:
     start = time.perf_counter()
     track = demo_track(args.minutes * 60, sample_rate=args.sample_rate)
     print(f"synthesized the track in {time.perf_counter() - start:.1f} s")
-    results, skipped = [], {}
+    variants = [v for v in args.variants.split(",") if v]
+    skipped = {v: info["cupy"] for v in variants if v.startswith("cupy") and not info["gpu_used"]}
+    variants = [v for v in variants if v not in skipped]
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "track.npy"
         np.save(path, track.samples)
         del track
-        for variant in args.variants.split(","):
-            if variant.startswith("cupy") and not info["gpu_used"]:
-                skipped[variant] = info["cupy"]
-                continue
-            command = [sys.executable, __file__, "--variant", variant, "--track", str(path),
-                       "--minutes", str(args.minutes), "--fps", str(args.fps), "--fft", str(args.fft),
-                       "--sample-rate", str(args.sample_rate), "--loop-frames", str(args.loop_frames),
-                       "--repeats", str(args.repeats)]
-            load_before = os.getloadavg()[0]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(done.stderr, file=sys.stderr)
-                raise SystemExit(f"variant {variant} failed")
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            r = results[-1]
-            # Other work on a shared machine slows a run down: keep the 1-minute load average with it.
-            r["load_average_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-            print(f"  {variant:24s} {r['seconds']:8.2f} s" + ("  (extrapolated)" if r.get("extrapolated") else ""))
+        # Round-robin: every round runs each variant once, so that load from other work on a
+        # shared machine falls on all of them alike; the first round also measures memory.
+        for round_ in range(args.repeats):
+            for variant in variants:
+                command = [sys.executable, __file__, "--variant", variant, "--track", str(path),
+                           "--minutes", str(args.minutes), "--fps", str(args.fps), "--fft", str(args.fft),
+                           "--sample-rate", str(args.sample_rate), "--loop-frames", str(args.loop_frames)]
+                if round_ == 0:
+                    command.append("--memory")
+                load_before = os.getloadavg()[0]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr, file=sys.stderr)
+                    raise SystemExit(f"variant {variant} failed")
+                run = json.loads(done.stdout.strip().splitlines()[-1])
+                run["load_average_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                runs[variant].append(run)
+                print(f"  round {round_ + 1}: {variant:24s} {run['seconds']:8.2f} s wall {run['cpu_seconds']:8.2f} s cpu")
 
-    batched = next((r for r in results if r["variant"] == "numpy_batched"), None)
-    print()
-    print(f"{'variant':24s} {'seconds':>9s} {'frames/s':>10s} {'x realtime':>10s} {'vs loop':>8s} "
-          f"{'rss peak MB':>11s} {'traced MB':>9s} {'output MB':>9s}")
+    results = []
+    for variant, attempts in runs.items():
+        first = attempts[0]
+        summary = {k: v for k, v in first.items() if k not in ("seconds", "cpu_seconds", "load_average_before_after")}
+        summary.update(
+            frames=n_frames, fft_size=args.fft, fps=args.fps,
+            seconds=min(a["seconds"] for a in attempts),
+            cpu_seconds=min(a["cpu_seconds"] for a in attempts),
+            runs=[{k: a[k] for k in ("seconds", "cpu_seconds", "load_average_before_after")} for a in attempts],
+        )
+        summary["fps_analysed"] = n_frames / summary["seconds"]
+        summary["realtime_factor"] = args.minutes * 60 / summary["seconds"]
+        if variant == "numpy_loop":
+            summary["extrapolated"] = True
+            summary["note"] = (f"per-frame loop timed on {first['loop_frames_timed']} of {n_frames} frames spread "
+                               f"over the track and extrapolated linearly "
+                               f"({summary['seconds'] / n_frames * 1e6:.1f} us/frame wall)")
+        results.append(summary)
+
+    batched = next((r for r in results if r["variant"] == "numpy_batched_nospec"), None)
     loop = next((r for r in results if r["variant"] == "numpy_loop"), None)
+    print()
+    print(f"{'variant':24s} {'wall s':>8s} {'cpu s':>8s} {'frames/s':>9s} {'x realtime':>10s} {'vs loop':>8s} "
+          f"{'rss peak MB':>11s} {'traced MB':>9s} {'output MB':>9s}")
     for r in results:
         speedup = f"{loop['seconds'] / r['seconds']:7.1f}x" if loop else "-"
-        print(f"{r['variant']:24s} {r['seconds']:9.2f} {r['fps_analysed']:10.0f} {r['realtime_factor']:10.1f} "
-              f"{speedup:>8s} {r.get('rss_peak_mb', float('nan')):11.0f} {r['traced_peak_mb']:9.0f} "
-              f"{r['output_mb']:9.0f}" + ("  *" if r.get("extrapolated") else ""))
+        print(f"{r['variant']:24s} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f} {r['fps_analysed']:9.0f} "
+              f"{r['realtime_factor']:10.1f} {speedup:>8s} {r.get('rss_peak_mb', float('nan')):11.0f} "
+              f"{r.get('traced_peak_mb', float('nan')):9.0f} {r.get('output_mb', float('nan')):9.0f}"
+              + ("  *" if r.get("extrapolated") else ""))
     if loop:
         print(f"* {loop['note']}")
+    print(f"(best of {args.repeats} round-robin runs; 1-minute load average during the runs: "
+          f"{min(a['load_average_before_after'][0] for v in runs.values() for a in v):.1f} to "
+          f"{max(a['load_average_before_after'][1] for v in runs.values() for a in v):.1f} on {info['cpu_count']} CPUs)")
     for variant, why in skipped.items():
         print(f"{variant}: skipped ({why})")
 
@@ -316,7 +342,11 @@ def main() -> None:
                      "frames": n_frames, "fft_size": args.fft, "track": "gpurender.audio.demo_track"},
         "results": results,
         "skipped": skipped,
-        "numpy_batched_vs_loop_speedup": (loop["seconds"] / batched["seconds"]) if loop and batched else None,
+        "speedup_vs_loop_same_outputs": {
+            "note": "numpy_batched_nospec keeps bands and scalars as the loop does (plus waveform, centroid, onsets)",
+            "wall": loop["seconds"] / batched["seconds"] if loop and batched else None,
+            "cpu": loop["cpu_seconds"] / batched["cpu_seconds"] if loop and batched else None,
+        },
     }
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
