@@ -149,6 +149,14 @@ class _Events:
         )
         self._show()
 
+    def interrupted(self) -> None:
+        """Ctrl-C: chunks in flight go back to pending, on disk, before anything else happens."""
+        for record in self.records.values():
+            if record.state == "running":
+                record.state = "pending"
+        self.in_flight.clear()
+        self.job.save()
+
     def failed(self, index: int, exc: BaseException, attempts) -> None:
         record = self.records[index]
         record.state = "failed"
@@ -192,6 +200,7 @@ def _stop(job: JobDir) -> None:
         if record.state == "running":
             record.state = "pending"
     job.clean_partials()
+    job.remove_unrecorded()
     job.save()
 
 

@@ -101,6 +101,21 @@ class JobDir:
                     removed += 1
         return removed
 
+    def remove_unrecorded(self) -> int:
+        """Delete segments of chunks the manifest does not count as done; how many were removed.
+
+        A worker may finish writing a segment after the driver stopped listening (Ctrl-C, a crash):
+        such a segment was never checked in, so it is rendered again rather than trusted.
+        """
+        done = {segment_name(r.index) for r in self.manifest.chunks if r.state == "done"}
+        removed = 0
+        if self.segments.is_dir():
+            for entry in self.segments.iterdir():
+                if not entry.name.startswith(".") and entry.name not in done:
+                    _remove(entry)
+                    removed += 1
+        return removed
+
     def clear_progress(self, record: ChunkRecord) -> None:
         _remove(self.progress_path(record))
 
@@ -281,3 +296,4 @@ def _prepare_resume(job: JobDir, info) -> None:
                 record.reset()
         elif record.state == "running":
             record.state = "pending"  # its driver stopped before hearing back
+    job.remove_unrecorded()

@@ -171,24 +171,45 @@ class RayExecutor:
                 for index, done in self._job.in_flight().items():
                     events.frames(index, done)
         except KeyboardInterrupt:
-            self._cancel(list(refs))
+            events.interrupted()  # the manifest is consistent on disk before Ray is touched again
+            self._cancel(refs, events)
             raise
 
-    def _cancel(self, refs) -> None:
+    def _cancel(self, refs: dict, events) -> None:
+        """Stop the tasks in flight; keep the chunks that finished before the stop reached them.
+
+        A plain cancel raises KeyboardInterrupt inside the task, so the worker aborts its encoder
+        and deletes its partial segment itself; only tasks that ignore it are killed.
+        """
         ray = self._ray
-        for ref in refs:
+        pending = list(refs)
+        for ref in pending:
             try:
-                ray.cancel(ref, force=True)
+                ray.cancel(ref, force=False)
             except Exception:  # noqa: BLE001 - already finished or gone
                 pass
-        # Give the killed workers a moment to die before their half-written files are removed.
         deadline = time.monotonic() + 10.0
-        pending = list(refs)
-        while pending and time.monotonic() < deadline:
+        forced = False
+        while pending:
+            if not forced and time.monotonic() > deadline - 5.0:
+                forced = True
+                for ref in pending:
+                    try:
+                        ray.cancel(ref, force=True)
+                    except Exception:  # noqa: BLE001
+                        pass
+            if time.monotonic() > deadline:
+                break
             try:
-                _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
             except Exception:  # noqa: BLE001
                 break
+            for ref in ready:
+                try:
+                    result = ray.get(ref, timeout=0)
+                except Exception:  # noqa: BLE001 - cancelled: nothing to keep
+                    continue
+                events.done(result)
 
     def close(self) -> None:
         self._scene_ref = None
