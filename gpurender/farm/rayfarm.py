@@ -92,9 +92,14 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, retries: int = 2, entry=None, ship_code: bool | None = None,
-                 poll_seconds: float = 0.5):
+                 poll_seconds: float = 0.5, task_options: dict | None = None):
+        """``entry`` replaces :func:`~gpurender.farm.worker.ray_entry` as the task's function;
+        ``task_options`` override the task's Ray options (e.g. ``{"num_gpus": 0.5}`` runs two chunks
+        per GPU); ``ship_code`` forces (or forbids) sending this gpurender to the workers when
+        this executor starts Ray."""
         self.address = address
         self.retries = max(0, int(retries))
+        self.task_options = dict(task_options or {})
         self.entry = entry
         self.ship_code = ship_code
         self.poll_seconds = poll_seconds
@@ -113,7 +118,11 @@ class RayExecutor:
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         gpus = int(res.get("GPU", 0))
         cpus = int(res.get("CPU", 0))
-        per = "1 GPU per chunk" if gpus else "1 CPU per chunk"
+        if "num_gpus" in self._options or "num_cpus" in self._options:
+            key = "num_gpus" if "num_gpus" in self._options else "num_cpus"
+            per = f"{self._options[key]:g} {'GPU' if key == 'num_gpus' else 'CPU'} per chunk"
+        else:
+            per = "1 GPU per chunk" if gpus else "1 CPU per chunk"
         return f"ray ({nodes} node{'s' if nodes != 1 else ''}, {cpus} CPUs, {gpus} GPUs; {per})"
 
     def connect(self) -> None:
@@ -146,6 +155,7 @@ class RayExecutor:
             options["num_gpus"] = 1
         else:
             options["num_cpus"] = 1
+        options.update(self.task_options)
         self._options = options
         self._remote = ray.remote(self.entry or ray_entry).options(**options)
         self._scene_ref = ray.put(scene)
