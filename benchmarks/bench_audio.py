@@ -57,7 +57,6 @@ sys.path.insert(0, str(ROOT))
 
 from gpurender.audio import AnalysisSettings, AudioData, analyze, cupy_status, demo_track  # noqa: E402
 from gpurender.audio.analysis import make_plan  # noqa: E402
-from gpurender.audio.framing import frame_end_samples  # noqa: E402
 
 VARIANTS = (
     "numpy_batched", "numpy_batched_nospec", "numpy_batched_webaudio", "numpy_loop",

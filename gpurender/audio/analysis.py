@@ -2,10 +2,11 @@
 
 The frames are cut from the mono mix in blocks (``[block, fft_size]`` matrices built from a
 strided view, never a Python loop over frames), transformed with one batched real FFT per block
-on NumPy/SciPy or CuPy, and reduced to spectrum, bands, waveform, RMS, peak and centroid; the
-per-block results land in preallocated arrays, so working memory is bounded by the block size
-whatever the track's length. The cheap whole-track steps (named bands, flux, onsets, beats and
-the optional attack/release follower) then run on the small ``[n_frames]`` series. In
+on NumPy/SciPy or CuPy, and reduced to spectrum, bands, waveform, RMS, peak and centroid (plus
+a short-window FFT of the same frames for onsets); the per-block results land in preallocated
+arrays, so the FFT's working memory is bounded by the block size whatever the track's length.
+The cheap whole-track steps (named bands, flux, onsets, beats and the optional attack/release
+follower) then run on the small ``[n_frames]`` series. In
 ``webaudio`` mode the W3C AnalyserNode algorithm is reproduced: Blackman window (alpha 0.16),
 magnitudes scaled by 1/N, ``smoothingTimeConstant`` smoothing over successive video frames,
 dB conversion and the spec's floor-and-clamp byte conversions.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AudioError, GpurenderError
+from ..errors import GpurenderError
 from .backend import NUMPY, Backend, get_backend
 from .decode import AudioData, load_audio
 from .features import Features
