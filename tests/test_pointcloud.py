@@ -178,6 +178,9 @@ def test_settings_are_checked_before_the_frames(tmp_path):
         gpurender.export_point_cloud_video(seq, tmp_path / "x.mp4", colormap="rainbow", **SMALL)
     with pytest.raises(gpurender.GpurenderError, match="resolution"):
         gpurender.export_point_cloud_video(seq, tmp_path / "x.mp4", fps=5, resolution="127x96", progress=False)
+    with pytest.raises(SceneError, match=r"title: unknown placeholder \{count\}; valid: fps, frame"):
+        gpurender.export_point_cloud_video(seq, tmp_path / "x.mp4", title="{count} points", **SMALL)
+    assert os.listdir(tmp_path) == []
 
 
 def test_encoder_fallback_when_the_preferred_one_will_not_open(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ temporary names and renamed onto the target only once verified.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from ..progress import Progress
 from .frames import (UP_AXES, ColorMapper, FrameFeed, Normalizer, check_bounds, scan)
 
 DEFAULT_TITLE = "Frame {i}/{n} | {points} points"
+TITLE_PLACEHOLDERS = ("i", "n", "points", "frame", "frames", "time", "fps")
 CAMERA_MODES = ("auto", "orbit")
 CAMERA_KEYS = ("distance", "elevation", "azimuth", "orbit_speed", "fov", "target")
 DRAW_MODES = ("depth", "blend", "additive")
@@ -110,13 +112,20 @@ def resolve_camera(camera, bounds, aspect: float, up: str, duration: float | Non
     given = {"orbit_speed": speed, **{k: v for k, v in camera.items() if v is not None}}
     values = {**_DEFAULT_VIEW, **given}
     for key in ("distance", "elevation", "azimuth", "orbit_speed", "fov"):
-        if key in values and not (isinstance(values[key], (int, float)) and math.isfinite(values[key])):
-            raise SceneError(f"camera {key} {values[key]!r} is not a number")
+        value = values.get(key)
+        if key in values and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                              or not math.isfinite(value)):
+            raise SceneError(f"camera {key} {value!r} is not a number")
     if not 1.0 <= values["fov"] <= 170.0:
         raise SceneError(f"camera fov {values['fov']} is not valid; give degrees between 1 and 170")
     target = values.get("target")
     if target is not None:
-        target = np.asarray(target, np.float64).reshape(3)
+        try:
+            target = np.asarray(target, np.float64).reshape(3)
+        except (TypeError, ValueError):
+            raise SceneError(f"camera target {values['target']!r} is not valid; give (x, y, z)") from None
+        if not np.isfinite(target).all():
+            raise SceneError(f"camera target {values['target']!r} is not valid; give finite (x, y, z)")
     distance = values.get("distance")
     if distance is not None and distance <= 0:
         raise SceneError(f"camera distance {distance} is not valid; give a positive number")
@@ -244,15 +253,14 @@ def verify_video(path, frames: int, fps: int, width: int, height: int, audio: bo
 
 
 def _title_layer(title: str, size: float, color):
-    """A validated ``text`` layer for the title in the top-left corner, or None without a text layer."""
+    """A validated ``text`` layer for the title in the top-left corner."""
+    from ..render.layers.text import placeholder_names
     from ..scene import scene_from_dict
-    from ..scene.model import layer_types
 
-    spec = layer_types().get("text")
-    if spec is None:
-        return None
-    wanted = {"type": "text", "text": title, "size": size, "color": color, "x": 0.02, "y": 0.975, "anchor": "top-left"}
-    layer = {k: v for k, v in wanted.items() if k == "type" or k in spec.params}
+    unknown = [name for name in placeholder_names(title, "title") if name not in TITLE_PLACEHOLDERS]
+    if unknown:
+        raise SceneError(f"title: unknown placeholder {{{unknown[0]}}}; valid: {choices(TITLE_PLACEHOLDERS)}")
+    layer = {"type": "text", "text": title, "size": size, "color": color, "x": 0.02, "y": 0.975, "anchor": "top-left"}
     return scene_from_dict({"layers": [layer]}, source="title").layers[0]
 
 
@@ -311,8 +319,12 @@ def export_point_cloud_video(
     in data units, plus ``mode`` (auto/orbit) for the rest; a missing distance or target is fitted.
     Fitting needs the bounds: a one-shot iterator must then be given ``bounds=(lo, hi)``.
 
+    ``point_size`` is the points' diameter in pixels; ``draw`` is ``"depth"`` (nearest point wins,
+    splatted in compute), ``"blend"`` or ``"additive"`` (soft sprites, ``softness`` their faded edge).
+
     ``title``: a template over ``{i}`` (1-based frame), ``{n}`` (frames), ``{points}``, ``{frame}``
-    and ``{time}``; None for no title. ``audio``: a file path or :class:`AudioData`, trimmed to the
+    and ``{time}``, drawn top left at ``title_size`` pixels (default 4% of the height) in
+    ``title_color``; None for no title. ``audio``: a file path or :class:`AudioData`, trimmed to the
     video. ``format``/``codec``/``encoder``/``quality``/``lossless`` as for ``gpurender render``;
     when the chosen encoder will not open, the others that do are tried in turn and the one used
     is named. The file is reopened to verify its frame count and duration before it is moved onto
@@ -358,6 +370,10 @@ def export_point_cloud_video(
         raise SceneError(f"point size {point_size!r} is not valid; give pixels between 0 and 256")
     if n_frames is not None and (not isinstance(n_frames, int) or n_frames < 1):
         raise SceneError(f"n_frames {n_frames!r} is not valid; give the number of frames (>= 1) or None")
+    title_layer = None
+    if title:
+        px = title_size if title_size is not None else max(8.0, round(0.04 * height))
+        title_layer = _title_layer(title, px, title_color)
     sound = _load_audio(audio)
 
     one_shot = iter(frames) is frames
@@ -383,13 +399,8 @@ def export_point_cloud_video(
 
     layers = [Layer(type="pointseq", name="points", params={
         "feed": feed, "size": float(point_size), "softness": float(softness), "brightness": 1.0, "draw": draw})]
-    if title:
-        px = title_size if title_size is not None else max(8.0, round(0.04 * height))
-        text = _title_layer(title, px, title_color)
-        if text is None:
-            report.info("title skipped: this build has no text layer")
-        else:
-            layers.append(text)
+    if title_layer is not None:
+        layers.append(title_layer)
     scene = Scene(background=bg, camera=cam, layers=tuple(layers), source="point-cloud sequence")
     renderer = FrameRenderer(scene, None, width, height, fps)
     adapter = adapter_info().summary()
