@@ -43,27 +43,14 @@ class Binding:
         """The parameter's value at every frame, given the feature's values at every frame."""
         v = np.asarray(values, dtype=np.float64)
         if self.attack > 0 or self.release > 0:
-            v = smooth_attack_release(v, fps, self.attack, self.release)
+            from ..audio.analysis import follow  # the audio stage's envelope follower
+
+            v = follow(v[:, None], fps, self.attack, self.release)[:, 0].astype(np.float64)
         out = self.offset + self.scale * v
         if self.min is not None or self.max is not None:
             out = np.clip(out, self.min if self.min is not None else -np.inf,
                           self.max if self.max is not None else np.inf)
         return out
-
-
-def smooth_attack_release(values: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
-    """One-pole smoothing with separate rise (attack) and fall (release) times in seconds."""
-    def coef(seconds):
-        return 0.0 if seconds <= 0 else math.exp(-1.0 / (seconds * fps))
-
-    a_up, a_down = coef(attack), coef(release)
-    out = np.empty(len(values), dtype=np.float64)
-    prev = 0.0
-    for i, x in enumerate(values.tolist()):  # sequential by nature; once per render, not per frame
-        a = a_up if x > prev else a_down
-        prev = a * prev + (1.0 - a) * x
-        out[i] = prev
-    return out
 
 
 Param = Any  # float | int | str | tuple | Binding
