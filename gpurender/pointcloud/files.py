@@ -232,11 +232,34 @@ def open_sequence(inputs) -> Sequence:
     return FileSequence([path])
 
 
+def _write_npz(frames, path: Path) -> None:
+    """Each frame's arrays go into the archive as they come (memory holds one frame), under a
+    temporary name that is renamed onto ``path`` once every frame is in."""
+    import zipfile
+
+    from ..encode.files import publish, remove_quietly, temp_beside
+    from .frames import check_frame
+
+    temp = temp_beside(path)
+    try:
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for i, item in enumerate(frames):
+                frame = check_frame(item, i)
+                for name, array in (("points", frame.points), ("colors", frame.colors)):
+                    if array is not None:
+                        with archive.open(f"{name}_{i:04d}.npy", "w", force_zip64=True) as member:
+                            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        publish(temp, path)
+    finally:
+        remove_quietly(temp)
+
+
 def write_sequence(frames, path, format: str | None = None) -> list[str]:
     """Write frames to an .npz (``points_0000``, ``colors_0000``, ...) or a folder of per-frame files.
 
     ``format`` is ``npz`` (default when ``path`` ends in .npz) or ``ply``/``npy``/``csv`` (one
-    file per frame in the folder ``path``). Returns the paths written.
+    file per frame in the folder ``path``). Frames are written as they come, so a lazy sequence
+    of any length needs one frame of memory. Returns the paths written.
     """
     from .frames import check_frame
 
@@ -245,13 +268,7 @@ def write_sequence(frames, path, format: str | None = None) -> list[str]:
     if fmt not in WRITE_FORMATS:
         raise SceneError(f"sequence format {fmt!r} is not valid; use one of {', '.join(WRITE_FORMATS)}")
     if fmt == "npz":
-        arrays = {}
-        for i, item in enumerate(frames):
-            frame = check_frame(item, i)
-            arrays[f"points_{i:04d}"] = frame.points
-            if frame.colors is not None:
-                arrays[f"colors_{i:04d}"] = frame.colors
-        np.savez_compressed(path, **arrays)
+        _write_npz(frames, path)
         return [str(path)]
     path.mkdir(parents=True, exist_ok=True)
     written = []
