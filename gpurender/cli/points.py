@@ -54,7 +54,7 @@ def _floats(text, count: int, option: str):
 @click.option("--title", default=None, help="overlay template over {i} {n} {points} {frame} {time} "
                                             "(default 'Frame {i}/{n} | {points} points')")
 @click.option("--no-title", is_flag=True, help="no overlay")
-@click.option("--title-size", type=float, default=None, help="title height in pixels (default 4%% of the height)")
+@click.option("--title-size", type=float, default=None, help="title height in pixels (default 4 percent of the height)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 def points(inputs, output, fps, resolution, quality, fmt, codec, encoder, lossless, point_size, colormap, background,
            camera, elevation, azimuth, distance, target, fov, orbit_speed, up, draw, bounds, audio_path, title,
