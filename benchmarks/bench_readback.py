@@ -146,12 +146,6 @@ def _wait_idle(device) -> None:
     dst.unmap()
 
 
-def _best_of(repeats: int, fn, *args, **kwargs) -> dict:
-    runs = [fn(*args, **kwargs) for _ in range(repeats)]
-    best = min(runs, key=lambda r: r["seconds"])
-    return {**best, "repeats_fps": [r["fps"] for r in runs]}
-
-
 def _rate(frames: int, seconds: float) -> dict:
     return {"frames": frames, "seconds": round(seconds, 4), "fps": round(frames / seconds, 2),
             "ms_per_frame": round(1000.0 * seconds / frames, 3)}
@@ -256,6 +250,23 @@ def _parse_size(text: str) -> tuple[str, int, int]:
     return f"{w}x{h}", w, h
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
 def _machine_slug(adapter_name: str) -> str:
     words = re.sub(r"\(.*?\)", "", adapter_name).lower().split()
     keep = words[:2] if words and words[0] in {"nvidia", "amd", "intel", "apple"} else words[:1]
@@ -279,11 +290,13 @@ def main(argv=None) -> int:
     machine = args.machine or _machine_slug(info.name)
     results = {
         "benchmark": "readback",
-        "machine": {"name": machine, "platform": platform.platform(), "processor": platform.processor(),
+        "machine": {"name": machine, "platform": platform.platform(), "processor": _cpu_model(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "adapter": {"name": info.name, "backend": info.backend, "type": info.adapter_type,
                     "description": info.description},
         "encoder": None,  # this benchmark stops before encoding
+        # Other work on the machine slows runs down; the load average says how much there was.
+        "loadavg_start": _loadavg(),
         "frames_per_measurement": args.frames,
         "repeats": args.repeats,
         "consumer_ms": args.consumer_ms,
@@ -298,14 +311,25 @@ def main(argv=None) -> int:
         conv = YuvConverter(device, w, h)
         entry = {"width": w, "height": h, "max_abs_diff_gpu_vs_cpu": _check_conversion(device, src, conv)}
         entry["kernel"] = conv.kernel
-        r, n = args.repeats, args.frames
-        entry["source"] = _best_of(r, bench_source, device, src, n)
+        n = args.frames
         rgba = np.random.default_rng(0).integers(0, 256, (h, w, 4), dtype=np.uint8)
-        entry["convert_cpu"] = _best_of(r, bench_convert_cpu, rgba, n)
-        entry["convert_gpu"] = _best_of(r, bench_convert_gpu, device, src, conv, n)
+        plan = {
+            "source": (bench_source, (device, src, n)),
+            "convert_cpu": (bench_convert_cpu, (rgba, n)),
+            "convert_gpu": (bench_convert_gpu, (device, src, conv, n)),
+        }
         for k in depths:
             for mode in ("i420", "i420+wait", "rgba", "rgba+cpu"):
-                entry[f"ring{k}_{mode}"] = _best_of(r, bench_ring, device, src, n, k, mode, conv, args.consumer_ms / 1000.0)
+                plan[f"ring{k}_{mode}"] = (bench_ring, (device, src, n, k, mode, conv, args.consumer_ms / 1000.0))
+        # Repeats go round the whole plan, so that a burst of other work on the machine hits
+        # all measurements alike instead of spoiling every run of one of them.
+        runs: dict[str, list] = {key: [] for key in plan}
+        for _ in range(args.repeats):
+            for key, (fn, fn_args) in plan.items():
+                runs[key].append(fn(*fn_args))
+        for key, key_runs in runs.items():
+            best = min(key_runs, key=lambda r: r["seconds"])
+            entry[key] = {**best, "repeats_fps": [r["fps"] for r in key_runs]}
         if 1 in depths and len(depths) > 1:
             best = max(depths)
             for mode in ("i420", "i420+wait", "rgba", "rgba+cpu"):
@@ -327,6 +351,8 @@ def main(argv=None) -> int:
             if key.startswith("speedup"):
                 print(f"{label:<10}{key:<34}{val:>6.2f}x")
 
+    results["loadavg_end"] = _loadavg()
+    print(f"load average: {results['loadavg_start']} at start, {results['loadavg_end']} at end")
     out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"readback-{machine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.tmp")
