@@ -220,7 +220,10 @@ def _cpu_options(name: str, s: EncodeSettings) -> tuple[dict[str, str], str]:
     opts: dict[str, str] = {}
     pix_fmt = "yuv420p"
     if name == "libx264":
-        opts["preset"] = "medium"
+        # CRF holds the quality; the preset only trades file size for speed. On 2 CPU cores
+        # "medium" cost 56 ms per 720p frame and "veryfast" 24 ms (same CRF 18, demo content,
+        # files within 10%), and renders there are encoder-bound, so speed wins.
+        opts["preset"] = "veryfast"
         if s.lossless:
             # qp 0 on the same 4:2:0 planes: x264 switches to High 4:4:4 Predictive, bit-exact
             opts["qp"] = "0"
