@@ -14,6 +14,9 @@ Measures, per frame size, in frames per second (median of ``--repeats`` timed ru
                       without GPU conversion.
 * ``loopK``           ``FrameRenderer.frames``: render + convert + readback through a ring of depth
                       K, the consumer doing nothing (K=1 is synchronous readback).
+* ``loopK_offcpu``    the frame loop with a consumer that sleeps as long as the encoder alone takes
+                      per frame: a stand-in for an encoder that uses no CPU (NVENC), where the ring
+                      lets rendering and encoding overlap (first size, or with ``--offcpu-consumer``).
 * ``encode_<name>``   :class:`VideoWriter` fed the I420 frames ``loop3`` produced (kept in memory),
                       with nothing else to do: libx264 (``--encoder cpu``) and whatever
                       ``choose_encoder`` picks for ``--encoder auto`` when that differs.
@@ -23,6 +26,12 @@ Measures, per frame size, in frames per second (median of ``--repeats`` timed ru
                       loop and the encoder flush (from the "rendering" phase to "muxing"); the
                       setup (audio analysis, shader compilation) and the mux are reported apart,
                       with the whole call's wall time.
+
+Every timed run also records the CPU time of all this process's threads (``time.process_time``:
+the software adapter's and the encoder's threads count) as ``cpu_ms_per_frame`` and ``cores_busy``.
+Where every stage runs on the same CPU cores, ``cpu_bound_fps`` = cores / (CPU time per frame of the
+frame loop + of the encoder) is the most any overlap could give, and ``e2e_vs_cpu_bound`` how close
+the render came to it.
 
 Variants that are compared (K=1 and K=3, GPU and CPU conversion, ...) take turns within each
 round of repeats, so a change in the machine's load does not fall on one side only.
@@ -67,6 +76,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -147,9 +157,10 @@ class Budget:
     def __init__(self, seconds: float, least: int, most: int, repeats: int):
         self.seconds, self.least, self.most, self.repeats = seconds, least, most, repeats
 
-    def frames(self, seconds_per_frame: float, cap: int | None = None) -> int:
-        most = self.most if cap is None else max(self.least, min(self.most, cap))
-        return frames_for(seconds_per_frame, self.seconds, self.least, most)
+    def frames(self, seconds_per_frame: float, cap: int | None = None, least: int | None = None) -> int:
+        least = self.least if least is None else least
+        most = self.most if cap is None else max(least, min(self.most, cap))
+        return frames_for(seconds_per_frame, self.seconds, least, most)
 
 
 # -- one stage at a time ----------------------------------------------------------------------------
@@ -214,7 +225,9 @@ def readback(device, conv: YuvConverter, texture, n: int, depth: int, mode: str)
     return n
 
 
-def frame_loop(renderer: FrameRenderer, n: int, depth: int, keep: list | None = None) -> int:
+def frame_loop(renderer: FrameRenderer, n: int, depth: int, keep: list | None = None,
+               consumer_s: float = 0.0) -> int:
+    """``FrameRenderer.frames`` with a consumer that keeps the frames or sleeps ``consumer_s`` on each."""
     expected = 0
     for index, data in renderer.frames(0, n, ring_depth=depth):
         if index != expected:
@@ -222,6 +235,8 @@ def frame_loop(renderer: FrameRenderer, n: int, depth: int, keep: list | None = 
         expected += 1
         if keep is not None:
             keep.append(data)
+        if consumer_s:
+            time.sleep(consumer_s)
     return expected
 
 
@@ -235,11 +250,11 @@ def encode_only(frames: list, settings: EncodeSettings, choice, path: Path) -> d
     """Time VideoWriter.write for every frame plus close (the flush); the writer is opened untimed."""
     writer = VideoWriter(path, settings, input_format="yuv420p", choice=choice)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for frame in frames:
             writer.write(frame)  # the writer only reads the array, so the same one may go twice
         writer.close()
-        return rate(len(frames), time.perf_counter() - t0)
+        return rate(len(frames), time.perf_counter() - t0, time.process_time() - c0)
     except BaseException:
         writer.abort()
         raise
@@ -261,10 +276,12 @@ class PhaseClock(Progress):
     def __init__(self, on_phase=None):
         super().__init__(quiet=True)
         self.at: dict[str, float] = {}
+        self.cpu_at: dict[str, float] = {}  # time.process_time: CPU time of all this process's threads
         self.on_phase = on_phase
 
     def phase(self, name, total=None, detail=""):
         self.at.setdefault(name, time.perf_counter())
+        self.cpu_at.setdefault(name, time.process_time())
         if self.on_phase is not None:
             self.on_phase(name)
         super().phase(name, total, detail)
@@ -277,7 +294,7 @@ def end_to_end(scene, audio, w: int, h: int, fps: int, n: int, depth: int, path:
     result = render_video(scene, audio, path, settings, progress=clock)
     total = time.perf_counter() - t0
     at = clock.at
-    out = rate(result.frames, at["muxing"] - at["rendering"])
+    out = rate(result.frames, at["muxing"] - at["rendering"], clock.cpu_at["muxing"] - clock.cpu_at["rendering"])
     out.update({
         "setup_s": round(at["rendering"] - t0, 3),
         "flush_s": round(at["muxing"] - at["encoding"], 3),
@@ -348,7 +365,7 @@ def render_breakdown(label: str, w: int, h: int, fps: int, audio, budget: Budget
 
 def bench_size(label: str, w: int, h: int, fps: int, render_scenes: list[str], pipeline_scenes: list[str],
                budget: Budget, e2e_depths: list[int], keep_mb: float, workdir: Path, breakdown: bool = False,
-               log=print) -> dict:
+               e2e_repeats: int | None = None, offcpu_consumer: bool = False, log=print) -> dict:
     """Every measurement at one frame size; returns the JSON entry for it."""
     entry: dict = {"width": w, "height": h, "fps": fps, "load_average_start": load_average(), "scenes": {}}
     r = budget.repeats
@@ -363,20 +380,23 @@ def bench_size(label: str, w: int, h: int, fps: int, render_scenes: list[str], p
         renderer = FrameRenderer(scene, features, w, h, fps)
         spf = _estimate(lambda k: render_only(renderer, k))
         res: dict = {"points": SCENE_POINTS[name], "renderer_setup_s": round(time.perf_counter() - t0, 3)}
-        n = budget.frames(spf)
+        # The render alone needs fewer frames than the budget's least when one takes seconds (a
+        # million points on a software adapter); the frame loop and encoder below keep the least.
+        n = budget.frames(spf, least=min(budget.least, 2))
         res.update(interleaved({"render": lambda: timed(lambda: render_only(renderer, n))}, r))
         log(f"  {label} {name}: render {res['render']['fps']:.2f} fps ({n} frames)")
         entry["scenes"][name] = res
         if name in pipeline_scenes:
             bench_pipeline_stages(res, label, name, scene, renderer, audio, w, h, fps, budget, e2e_depths,
-                                  keep_mb, workdir, log)
+                                  keep_mb, workdir, e2e_repeats or budget.repeats, offcpu_consumer, log)
         del renderer
     entry["load_average_end"] = load_average()
     return entry
 
 
 def bench_pipeline_stages(res: dict, label: str, name: str, scene, renderer, audio, w: int, h: int, fps: int,
-                          budget: Budget, e2e_depths: list[int], keep_mb: float, workdir: Path, log=print) -> None:
+                          budget: Budget, e2e_depths: list[int], keep_mb: float, workdir: Path,
+                          e2e_repeats: int, offcpu_consumer: bool = False, log=print) -> None:
     """Conversion, readback, frame loop, encoder, mux and end to end for one scene at one size."""
     r = budget.repeats
     device = renderer.device
@@ -427,6 +447,18 @@ def bench_pipeline_stages(res: dict, label: str, name: str, scene, renderer, aud
     res.update(interleaved(variants, r))
     log(f"  {label} {name}: " + ", ".join(f"{k} {res[k]['fps']:.2f} fps" for k in variants))
 
+    if offcpu_consumer:
+        # The ring against a consumer that takes as long as the encoder but uses no CPU (an
+        # encoder on its own chip, NVENC): with K=1 the renderer and it take turns, with K=3 they overlap.
+        wait_s = res[f"encode_{res['encoder_auto']}"]["ms_per_frame"] / 1000.0
+        res["offcpu_consumer_ms"] = round(1000.0 * wait_s, 3)
+        res.update(interleaved({
+            "loop3_offcpu": lambda: timed(lambda: frame_loop(renderer, n, 3, consumer_s=wait_s)),
+            "loop1_offcpu": lambda: timed(lambda: frame_loop(renderer, n, 1, consumer_s=wait_s)),
+        }, r))
+        log(f"  {label} {name}: frame loop with an off-CPU consumer of {1000 * wait_s:.0f} ms: "
+            f"K=1 {res['loop1_offcpu']['fps']:.2f} / K=3 {res['loop3_offcpu']['fps']:.2f} fps")
+
     video = workdir / f"enc-{res['encoder_auto']}.mp4"
     muxed = workdir / "muxed.mp4"
 
@@ -442,7 +474,7 @@ def bench_pipeline_stages(res: dict, label: str, name: str, scene, renderer, aud
     # End to end on the same frames; the setup (analysis, shader compilation) is reported apart.
     variants = {f"e2e{d}": (lambda d=d: end_to_end(scene, audio, w, h, fps, n, d, workdir / f"e2e{d}.mp4"))
                 for d in e2e_depths}
-    res.update(interleaved(variants, r))
+    res.update(interleaved(variants, e2e_repeats))
     log(f"  {label} {name}: end to end " + ", ".join(
         f"K={d} {res[f'e2e{d}']['fps']:.2f} fps" for d in e2e_depths)
         + f" (setup {res[f'e2e{e2e_depths[0]}']['setup_s']:.1f} s)" if e2e_depths else "")
@@ -469,9 +501,26 @@ def derive(res: dict) -> dict:
         if enc and loop3:
             d["serial_fps"] = round(1.0 / (1.0 / enc + 1.0 / loop3), 2)
             d["e2e_over_serial"] = ratio(e2e, d["serial_fps"])
+    if "loop3_offcpu" in res:
+        d["ring_speedup_offcpu_consumer"] = ratio(res["loop3_offcpu"]["fps"], res["loop1_offcpu"]["fps"])
+    # CPU time per frame of each stage alone: on a machine where every stage runs on the same cores
+    # (a software adapter and a CPU encoder), no overlap beats cores / (their sum).
+    cpu_loop = res.get("loop3", {}).get("cpu_ms_per_frame")
+    cpu_enc = res.get(f"encode_{res.get('encoder_auto')}", {}).get("cpu_ms_per_frame")
+    if cpu_loop and cpu_enc and "e2e3" in res:
+        cores = _usable_cores()
+        d["cpu_bound_fps"] = round(1000.0 * cores / (cpu_loop + cpu_enc), 2)
+        d["e2e_vs_cpu_bound"] = ratio(res["e2e3"]["fps"], d["cpu_bound_fps"])
     if "e2e1" in res and "e2e3" in res:
         d["ring_speedup_e2e"] = ratio(res["e2e3"]["fps"], res["e2e1"]["fps"])
     return d
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def fps_check(scene_name: str, w: int, h: int, fps_list: list[int], n: int, repeats: int, workdir: Path,
@@ -519,6 +568,11 @@ def memory_child(seconds: float, size: str, fps: int, scene_name: str) -> dict:
         marks["encoder"] = result.encoder
     # VmHWM was reset when the frames began, so the process's own peak is the larger of the two parts.
     marks["vmhwm_mb"] = max(marks.get("peak_before_render_mb") or 0.0, proc_status_mb("VmHWM") or 0.0)
+    # What render_video held for the whole render besides the track: the features it analysed.
+    feats = _features(audio, fps)
+    marks["features_mb"] = round(sum(v.nbytes for v in vars(feats).values() if isinstance(v, np.ndarray)) / 2**20, 1)
+    marks["spectrum_mb"] = round(feats.spectrum.nbytes / 2**20, 1) if feats.spectrum is not None else 0.0
+    del feats
     if marks.get("peak_reset"):
         marks["frame_loop_increment_mb"] = round(marks["frame_loop_peak_mb"] - marks["rss_render_start_mb"], 1)
     return marks
@@ -554,6 +608,8 @@ def main(argv=None) -> int:
                     help="time each layer of the light scene alone at the first size")
     ap.add_argument("--fps-check", action=argparse.BooleanOptionalAction, default=False,
                     help="render the first size end to end at each --realtime-fps too")
+    ap.add_argument("--offcpu-consumer", action="store_true",
+                    help="time the frame loop with an off-CPU consumer at every size, not only the first")
     ap.add_argument("--keep-mb", type=float, default=1000.0, help="memory for the frames kept for the encoder")
     ap.add_argument("--memory-child", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--memory-size", default="256x144", help=argparse.SUPPRESS)
@@ -581,7 +637,8 @@ def main(argv=None) -> int:
             results["sizes"][label] = bench_size(
                 label, w, h, args.fps, args.render_scenes.split(","), args.pipeline_scenes.split(","), budget,
                 [int(d) for d in args.e2e_depths.split(",") if d], args.keep_mb, Path(tmp),
-                breakdown=args.breakdown and not results["sizes"])
+                breakdown=args.breakdown and not results["sizes"],
+                offcpu_consumer=args.offcpu_consumer or not results["sizes"])
         if args.fps_check:
             label, w, h = parse_size(args.sizes.split(",")[0])
             first = results["sizes"][label]["scenes"][args.pipeline_scenes.split(",")[0]]

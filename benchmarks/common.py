@@ -71,6 +71,23 @@ def load_average() -> list[float] | None:
         return None
 
 
+def _nvidia_smi() -> list[dict] | None:
+    """Name, driver and memory of each NVIDIA GPU, from ``nvidia-smi`` where it exists."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    gpus = []
+    for line in out.stdout.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            gpus.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
+    return gpus or None
+
+
 def describe_machine() -> dict:
     """Platform, CPU model and cores, memory, and the versions of the libraries that matter."""
     try:
@@ -86,6 +103,9 @@ def describe_machine() -> dict:
         "python": platform.python_version(),
         "versions": {name: _version(name) for name in ("numpy", "wgpu", "av", "scipy", "cupy")},
     }
+    gpu = _nvidia_smi()
+    if gpu:
+        info["gpu"] = gpu
     try:
         import av
 
@@ -144,11 +164,19 @@ def command_line() -> str:
 # -- timing -------------------------------------------------------------------------------------------
 
 
-def rate(frames: int, seconds: float) -> dict:
-    """Frames and seconds of one timed run, with frames per second and milliseconds per frame."""
+def rate(frames: int, seconds: float, cpu_seconds: float | None = None) -> dict:
+    """One timed run: frames, seconds, frames per second, milliseconds per frame.
+
+    ``cpu_seconds`` is the CPU time every thread of this process used meanwhile (software adapter
+    threads and encoder threads included); it adds CPU milliseconds per frame and the cores kept busy.
+    """
     seconds = max(seconds, 1e-9)
-    return {"frames": int(frames), "seconds": round(seconds, 4), "fps": round(frames / seconds, 2),
-            "ms_per_frame": round(1000.0 * seconds / max(frames, 1), 3)}
+    out = {"frames": int(frames), "seconds": round(seconds, 4), "fps": round(frames / seconds, 2),
+           "ms_per_frame": round(1000.0 * seconds / max(frames, 1), 3)}
+    if cpu_seconds is not None:
+        out["cpu_ms_per_frame"] = round(1000.0 * cpu_seconds / max(frames, 1), 3)
+        out["cores_busy"] = round(cpu_seconds / seconds, 2)
+    return out
 
 
 def median_rate(runs: list[dict]) -> dict:
@@ -168,9 +196,9 @@ def median_rate(runs: list[dict]) -> dict:
 
 def timed(fn: Callable[[], int]) -> dict:
     """Run ``fn`` (which returns how many frames it did) once and time it."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     frames = fn()
-    return rate(frames, time.perf_counter() - t0)
+    return rate(frames, time.perf_counter() - t0, time.process_time() - c0)
 
 
 def repeat_median(fn: Callable[[], int], repeats: int) -> dict:

@@ -62,12 +62,12 @@ from common import (  # noqa: E402
 )
 
 MODES = {
-    "quick": {"budget": 0.5, "repeats": 1, "min_frames": 2, "max_frames": 300, "e2e_k1_all": False,
-              "fps_check": False, "memory": {"size": "160x90", "fps": 10, "scene": "small"}},
-    "default": {"budget": 2.0, "repeats": 3, "min_frames": 4, "max_frames": 600, "e2e_k1_all": False,
-                "fps_check": True, "memory": {"size": "256x144", "fps": 30, "scene": "small"}},
-    "full": {"budget": 5.0, "repeats": 5, "min_frames": 6, "max_frames": 1200, "e2e_k1_all": True,
-             "fps_check": True, "memory": {"size": "320x180", "fps": 30, "scene": "light"}},
+    "quick": {"budget": 0.5, "repeats": 1, "e2e_repeats_first": 1, "min_frames": 2, "max_frames": 300,
+              "e2e_k1_all": False, "fps_check": False, "memory": {"size": "160x90", "fps": 10, "scene": "small"}},
+    "default": {"budget": 2.0, "repeats": 3, "e2e_repeats_first": 5, "min_frames": 4, "max_frames": 600,
+                "e2e_k1_all": False, "fps_check": True, "memory": {"size": "256x144", "fps": 30, "scene": "small"}},
+    "full": {"budget": 5.0, "repeats": 5, "e2e_repeats_first": 7, "min_frames": 6, "max_frames": 1200,
+             "e2e_k1_all": True, "fps_check": True, "memory": {"size": "320x180", "fps": 30, "scene": "light"}},
 }
 MEMORY_SECONDS = (10.0, 60.0)
 
@@ -118,6 +118,8 @@ def evaluate_targets(results: dict) -> dict:
                                          "limit": d.get("limit")}
         t["software_720p_ring_e2e"] = {"target": f">= {TARGET_SOFTWARE_RING}", "value": d.get("ring_speedup_e2e")}
         t["software_720p_ring_loop"] = {"target": f">= {TARGET_SOFTWARE_RING}", "value": d.get("ring_speedup_loop")}
+        t["software_720p_ring_offcpu_consumer"] = {"target": f">= {TARGET_SOFTWARE_RING}",
+                                                   "value": d.get("ring_speedup_offcpu_consumer")}
     if not software and "4k" in sizes:
         res = sizes["4k"]["scenes"].get("standard", {})
         d = res.get("derived", {})
@@ -151,6 +153,8 @@ STAGES = [
     ("exit_cpu3", "RGBA readback + CPU convert"),
     ("loop1", "frame loop K=1"),
     ("loop3", "frame loop K=3"),
+    ("loop1_offcpu", "frame loop K=1, off-CPU consumer"),
+    ("loop3_offcpu", "frame loop K=3, off-CPU consumer"),
     ("encode", "encoder alone"),
     ("mux", "mux"),
     ("e2e1", "end to end K=1"),
@@ -182,8 +186,11 @@ def print_tables(results: dict, realtime: list[int]) -> None:
 
     print("\nratios from the same run")
     keys = [("efficiency", "efficiency: e2e / encoder alone"), ("e2e_vs_bound", "e2e / slowest stage"),
+            ("cpu_bound_fps", "cores / CPU time of the stages, fps"), ("e2e_vs_cpu_bound", "e2e / that CPU bound"),
             ("e2e_over_serial", "e2e / stages one after another"), ("ring_speedup_e2e", "ring K=3 / K=1, e2e"),
-            ("ring_speedup_loop", "ring K=3 / K=1, frame loop"), ("ring_speedup_readback", "ring K=3 / K=1, readback"),
+            ("ring_speedup_loop", "ring K=3 / K=1, frame loop"),
+            ("ring_speedup_offcpu_consumer", "ring K=3 / K=1, off-CPU consumer"),
+            ("ring_speedup_readback", "ring K=3 / K=1, readback"),
             ("gpu_over_cpu_conversion", "GPU / CPU conversion"), ("gpu_over_cpu_exit", "GPU / CPU exit path")]
     pipeline_cols = [(label, name) for label, name in columns if "derived" in sizes[label]["scenes"][name]]
     rows = [[title] + [sizes[label]["scenes"][name]["derived"].get(key) for label, name in pipeline_cols]
@@ -198,7 +205,8 @@ def print_tables(results: dict, realtime: list[int]) -> None:
     if "fps_check" in results:
         fc = results["fps_check"]
         print(f"\nsame frames end to end at each video frame rate ({fc['width']}x{fc['height']}, {fc['scene']})")
-        print_table(["run", "frames", "fps"], [[k, v["frames"], v["fps"]] for k, v in fc.items() if isinstance(v, dict)])
+        print_table(["run", "frames", "fps"],
+                    [[k, v["frames"], v["fps"]] for k, v in fc.items() if isinstance(v, dict)])
     if "memory" in results:
         mem = results["memory"]
         print(f"\npeak memory, {mem['size']} at {mem['fps']} fps, {mem['scene']} scene ({mem['points']} points)")
@@ -224,14 +232,22 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=int, default=60, help="video frame rate of the measured renders")
     ap.add_argument("--realtime-fps", default="60,120")
     ap.add_argument("--pipeline-scenes", default=None,
-                    help="scenes run through every stage (default: light on a software adapter, standard,light on a GPU)")
+                    help="scenes run through every stage (default: light on a software adapter, "
+                         "standard,light on a GPU)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per timed run (overrides the mode's)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (overrides the mode's)")
+    ap.add_argument("--max-frames", type=int, default=None, help="most frames per timed run (overrides the mode's)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--machine", default=None, help="name used in the results file")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/pipeline-<machine>[-quick].json)")
+    ap.add_argument("--results-dir", default=str(RESULTS), help="folder of the JSON file (default benchmarks/results)")
+    ap.add_argument("--out", default=None, help="JSON path (default <results-dir>/pipeline-<machine>[-<mode>].json)")
     args = ap.parse_args(argv)
 
     mode = "quick" if args.quick else "full" if args.full else "default"
-    cfg = MODES[mode]
+    cfg = dict(MODES[mode])
+    for key in ("budget", "repeats", "max_frames"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     adapter = describe_adapter()
     machine = args.machine or machine_slug(adapter["name"], adapter["software"])
     if args.pipeline_scenes:
@@ -243,6 +259,11 @@ def main(argv=None) -> int:
     render_scenes = ["standard", "light"]
     realtime = [int(x) for x in args.realtime_fps.split(",")]
     budget = bp.Budget(cfg["budget"], cfg["min_frames"], cfg["max_frames"], cfg["repeats"])
+    memory_cfg = dict(cfg["memory"])
+    if not adapter["software"]:
+        memory_cfg["scene"] = "standard"  # a million points cost a GPU little
+    suffix = "" if mode == "default" else f"-{mode}"
+    out = Path(args.out) if args.out else Path(args.results_dir) / f"pipeline-{machine}{suffix}.json"
     started = time.perf_counter()
     results = {
         "benchmark": "pipeline suite (issue 5)",
@@ -253,6 +274,7 @@ def main(argv=None) -> int:
         "adapter": adapter,
         "encoders": {},
         "load_average_start": load_average(),
+        "complete": False,
         "config": {**{k: v for k, v in cfg.items() if k != "memory"}, "fps": args.fps, "realtime_fps": realtime,
                    "render_scenes": render_scenes, "pipeline_scenes": pipeline_scenes},
         "scenes": {name: bp.scene_dict(points) for name, points in bp.SCENE_POINTS.items()},
@@ -262,30 +284,35 @@ def main(argv=None) -> int:
         "sizes": {},
     }
     print(f"gpurender pipeline suite ({mode}); adapter {adapter['summary']}; machine {machine} "
-          f"({results['machine']['cpu']}, {results['machine']['cpu_count']} CPUs); load {results['load_average_start']}")
+          f"({results['machine']['cpu']}, {results['machine']['cpu_count']} CPUs); "
+          f"load {results['load_average_start']}")
     with tempfile.TemporaryDirectory(prefix="gpurender-suite-") as tmp:
         for i, spec in enumerate(args.sizes.split(",")):
             label, w, h = bp.parse_size(spec)
             depths = [3, 1] if (i == 0 or cfg["e2e_k1_all"]) else [3]
+            # The first size carries the software targets: its end-to-end comparison gets more runs.
             entry = bp.bench_size(label, w, h, args.fps, render_scenes, pipeline_scenes, budget, depths,
-                                  keep_mb=1000.0, workdir=Path(tmp), breakdown=(i == 0))
+                                  keep_mb=1000.0, workdir=Path(tmp), breakdown=(i == 0),
+                                  e2e_repeats=max(cfg["repeats"], cfg["e2e_repeats_first"]) if i == 0 else None,
+                                  offcpu_consumer=(i == 0 or mode == "full"))
             results["sizes"][label] = entry
             for res in entry["scenes"].values():
                 results["encoders"].update(res.get("encoders", {}))
+            write_json(out, results)  # what is done so far survives an interrupted run
         if cfg["fps_check"]:
             label, w, h = bp.parse_size(args.sizes.split(",")[0])
             scene = pipeline_scenes[-1]
             n = results["sizes"][label]["scenes"][scene]["loop3"]["frames"]
             results["fps_check"] = bp.fps_check(scene, w, h, realtime, n, cfg["repeats"], Path(tmp))
     if not args.no_memory:
-        results["memory"] = memory_runs(cfg["memory"])
+        results["memory"] = memory_runs(memory_cfg)
     results["load_average_end"] = load_average()
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = evaluate_targets(results)
     print_tables(results, realtime)
-    suffix = "" if mode == "default" else f"-{mode}"
-    out = Path(args.out) if args.out else RESULTS / f"pipeline-{machine}{suffix}.json"
-    print(f"\n{results['seconds']:.0f} s; load average {results['load_average_start']} -> {results['load_average_end']}")
+    results["complete"] = True
+    print(f"\n{results['seconds']:.0f} s; load average {results['load_average_start']} "
+          f"-> {results['load_average_end']}")
     print(f"wrote {write_json(out, results)}")
     return 0
 
