@@ -61,13 +61,22 @@ def resolve_format(output, settings: RenderSettings) -> str:
     return settings.format or format_from_path(output)
 
 
-def analyse(audio, settings: RenderSettings, progress: Progress):
-    """The whole track's features, computed once before the first frame is drawn."""
-    from .audio import AnalysisSettings, analyze
+def analyse(audio, settings: RenderSettings, progress: Progress, scene: Scene | None = None):
+    """The whole track's features, computed once before the first frame is drawn.
+
+    The scene's bindings are checked against the feature names first, so a typo fails before
+    any work. Layers read bands, waveform and scalars, never per-bin spectra, so those are not
+    kept (a 10-minute track's spectrum would outgrow a storage buffer binding).
+    """
+    from .audio import AnalysisSettings, Features, analyze
+
+    if scene is not None:
+        check_features(scene, Features.SCALAR_NAMES)
 
     progress.phase("analysing", detail=f"{audio.duration:.2f} s of audio at {audio.sample_rate} Hz, "
                                         f"{settings.fps} fps, FFT {settings.fft_size}")
-    features = analyze(audio, settings.fps, settings=AnalysisSettings(fft_size=settings.fft_size))
+    features = analyze(audio, settings.fps,
+                       settings=AnalysisSettings(fft_size=settings.fft_size, keep_spectrum=False))
     progress.info(f"analysis on {features.backend}: {features.n_frames} frames")
     return features
 
@@ -104,8 +113,7 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     # timestamps would survive the stream copy and bend MP4's frame rate (12 fps -> 12.012).
     enc = _encode_settings(settings, fmt, alpha)
 
-    features = analyse(audio, settings, progress)
-    check_features(scene, features.SCALAR_NAMES)
+    features = analyse(audio, settings, progress, scene)
     renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
     adapter = adapter_info().summary()
     progress.info(f"adapter: {adapter}")
@@ -180,8 +188,7 @@ def _render_chunked(scene: Scene, audio, output, settings: RenderSettings, progr
     executor = make_executor(options)  # says how to install Ray before anything is analysed
     plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)  # a bad plan fails early
 
-    features = analyse(audio, settings, progress)
-    check_features(scene, features.SCALAR_NAMES)
+    features = analyse(audio, settings, progress, scene)
     identity = job_identity(scene, audio, _output_settings(settings, fmt, codec, alpha, first, count, audio_codec))
     requested = options.requested_plan
     job_path = Path(options.job_dir) if options.job_dir else default_job_dir(output)
@@ -286,8 +293,7 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     progress = progress or Progress(quiet=True)
     output = Path(output)
     check_output_dir(output)
-    features = analyse(audio, settings, progress)
-    check_features(scene, features.SCALAR_NAMES)
+    features = analyse(audio, settings, progress, scene)
     n_track = max(int(features.n_frames), 1)
     renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
     if sheet is None:
