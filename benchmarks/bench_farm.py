@@ -9,16 +9,17 @@ median wall time of ``--repeats`` runs of each case, after one untimed warm-up r
                     manifest, checksums, join by stream copy): its time over ``single`` is the
                     overhead of chunking;
 * ``ray-K``         the same chunks on a local Ray cluster of ``max(K)`` CPUs whose tasks each ask
-                    for ``max(K)/K`` CPUs, so K workers render one chunk each at a time. ``ray-2``
-                    over ``ray-1`` is the scaling from one to two workers. Ray's start-up is not
-                    timed; its per-job costs (scheduling, features file, join) are.
+                    for ``max(K)/K`` CPUs, so K workers render one chunk each at a time, together
+                    using the whole machine. ``ray-2`` over ``ray-1`` is the scaling from one to
+                    two workers. Ray's start-up and the workers' first start are not timed; its
+                    per-job costs (scheduling, features file, a renderer per worker, join) are.
 
-The cases run round-robin (every case once per round), so load from elsewhere on a shared machine
-touches them alike; the machine's load average is recorded with the results.
+``single`` and ``chunked-local`` run round-robin (each once per round), so load from elsewhere on
+a shared machine touches them alike; the load average is recorded with each case.
 
-On a machine without a GPU every worker shares the same CPU cores (lavapipe renders on all of
-them, and so does x264), so two workers cannot be twice as fast as one there; on a multi-GPU
-machine each worker gets a GPU of its own (``num_gpus=1`` per task).
+On a machine without a GPU the workers share the node's CPU cores: each task's software adapter
+(lavapipe) keeps to the CPUs Ray gave it (``LP_NUM_THREADS``), x264 still sizes its own thread
+pool. On a multi-GPU machine each worker gets a GPU of its own (``num_gpus=1`` per task).
 
 Usage::
 
@@ -76,7 +77,8 @@ def _measure(runs: dict, repeats: int, frames: int) -> list[dict]:
               flush=True)
         cases.append({"case": name, "frames": frames, "seconds_runs": [round(s, 3) for s in times],
                       "median_s": round(median, 3), "fps": round(frames / median, 2),
-                      "encoder": last[name].encoder, "adapter": last[name].adapter})
+                      "encoder": last[name].encoder, "adapter": last[name].adapter,
+                      "load_average_after": load_average()})
     return cases
 
 
@@ -128,17 +130,19 @@ def main(argv=None) -> int:
             ap.error(f"--workers: {cluster} CPUs cannot be shared evenly by {k} workers")
     cases = []
     try:
+        cases += _measure(runs, args.repeats, frames)
         if workers:
             import ray
 
             from gpurender.farm.rayfarm import RayExecutor, runtime_env
 
             # One cluster of max(K) CPUs; K workers at a time by asking max(K)/K CPUs per chunk.
+            # The Ray cases run one after the other, not round-robin: each CPU share is its own
+            # worker pool (its own LP_NUM_THREADS), and alternating would restart the workers.
             ray.init(num_cpus=cluster, include_dashboard=False, log_to_driver=False,
                      runtime_env=runtime_env(work / "code") or None)
             for k in workers:
-                runs[f"ray-{k}"] = on_ray(cluster // k)
-        cases = _measure(runs, args.repeats, frames)
+                cases += _measure({f"ray-{k}": on_ray(cluster // k)}, args.repeats, frames)
     finally:
         if workers:
             ray.shutdown()
