@@ -8,6 +8,9 @@ converter and ring each own their part. Frames stream through: nothing keeps mor
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -30,6 +33,35 @@ def check_size(width: int, height: int) -> None:
             f"resolution {width}x{height} exceeds this adapter's texture limit of {limit} pixels per side; "
             f"choose a smaller --resolution"
         )
+
+
+@contextlib.contextmanager
+def interrupts_at_frame_boundaries():
+    """Hold Ctrl-C until the next frame boundary while frames are being produced.
+
+    wgpu reports a finished buffer map through a cffi callback; a KeyboardInterrupt raised inside
+    that callback is printed and swallowed by cffi, the map promise never resolves and the render
+    hangs. So SIGINT only sets a flag here, and the caller's ``check()`` raises KeyboardInterrupt
+    between frames. Only the main thread with Python's default handler is affected.
+    """
+    pending = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield lambda: None
+        return
+
+    def check():
+        if pending:
+            pending.clear()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:  # arrived after the last frame: deliver it now
+        raise KeyboardInterrupt
 
 
 class FrameRenderer:
@@ -127,18 +159,24 @@ class FrameRenderer:
             w, h = self.width, self.height
             ring = ReadbackRing(self.device, nbytes, depth=ring_depth,
                                 postprocess=lambda arr: strip_row_padding(arr, w, h))
-        try:
-            self.seek(first)
-            for j in range(count):
-                index = first + j
-                encoder = self.device.create_command_encoder()
-                self.encode_frame(encoder, self.frame_info(index, j, count))
-                if output == "yuv420p":
-                    conv.encode(encoder, self.compositor.output_view)
-                yield from ring.submit(encoder, record, index)
-            yield from ring.flush()
-        finally:
-            ring.close()
+            conv = None
+        with interrupts_at_frame_boundaries() as check_interrupt:
+            try:
+                yield from self._produce(first, count, conv, ring, record, check_interrupt)
+            finally:
+                ring.close()
+
+    def _produce(self, first, count, conv, ring, record, check_interrupt):
+        self.seek(first)
+        for j in range(count):
+            check_interrupt()
+            index = first + j
+            encoder = self.device.create_command_encoder()
+            self.encode_frame(encoder, self.frame_info(index, j, count))
+            if conv is not None:
+                conv.encode(encoder, self.compositor.output_view)
+            yield from ring.submit(encoder, record, index)
+        yield from ring.flush()
 
     def render_rgba(self, index: int) -> np.ndarray:
         """One frame as ``[h, w, 4]`` uint8 straight-alpha RGBA (for stills)."""
