@@ -67,3 +67,10 @@ def test_resolution_and_frame_span():
     assert frame_span(0.0, None, 60, 2.0) == (0, 120)
     with pytest.raises(GpurenderError, match="past the end"):
         frame_span(1.0, 5.0, 30, 3.0)
+
+
+def test_binding_without_audio_is_a_clear_error():
+    ev = ParamEvaluator(None, 30)
+    assert ev.value(2.0, 5) == 2.0
+    with pytest.raises(SceneError, match="no audio"):
+        ev.value(Binding("bass"), 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SceneError
 from .model import Binding
 
 
@@ -26,6 +27,11 @@ class ParamEvaluator:
 
     def series(self, binding: Binding) -> np.ndarray:
         cached = self._series.get(binding)
+        if cached is None and self.features is None:
+            raise SceneError(
+                f"a parameter follows the audio feature {binding.feature!r} but this render has no audio; "
+                "give an audio track or use a fixed number"
+            )
         if cached is None:
             cached = binding.series(self.features.scalar(binding.feature), self.fps)
             self._series[binding] = cached
