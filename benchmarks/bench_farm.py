@@ -23,7 +23,7 @@ pool. On a multi-GPU machine each worker gets a GPU of its own (``num_gpus=1`` p
 
 Usage::
 
-    python benchmarks/bench_farm.py                          # 320x180, 30 fps, 4 s, chunks of 30
+    python benchmarks/bench_farm.py                          # 320x180, 30 fps, 6 s, chunks of 45, 5 repeats
     python benchmarks/bench_farm.py --resolution 640x360 --seconds 8 --chunk-frames 60 --repeats 5
     python benchmarks/bench_farm.py --workers 1,2,4          # more Ray workers (needs the cores)
     python benchmarks/bench_farm.py --no-ray                 # only single vs chunked-local
@@ -86,9 +86,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--resolution", default="320x180")
     ap.add_argument("--fps", type=int, default=30)
-    ap.add_argument("--seconds", type=float, default=4.0, help="length of the rendered video")
-    ap.add_argument("--chunk-frames", type=int, default=30)
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per case (after one warm-up)")
+    ap.add_argument("--seconds", type=float, default=6.0, help="length of the rendered video")
+    ap.add_argument("--chunk-frames", type=int, default=45)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per case (after one warm-up)")
     ap.add_argument("--workers", default="1,2", help="Ray cluster sizes (num_cpus) to compare")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray cases")
     ap.add_argument("--machine", default=None, help="name used in the results file")

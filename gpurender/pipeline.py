@@ -186,14 +186,12 @@ def _render_chunked(scene: Scene, audio, output, settings: RenderSettings, progr
     _encode_settings(settings, fmt, alpha)  # refuses a format/codec pair before any work
     input_format = "rgba" if alpha else "yuv420p"
     executor = make_executor(options)  # says how to install Ray before anything is analysed
-    plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)  # a bad plan fails early
+    plan = plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)  # fails early
 
     features = analyse(audio, settings, progress, scene)
     identity = job_identity(scene, audio, _output_settings(settings, fmt, codec, alpha, first, count, audio_codec))
     requested = options.requested_plan
     job_path = Path(options.job_dir) if options.job_dir else default_job_dir(output)
-
-    plan = plan_chunks(first, count, options.chunk_frames, options.chunks, fps=settings.fps)
 
     def new_manifest():
         return Manifest(
