@@ -55,3 +55,21 @@ def test_interrupt_after_the_last_frame_is_still_delivered():
         with interrupts_at_frame_boundaries():
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_adapter_choice_by_index_or_name():
+    from gpurender.errors import RenderError
+    from gpurender.render.device import choose_adapter
+
+    class A:
+        def __init__(self, name, kind):
+            self.info = {"device": name, "adapter_type": kind}
+
+    adapters = [A("llvmpipe", "CPU"), A("NVIDIA H100 0", "DiscreteGPU"), A("NVIDIA H100 1", "DiscreteGPU")]
+    assert choose_adapter(adapters, "1").info["device"] == "NVIDIA H100 1"
+    assert choose_adapter(adapters, "0").info["device"] == "NVIDIA H100 0"
+    assert choose_adapter(adapters, "llvm").info["device"] == "llvmpipe"
+    with pytest.raises(RenderError, match="index below 2"):
+        choose_adapter(adapters, "5")
+    with pytest.raises(RenderError, match="matches no adapter"):
+        choose_adapter(adapters, "radeon")

@@ -74,3 +74,4 @@ def test_binding_without_audio_is_a_clear_error():
     assert ev.value(2.0, 5) == 2.0
     with pytest.raises(SceneError, match="no audio"):
         ev.value(Binding("bass"), 0)
+

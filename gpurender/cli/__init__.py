@@ -36,12 +36,6 @@ def main():
     """Render audio and point clouds to video, frame by frame, on the GPU."""
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gpurender")
-def main():
-    """Render audio and point clouds to video, frame by frame, on the GPU."""
-
-
 # Each module lists its click commands in COMMANDS; a missing module is simply not offered.
 _MODULES = ("render", "points", "farm")
 for _name in _MODULES:

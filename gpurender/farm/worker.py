@@ -164,6 +164,21 @@ def _count_attempt(task: ChunkTask) -> int:
     return before + 1
 
 
+def _pick_gpu() -> None:
+    """Point this worker's wgpu device at the GPU Ray gave the task (Vulkan ignores
+    CUDA_VISIBLE_DEVICES, so without this every worker on a node would share the first GPU)."""
+    if os.environ.get("GPURENDER_ADAPTER"):
+        return
+    try:
+        import ray
+
+        ids = ray.get_gpu_ids()
+    except Exception:  # not inside a Ray task, or no GPUs
+        return
+    if ids:
+        os.environ["GPURENDER_ADAPTER"] = str(int(ids[0]))
+
+
 def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
     """Render one chunk in a worker process: the function a Ray task runs.
 
@@ -177,6 +192,7 @@ def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
             f"this worker ({socket.gethostname()}) has gpurender {__version__} but the driver has "
             f"{task.version}; install the same version on every node"
         )
+    _pick_gpu()
     features = _features_for(task)
     attempt = _count_attempt(task)
     last = [0.0]

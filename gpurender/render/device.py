@@ -42,6 +42,25 @@ class AdapterInfo:
         return f"{self.name} [{self.backend}, {kind}]"
 
 
+def choose_adapter(adapters, wanted: str):
+    """The adapter named by ``GPURENDER_ADAPTER``: an index among the hardware (non-CPU)
+    adapters in enumeration order, or a piece of an adapter's name. Raises RenderError."""
+    hardware = [a for a in adapters if str(a.info.get("adapter_type", "")).lower() != "cpu"] or list(adapters)
+    if wanted.strip().isdigit():
+        index = int(wanted)
+        if index >= len(hardware):
+            raise RenderError(
+                f"GPURENDER_ADAPTER={wanted} but this machine has {len(hardware)} adapter(s); "
+                f"use an index below {len(hardware)} or unset it"
+            )
+        return hardware[index]
+    for adapter in adapters:
+        if wanted.lower() in str(adapter.info.get("device", "")).lower():
+            return adapter
+    names = ", ".join(str(a.info.get("device", "?")) for a in adapters)
+    raise RenderError(f"GPURENDER_ADAPTER={wanted!r} matches no adapter; found: {names}")
+
+
 def _request_adapter():
     try:
         import wgpu
@@ -49,8 +68,14 @@ def _request_adapter():
         raise RenderError(f"wgpu cannot be imported ({exc}); reinstall gpurender") from exc
     # XDG_RUNTIME_DIR noise from Mesa's Wayland probe is harmless on a headless machine.
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    wanted = os.environ.get("GPURENDER_ADAPTER", "").strip()
     try:
+        if wanted:
+            # Several GPUs in one machine (a Ray node): each worker picks its own.
+            return choose_adapter(wgpu.gpu.enumerate_adapters_sync(), wanted)
         adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except RenderError:
+        raise
     except Exception as exc:
         raise RenderError(
             f"no wgpu adapter could be found ({exc}); install a GPU driver or, for the software "
