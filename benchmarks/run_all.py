@@ -220,6 +220,72 @@ def print_tables(results: dict, realtime: list[int]) -> None:
                 [[k, v["target"], v["value"], v["met"]] for k, v in results["targets"].items()])
 
 
+def markdown(results: dict) -> str:
+    """The main figures of a results file as Markdown tables (for benchmarks/README.md)."""
+    sizes = results["sizes"]
+    cols = [(label, name) for label, entry in sizes.items() for name in entry["scenes"]]
+
+    def cell(v, digits=3):
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.{digits}g}" if abs(v) < 100 else f"{v:.0f}"
+        return str(v)
+
+    lines = [f"| stage (fps) | " + " | ".join(f"{label} {name}" for label, name in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for key, title in STAGES:
+        vals = [_fps(sizes[label]["scenes"][name], key) for label, name in cols]
+        if any(v is not None for v in vals):
+            lines.append(f"| {title} | " + " | ".join(cell(v) for v in vals) + " |")
+    for f in results["config"]["realtime_fps"]:
+        vals = [ratio(_fps(sizes[label]["scenes"][name], "e2e3"), f) for label, name in cols]
+        lines.append(f"| e2e K=3, real-time factor at {f} fps | " + " | ".join(cell(v, 2) for v in vals) + " |")
+    pcols = [(label, name) for label, name in cols if "derived" in sizes[label]["scenes"][name]]
+    lines += ["", "| ratio (same run) | " + " | ".join(f"{label} {name}" for label, name in pcols) + " |",
+              "|---|" + "---:|" * len(pcols)]
+    for key, title in [("efficiency", "efficiency = e2e / encoder alone"), ("e2e_vs_bound", "e2e / slowest stage"),
+                       ("e2e_over_serial", "e2e / stages one after another"),
+                       ("cpu_bound_fps", "CPU bound: cores / CPU ms per frame (fps)"),
+                       ("e2e_vs_cpu_bound", "e2e / CPU bound"), ("ring_speedup_e2e", "ring K=3 / K=1, e2e"),
+                       ("ring_speedup_loop", "ring K=3 / K=1, frame loop"),
+                       ("ring_speedup_offcpu_consumer", "ring K=3 / K=1, off-CPU consumer"),
+                       ("ring_speedup_readback", "ring K=3 / K=1, readback alone"),
+                       ("gpu_over_cpu_conversion", "GPU / CPU conversion"),
+                       ("gpu_over_cpu_exit", "GPU / CPU exit (convert + readback)"), ("limit", "slowest stage")]:
+        vals = [sizes[label]["scenes"][name]["derived"].get(key) for label, name in pcols]
+        lines.append(f"| {title} | " + " | ".join(cell(v) for v in vals) + " |")
+    lines += ["", "| CPU cores busy (CPU time / wall time) | " + " | ".join(f"{l} {n}" for l, n in pcols) + " |",
+              "|---|" + "---:|" * len(pcols)]
+    for key, title in [("render", "render"), ("loop3", "frame loop K=3"), ("encode", "encoder alone"),
+                       ("e2e3", "end to end K=3")]:
+        vals = []
+        for label, name in pcols:
+            res = sizes[label]["scenes"][name]
+            k = f"encode_{res.get('encoder_auto')}" if key == "encode" else key
+            vals.append(res.get(k, {}).get("cores_busy"))
+        lines.append(f"| {title} | " + " | ".join(cell(v) for v in vals) + " |")
+    for label, entry in sizes.items():
+        if "render_breakdown" in entry:
+            lines += ["", f"| render at {label}, light scene | ms per frame |", "|---|---:|"]
+            lines += [f"| {k} | {cell(v['ms_per_frame'])} |" for k, v in entry["render_breakdown"].items()]
+    if "fps_check" in results:
+        fc = results["fps_check"]
+        lines += ["", f"| same {fc['width']}x{fc['height']} frames end to end | frames | fps |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v['frames']} | {cell(v['fps'])} |" for k, v in fc.items() if isinstance(v, dict)]
+    if "memory" in results:
+        mem = results["memory"]
+        lines += ["", f"| memory, {mem['size']} at {mem['fps']} fps, {mem['points']} points | frames | peak RSS MB "
+                      f"| RSS at frame 0 MB | frame loop adds MB | audio MB | features MB |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['frames']} | {cell(v['peak_rss_mb'])} | {cell(v['rss_render_start_mb'])} | "
+                  f"{cell(v.get('frame_loop_increment_mb'))} | {cell(v['audio_mb'])} | {cell(v.get('features_mb'))} |"
+                  for k, v in mem["runs"].items()]
+    lines += ["", "| issue 5 target | wanted | measured | met |", "|---|---|---:|---|"]
+    lines += [f"| {k} | {v['target']} | {cell(v['value'])} | {v['met']} |" for k, v in results["targets"].items()]
+    return "\n".join(lines)
+
+
 # -- command line ---------------------------------------------------------------------------------------------
 
 
@@ -241,7 +307,12 @@ def main(argv=None) -> int:
     ap.add_argument("--machine", default=None, help="name used in the results file")
     ap.add_argument("--results-dir", default=str(RESULTS), help="folder of the JSON file (default benchmarks/results)")
     ap.add_argument("--out", default=None, help="JSON path (default <results-dir>/pipeline-<machine>[-<mode>].json)")
+    ap.add_argument("--markdown", metavar="JSON", default=None,
+                    help="print the figures of a results file as Markdown tables and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
 
     mode = "quick" if args.quick else "full" if args.full else "default"
     cfg = dict(MODES[mode])
