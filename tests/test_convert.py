@@ -147,7 +147,8 @@ def test_larger_random_frame_gpu_and_cpu(device):
 
 
 def test_solid_colours_are_exact(device):
-    for rgb, (y, u, v) in {(0, 0, 0): (16, 128, 128), (255, 255, 255): (235, 128, 128), (255, 0, 0): (63, 102, 240)}.items():
+    expected = {(0, 0, 0): (16, 128, 128), (255, 255, 255): (235, 128, 128), (255, 0, 0): (63, 102, 240)}
+    for rgb, (y, u, v) in expected.items():
         for data in (gpu_i420(device, _solid(6, 10, rgb)), rgba_to_i420_cpu(_solid(6, 10, rgb))):
             yp, up, vp = split_i420(data, 10, 6)
             assert (yp == y).all() and (up == u).all() and (vp == v).all()
@@ -190,7 +191,8 @@ def test_same_view_reused_sees_new_content(device):
     view = tex.create_view()
     conv = YuvConverter(device, w, h)
     for rgb, y in (((0, 0, 0), 16), ((255, 255, 255), 235)):
-        device.queue.write_texture({"texture": tex}, _solid(h, w, rgb), {"bytes_per_row": 4 * w, "rows_per_image": h}, (w, h, 1))
+        layout = {"bytes_per_row": 4 * w, "rows_per_image": h}
+        device.queue.write_texture({"texture": tex}, _solid(h, w, rgb), layout, (w, h, 1))
         enc = device.create_command_encoder()
         conv.encode(enc, view)
         device.queue.submit([enc.finish()])
