@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
@@ -19,23 +18,24 @@ def pytest_report_header(config):
         return f"wgpu adapter: unavailable ({exc})"
 
 
+@pytest.fixture(scope="session")
+def device():
+    """The process-wide wgpu device; GPU tests skip cleanly when no adapter exists."""
+    from gpurender.errors import RenderError
+    from gpurender.render.device import get_device
+
+    try:
+        return get_device()
+    except RenderError as exc:
+        pytest.skip(f"no wgpu adapter: {exc}")
+
+
 @pytest.fixture
 def song(tmp_path):
     """A 2-second stereo 44.1 kHz WAV with a kick every half second over a tone."""
-    import soundfile as sf
+    from media import write_song
 
-    sr = 44100
-    t = np.arange(int(2.0 * sr)) / sr
-    tone = 0.2 * np.sin(2 * np.pi * 440 * t)
-    kick = np.zeros_like(t)
-    for start in np.arange(0, 2.0, 0.5):
-        i = int(start * sr)
-        n = int(0.1 * sr)
-        kick[i:i + n] += 0.6 * np.sin(2 * np.pi * 60 * t[:n]) * np.exp(-t[:n] * 30)
-    stereo = np.stack([tone + kick, 0.5 * tone + kick], axis=1).astype(np.float32)
-    path = tmp_path / "song.wav"
-    sf.write(path, stereo, sr)
-    return path
+    return write_song(tmp_path / "song.wav")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from gpurender.cli import main
+from media import decoded
 
 SMALL = ["--resolution", "96x64", "--fps", "12", "--quiet"]
 
@@ -17,11 +18,6 @@ SMALL = ["--resolution", "96x64", "--fps", "12", "--quiet"]
 def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return result
-
-
-def decoded_frames(path):
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
 
 
 def test_render_mp4_reopens_with_exact_frames_and_audio(tmp_path, small_scene, song):
@@ -63,7 +59,7 @@ def test_two_renders_are_identical(tmp_path, small_scene, song):
     outs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
     for out in outs:
         assert run("render", small_scene, "--audio", song, "-o", out, "--duration", "0.5", *SMALL).exit_code == 0
-    a, b = (decoded_frames(o) for o in outs)
+    a, b = (decoded(o) for o in outs)
     assert len(a) == len(b) == 6
     for fa, fb in zip(a, b):
         np.testing.assert_array_equal(fa, fb)

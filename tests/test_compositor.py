@@ -141,16 +141,6 @@ def reference_composite(background, layers):
 # ---- GPU side ----
 
 @pytest.fixture(scope="module")
-def device():
-    from gpurender.render.device import get_device
-
-    try:
-        return get_device()
-    except RenderError as exc:
-        pytest.skip(f"no wgpu adapter: {exc}")
-
-
-@pytest.fixture(scope="module")
 def compositor(device):
     # One slot per mode, so a stack of every mode fits.
     return Compositor(device, W, H, len(BLEND_MODES))

@@ -60,16 +60,6 @@ def _images():
 IMAGES = _images()
 
 
-@pytest.fixture(scope="module")
-def device():
-    from gpurender.render.device import get_device
-
-    try:
-        return get_device()
-    except RenderError as exc:
-        pytest.skip(f"no wgpu adapter: {exc}")
-
-
 def gpu_i420(device, rgba: np.ndarray, converter: YuvConverter | None = None, kernel=None) -> np.ndarray:
     import wgpu
 

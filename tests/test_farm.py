@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from gpurender.audio import load_audio
 from gpurender.cli import main
 from gpurender.errors import GpurenderError
-from gpurender.farm import (JobInterrupted, JobOptions, audio_digest, load_manifest, open_job, plan_chunks,
+from gpurender.farm import (JobOptions, audio_digest, load_manifest, open_job, plan_chunks,
                             scene_digest)
 from gpurender.farm.identity import job_identity
 from gpurender.farm.job import default_job_dir
@@ -31,35 +31,12 @@ from gpurender.progress import Progress
 from gpurender.scene import load_scene
 from gpurender.settings import RenderSettings
 
+from media import assert_same_frames, decoded, write_song  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTICLES = ROOT / "examples" / "particles.toml"
 SMALL = RenderSettings(width=64, height=48, fps=12, lossless=True)
 CLI_SMALL = ["--resolution", "64x48", "--fps", "12", "--quiet"]
-
-
-def write_song(path: Path, seconds: float = 2.0, sr: int = 44100) -> Path:
-    """Stereo tone with a kick every half second (beats for the particles' bursts)."""
-    import soundfile as sf
-
-    t = np.arange(int(seconds * sr)) / sr
-    kick = np.zeros_like(t)
-    for start in np.arange(0, seconds, 0.5):
-        i, n = int(start * sr), int(0.1 * sr)
-        kick[i:i + n] += 0.7 * np.sin(2 * np.pi * 60 * t[:n]) * np.exp(-t[:n] * 30)
-    tone = 0.2 * np.sin(2 * np.pi * 440 * t)
-    sf.write(path, np.stack([tone + kick, 0.5 * tone + kick], axis=1).astype(np.float32), sr)
-    return path
-
-
-def decoded(path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
-
-
-def assert_same_frames(a, b):
-    assert len(a) == len(b)
-    for i, (fa, fb) in enumerate(zip(a, b)):
-        assert np.array_equal(fa, fb), f"frame {i} differs"
 
 
 class StopAt(Progress):

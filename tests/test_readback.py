@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-from gpurender.errors import RenderError
 from gpurender.render.readback import (
     ReadbackRing,
     _settled,
@@ -17,16 +16,6 @@ from gpurender.render.readback import (
 )
 
 NBYTES = 1001  # not a multiple of 4: the ring pads its buffers and trims the result
-
-
-@pytest.fixture(scope="module")
-def device():
-    from gpurender.render.device import get_device
-
-    try:
-        return get_device()
-    except RenderError as exc:
-        pytest.skip(f"no wgpu adapter: {exc}")
 
 
 def pattern(index: int, nbytes: int = NBYTES) -> np.ndarray:

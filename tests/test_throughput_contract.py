@@ -31,16 +31,6 @@ SR = 16000
 
 
 @pytest.fixture(scope="module")
-def device():
-    from gpurender.render.device import get_device
-
-    try:
-        return get_device()
-    except RenderError as exc:
-        pytest.skip(f"no wgpu adapter: {exc}")
-
-
-@pytest.fixture(scope="module")
 def scene():
     # An orbiting camera and spinning points: every frame differs from the others, so order shows.
     return scene_from_dict({

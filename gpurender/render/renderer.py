@@ -14,7 +14,6 @@ import threading
 from typing import Iterator
 
 import numpy as np
-import wgpu
 
 from ..errors import RenderError
 from ..scene.evaluate import ParamEvaluator
