@@ -592,6 +592,14 @@ def table_rows(sizes: dict, realtime_fps: list[int]) -> list[list]:
     return rows
 
 
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENE_POINTS]
+    if unknown:
+        raise SystemExit(f"unknown scene {unknown[0]!r}; use {', '.join(SCENE_POINTS)}")
+    return names
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="720p", help="comma-separated: 720p, 1080p, 4k or WxH")
@@ -635,14 +643,14 @@ def main(argv=None) -> int:
         for spec in args.sizes.split(","):
             label, w, h = parse_size(spec)
             results["sizes"][label] = bench_size(
-                label, w, h, args.fps, args.render_scenes.split(","), args.pipeline_scenes.split(","), budget,
+                label, w, h, args.fps, _names(args.render_scenes), _names(args.pipeline_scenes), budget,
                 [int(d) for d in args.e2e_depths.split(",") if d], args.keep_mb, Path(tmp),
                 breakdown=args.breakdown and not results["sizes"],
                 offcpu_consumer=args.offcpu_consumer or not results["sizes"])
-        if args.fps_check:
+        if args.fps_check and _names(args.pipeline_scenes):
             label, w, h = parse_size(args.sizes.split(",")[0])
-            first = results["sizes"][label]["scenes"][args.pipeline_scenes.split(",")[0]]
-            results["fps_check"] = fps_check(args.pipeline_scenes.split(",")[0], w, h, realtime,
+            first = results["sizes"][label]["scenes"][_names(args.pipeline_scenes)[0]]
+            results["fps_check"] = fps_check(_names(args.pipeline_scenes)[0], w, h, realtime,
                                              first["loop3"]["frames"], budget.repeats, Path(tmp))
     results["load_average_end"] = load_average()
     print_table(["size", "scene", "measurement", "frames", "fps", "ms/frame", *[f"x{f}" for f in realtime]],

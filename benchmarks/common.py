@@ -189,6 +189,7 @@ def median_rate(runs: list[dict]) -> dict:
     mid = ordered[(len(ordered) - 1) // 2]
     out = dict(mid)
     out["repeats_fps"] = [r["fps"] for r in runs]
+    out["best_fps"] = max(r["fps"] for r in runs)  # interference only slows a run: the best is the least disturbed
     if len(runs) > 1:
         out["spread"] = round((ordered[-1]["seconds"] - ordered[0]["seconds"]) / mid["seconds"], 3)
     return out
