@@ -17,9 +17,9 @@ The suite, at 720p, 1080p and 4K (see ``bench_pipeline.py`` for what each measur
 Modes (on a 2-core machine with the software adapter; a GPU machine runs more frames in the
 same time, since frame counts follow a time budget per measurement):
 
-* ``--quick``  about 2 minutes: one run per measurement, short budgets, small memory runs;
-* default      about 8 minutes: medians of 3 runs, 2 s per run;
-* ``--full``   about 25 minutes: medians of 5, 5 s per run, both scenes end to end at every size.
+* ``--quick``  1-2 minutes: one run per measurement, short budgets, small memory runs;
+* default      6-9 minutes: medians of 3 runs, 2 s per run;
+* ``--full``   about 40 minutes (an estimate): medians of 5, 5 s per run, both scenes end to end at every size.
 
 On a software adapter the stages after the render are measured with the light scene (1,000,000
 points take about a second a frame on lavapipe); on a GPU with the standard scene as well.
@@ -292,7 +292,7 @@ def markdown(results: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = ap.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="about 2 minutes on 2 cores")
+    group.add_argument("--quick", action="store_true", help="1-2 minutes on 2 cores")
     group.add_argument("--full", action="store_true", help="longer runs, more repeats, both scenes end to end")
     ap.add_argument("--sizes", default="720p,1080p,4k")
     ap.add_argument("--fps", type=int, default=60, help="video frame rate of the measured renders")
