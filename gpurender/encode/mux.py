@@ -9,6 +9,7 @@ timestamps onto one continuous ``index / fps`` grid. Both write atomically.
 
 from __future__ import annotations
 
+import contextlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -49,6 +50,33 @@ def _container_format(fmt: str | None, out_path: Path) -> str:
     if fmt not in MUXER:
         raise EncodeError(f"format {fmt!r} cannot hold a video stream with sound; use one of {choices(MUXER)}")
     return fmt
+
+
+@contextlib.contextmanager
+def _atomic_container(out_path: Path, fmt: str):
+    """An output container written under a temporary name beside ``out_path``: published when
+    the block completes, closed and deleted when it raises."""
+    import av
+
+    temp = temp_beside(out_path)
+    try:
+        try:
+            out = av.open(str(temp), "w", format=MUXER[fmt], options=_faststart(fmt))
+        except OSError as exc:
+            raise EncodeError(f"cannot write {str(out_path)!r}: {exc.strerror or exc}") from exc
+        try:
+            yield out
+            out.close()
+        except BaseException:
+            try:
+                out.close()
+            except Exception:
+                pass
+            raise
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    publish(temp, out_path)
 
 
 def _video_stream(container, path: Path):
@@ -439,20 +467,14 @@ def mux_audio(
     channels and sample rate where the codec allows (Opus is resampled to 48 kHz). ``duration``
     None means to the end of the audio. MP4/MOV get their index at the front (faststart).
     """
-    import av
 
     out_path = Path(out_path)
     fmt = _container_format(format, out_path)
     source = _open_source(audio) if audio is not None else None
-    temp = temp_beside(out_path)
     src = _open_input(video_path)
     try:
         vin = _video_stream(src, Path(video_path))
-        try:
-            out = av.open(str(temp), "w", format=MUXER[fmt], options=_faststart(fmt))
-        except OSError as exc:
-            raise EncodeError(f"cannot write {str(out_path)!r}: {exc.strerror or exc}") from exc
-        try:
+        with _atomic_container(out_path, fmt) as out:
             vout = _copy_stream(out, vin, fmt)
             audio_packets = iter(())
             if source is not None:
@@ -460,19 +482,8 @@ def mux_audio(
                 if count is None or count > 0:
                     audio_packets = _AudioEncoder(out, source, first, count, fmt, audio_codec).packets()
             _interleave(out, _video_packets(src, vin), vout, audio_packets)
-            out.close()
-        except BaseException:
-            try:
-                out.close()
-            except Exception:
-                pass
-            raise
-    except BaseException:
-        remove_quietly(temp)
-        raise
     finally:
         src.close()
-    publish(temp, out_path)
 
 
 def _interleave(out, video_packets, vout, audio_packets) -> None:
@@ -497,7 +508,6 @@ def concat_segments(segment_paths, out_path, fps: int | Fraction | None = None) 
     joined stream is shown at ``k / fps`` (``fps`` defaults to the first segment's frame rate).
     Only the first video stream of each segment is used. The output is written atomically.
     """
-    import av
 
     paths = [Path(p) for p in segment_paths]
     if not paths:
@@ -522,34 +532,17 @@ def concat_segments(segment_paths, out_path, fps: int | Fraction | None = None) 
     # Decode order must run ahead of display order by the deepest reordering of any segment, so
     # that dts stays below pts everywhere and rises by one frame per packet across every join.
     delay = max(plan.delay for plan in plans)
-    temp = temp_beside(out_path)
-    try:
-        try:
-            out = av.open(str(temp), "w", format=MUXER[fmt], options=_faststart(fmt))
-        except OSError as exc:
-            raise EncodeError(f"cannot write {str(out_path)!r}: {exc.strerror or exc}") from exc
-        try:
-            vout = None
-            frames_before = 0
-            for path, plan in zip(paths, plans):
-                with _open_input(path) as container:
-                    stream = _video_stream(container, path)
-                    if vout is None:
-                        vout = _copy_stream(out, stream, fmt)
-                        vout.time_base = 1 / rate  # a hint; Matroska keeps its 1/1000
-                    _copy_segment(container, stream, vout, out, rate, plan, frames_before - delay, frames_before)
-                frames_before += plan.frames
-            out.close()
-        except BaseException:
-            try:
-                out.close()
-            except Exception:
-                pass
-            raise
-    except BaseException:
-        remove_quietly(temp)
-        raise
-    publish(temp, out_path)
+    with _atomic_container(out_path, fmt) as out:
+        vout = None
+        frames_before = 0
+        for path, plan in zip(paths, plans):
+            with _open_input(path) as container:
+                stream = _video_stream(container, path)
+                if vout is None:
+                    vout = _copy_stream(out, stream, fmt)
+                    vout.time_base = 1 / rate  # a hint; Matroska keeps its 1/1000
+                _copy_segment(container, stream, vout, out, rate, plan, frames_before - delay, frames_before)
+            frames_before += plan.frames
 
 
 def _signature(stream) -> tuple:

@@ -323,16 +323,7 @@ class VideoWriter:
         if self._closed and not self._thread.is_alive():
             self._sink.discard()
             return
-        self._closed = True
-        self._aborted.set()
-        self._drain()
-        try:
-            self._queue.put_nowait(_STOP)
-        except queue.Full:
-            pass
-        self._thread.join()
-        self._sink.discard()
-        self._finalizer.detach()
+        self._fail()
 
     def __enter__(self) -> "VideoWriter":
         return self
