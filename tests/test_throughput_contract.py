@@ -120,16 +120,9 @@ def test_ring_depth_does_not_change_the_output(tmp_path, scene, audio, reference
         np.testing.assert_array_equal(got[i], reference[i], err_msg=f"frame {i} with ring depth {depth}")
 
 
-def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames(tmp_path, monkeypatch, scene,
-                                                                                   audio):
+def count_drawn_frames(monkeypatch) -> list[int]:
+    """Record the index of every frame the frame loop draws (the list fills as it renders)."""
     from gpurender.render.renderer import FrameRenderer
-
-    release = threading.Event()
-    real_encode = VideoWriter._encode
-
-    def stalled_encode(self, frame):
-        release.wait(timeout=30)
-        real_encode(self, frame)
 
     drawn = []
     real_draw = FrameRenderer.encode_frame
@@ -138,8 +131,22 @@ def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames
         drawn.append(frame.index)
         real_draw(self, encoder, frame)
 
-    monkeypatch.setattr(VideoWriter, "_encode", stalled_encode)
     monkeypatch.setattr(FrameRenderer, "encode_frame", counting_draw)
+    return drawn
+
+
+def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames(tmp_path, monkeypatch, scene,
+                                                                                   audio):
+
+    release = threading.Event()
+    real_encode = VideoWriter._encode
+
+    def stalled_encode(self, frame):
+        release.wait(timeout=30)
+        real_encode(self, frame)
+
+    monkeypatch.setattr(VideoWriter, "_encode", stalled_encode)
+    drawn = count_drawn_frames(monkeypatch)
     n, queue, depth = 40, 2, 3
     target = tmp_path / "stalled.mkv"
     outcome = {}
@@ -175,7 +182,6 @@ def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames
 
 
 def test_encoder_error_mid_render_stops_it_and_leaves_no_output(tmp_path, monkeypatch, scene, audio):
-    from gpurender.render.renderer import FrameRenderer
 
     real_encode = VideoWriter._encode
 
@@ -184,15 +190,8 @@ def test_encoder_error_mid_render_stops_it_and_leaves_no_output(tmp_path, monkey
             raise RuntimeError("simulated encoder failure")
         real_encode(self, frame)
 
-    drawn = []
-    real_draw = FrameRenderer.encode_frame
-
-    def counting_draw(self, encoder, frame):
-        drawn.append(frame.index)
-        real_draw(self, encoder, frame)
-
     monkeypatch.setattr(VideoWriter, "_encode", failing)
-    monkeypatch.setattr(FrameRenderer, "encode_frame", counting_draw)
+    drawn = count_drawn_frames(monkeypatch)
     n, queue, depth = 48, 2, 3
     target = tmp_path / "broken.mp4"
     with pytest.raises(EncodeError, match="failed at frame 3: simulated encoder failure"):

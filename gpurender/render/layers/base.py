@@ -60,7 +60,8 @@ class RenderContext:
 
             if self.features is None:
                 data = np.zeros((1, 1), dtype=np.float32)
-            elif name in ("bands", "waveform", "spectrum"):
+            elif name in ("bands", "waveform"):
+                # Per-bin spectra are not kept for renders (pipeline.analyse): too large to bind.
                 data = np.ascontiguousarray(getattr(self.features, name), dtype=np.float32)
             else:
                 data = np.ascontiguousarray(self.features.scalar(name), dtype=np.float32)
