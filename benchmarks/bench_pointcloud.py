@@ -62,9 +62,10 @@ def frames_for(points: int, count: int) -> list[dict]:
 
 
 def bounds_of(frames) -> tuple[np.ndarray, np.ndarray]:
-    lo = np.min([f["points"].min(axis=0) for f in frames], axis=0)
-    hi = np.max([f["points"].max(axis=0) for f in frames], axis=0)
-    return lo, hi
+    from gpurender.pointcloud.frames import column_bounds
+
+    lo, hi = zip(*(column_bounds(f["points"]) for f in frames))
+    return np.min(lo, axis=0), np.max(hi, axis=0)
 
 
 def breakdown(frames: list[dict], tmp: Path, width: int, height: int, fps: int, repeats: int) -> dict:

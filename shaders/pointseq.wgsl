@@ -49,15 +49,16 @@ fn splat(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cx = (ndc.x * 0.5 + 0.5) * u.viewport.x;
     let cy = (0.5 - ndc.y * 0.5) * u.viewport.y;
     let r = u.radius;
-    let x0 = max(i32(floor(cx - r)), 0);
-    let x1 = min(i32(floor(cx + r)), i32(u.width) - 1);
-    let y0 = max(i32(floor(cy - r)), 0);
-    let y1 = min(i32(floor(cy + r)), i32(u.height) - 1);
+    let own_x = i32(floor(cx));
+    let own_y = i32(floor(cy));
+    // the pixels whose centres (x + 0.5, y + 0.5) can be within r, and the point's own pixel
+    let x0 = max(min(i32(ceil(cx - 0.5 - r)), own_x), 0);
+    let x1 = min(max(i32(floor(cx - 0.5 + r)), own_x), i32(u.width) - 1);
+    let y0 = max(min(i32(ceil(cy - 0.5 - r)), own_y), 0);
+    let y1 = min(max(i32(floor(cy - 0.5 + r)), own_y), i32(u.height) - 1);
     let nearness = clamp((u.depth_far - clip.w) / (u.depth_far - u.depth_near), 0.0, 1.0);
     let level = u32(nearness * u.depth_levels + 0.5);
     let key = (level << u.index_bits) | (i + 1u);
-    let own_x = i32(floor(cx));
-    let own_y = i32(floor(cy));
     for (var y = y0; y <= y1; y++) {
         let dy = f32(y) + 0.5 - cy;
         for (var x = x0; x <= x1; x++) {
@@ -95,4 +96,131 @@ fn fs_resolve(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let index = (key & ((1u << u.index_bits) - 1u)) - 1u;
     let c = unpack4x8unorm(colors[index]);
     return vec4<f32>(min(c.rgb * u.brightness, vec3<f32>(1.0)) * c.a, c.a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// resolve_i420: the whole video frame in one pass, for point-cloud exports whose width is a
+// multiple of 8. Each invocation owns one 8x2 pixel tile: it turns each pixel's key into its
+// point's colour over the opaque background (clearing the key for the next frame), lays the
+// title's coverage over that in the title colour, and writes the tile's Y, U and V bytes
+// straight into the I420 buffer (same layout and code values as rgba_to_yuv.wgsl). This replaces
+// the layer textures, the compositor and the separate colour conversion, whose fixed cost per
+// frame outweighs drawing 10,000 points on a software adapter.
+
+//#include "yuv_codes.wgsl"
+
+struct Video {
+    background: vec4<f32>,   // sRGB 0..1, opaque
+    title_color: vec4<f32>,  // straight sRGB and alpha
+    title_rect: vec4<i32>,   // left, top, width, height in pixels; width 0 = no title
+    title_stride: u32,       // u32 words per row of coverage (4 coverage bytes per word)
+    tiles_x: u32,            // width / 8
+    tiles: u32,              // tiles_x * height / 2
+    stride: u32,             // invocations per row of the dispatch grid
+    title_tiles: vec4<u32>,  // the tiles the title touches: columns, rows, first column, first row
+};
+
+@group(0) @binding(5) var<uniform> video: Video;
+@group(0) @binding(6) var<storage, read_write> i420: array<u32>;
+@group(0) @binding(7) var<storage, read> title: array<u32>;  // coverage bytes, row by row
+@group(0) @binding(8) var<storage, read> keys4: array<vec4<u32>>;  // the keys, four pixels a load
+
+// One pixel's colour: its point's over the background, then the title's coverage over that.
+fn video_pixel(key: u32, x: i32, y: i32, titled: bool) -> vec3<f32> {
+    var rgb = video.background.rgb;
+    if (key != 0u) {
+        let c = unpack4x8unorm(colors[(key & ((1u << u.index_bits) - 1u)) - 1u]);
+        rgb = mix(rgb, min(c.rgb * u.brightness, vec3<f32>(1.0)), c.a);
+    }
+    if (titled) {
+        let t = vec2<i32>(x, y) - video.title_rect.xy;
+        if (all(t >= vec2<i32>(0)) && all(t < video.title_rect.zw)) {
+            let word = title[u32(t.y) * video.title_stride + u32(t.x) / 4u];
+            let coverage = f32((word >> (8u * (u32(t.x) % 4u))) & 255u) / 255.0;
+            rgb = mix(rgb, video.title_color.rgb, coverage * video.title_color.a);
+        }
+    }
+    return rgb;
+}
+
+// A 4x2 block from the keys of its two rows: (top Y word, bottom Y word, two Cb bytes, two Cr bytes).
+// Straight-line code: a software adapter runs it as SIMD lanes without stack arrays.
+fn video_block(top: vec4<u32>, bottom: vec4<u32>, x: i32, y: i32, titled: bool) -> vec4<u32> {
+    let a0 = video_pixel(top.x, x, y, titled);
+    let a1 = video_pixel(top.y, x + 1, y, titled);
+    let a2 = video_pixel(top.z, x + 2, y, titled);
+    let a3 = video_pixel(top.w, x + 3, y, titled);
+    let b0 = video_pixel(bottom.x, x, y + 1, titled);
+    let b1 = video_pixel(bottom.y, x + 1, y + 1, titled);
+    let b2 = video_pixel(bottom.z, x + 2, y + 1, titled);
+    let b3 = video_pixel(bottom.w, x + 3, y + 1, titled);
+    let m0 = 0.25 * (a0 + a1 + b0 + b1);
+    let m1 = 0.25 * (a2 + a3 + b2 + b3);
+    return vec4<u32>(
+        pack4(y_code(a0), y_code(a1), y_code(a2), y_code(a3)),
+        pack4(y_code(b0), y_code(b1), y_code(b2), y_code(b3)),
+        cb_code(m0) | (cb_code(m1) << 8u),
+        cr_code(m0) | (cr_code(m1) << 8u),
+    );
+}
+
+// Writes tile `tile` (8x2 pixels at tile column tx, row ty) of the I420 frame.
+fn video_tile(tile: u32, tx: u32, ty: u32, titled: bool) {
+    let w4 = u.width / 4u;  // vec4 key loads per row, and Y words per row
+    let top = 2u * ty * w4 + 2u * tx;
+    let k0 = keys4[top];
+    let k1 = keys4[top + 1u];
+    let k2 = keys4[top + w4];
+    let k3 = keys4[top + w4 + 1u];
+    let y_words = w4 * u.height;
+    let cb = y_words + tile;
+    let cr = cb + y_words / 4u;
+    // A software adapter runs invocations as SIMD lanes and executes both sides of a branch for
+    // all of them, but leaves a loop as soon as no lane is still in it: so the full work sits in
+    // a loop that runs once for tiles with something on them and not at all for the rest.
+    let busy = select(0u, 1u, titled || any((k0 | k1 | k2 | k3) != vec4<u32>(0u)));
+    let bg = video.background.rgb;
+    var y_top = vec2<u32>(y_code(bg) * 0x01010101u);
+    var y_bottom = y_top;
+    var chroma = vec2<u32>(cb_code(bg), cr_code(bg)) * 0x01010101u;
+    for (var once = 0u; once < busy; once++) {
+        let x0 = i32(8u * tx);
+        let y0 = i32(2u * ty);
+        let left = video_block(k0, k2, x0, y0, titled);
+        let right = video_block(k1, k3, x0 + 4, y0, titled);
+        y_top = vec2<u32>(left.x, right.x);
+        y_bottom = vec2<u32>(left.y, right.y);
+        chroma = vec2<u32>(left.z | (right.z << 16u), left.w | (right.w << 16u));
+    }
+    i420[top] = y_top.x;
+    i420[top + 1u] = y_top.y;
+    i420[top + w4] = y_bottom.x;
+    i420[top + w4 + 1u] = y_bottom.y;
+    i420[cb] = chroma.x;
+    i420[cr] = chroma.y;
+}
+
+// Every tile, without the title (most tiles never meet it; testing each pixel against it costs
+// a software adapter as much as the rest of the pass).
+@compute @workgroup_size(64)
+fn resolve_i420(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let tile = gid.x + gid.y * video.stride;
+    if (tile >= video.tiles) {
+        return;
+    }
+    video_tile(tile, tile % video.tiles_x, tile / video.tiles_x, false);
+}
+
+// Then the tiles under the title again, with it: a grid of title_tiles.x by title_tiles.y tiles
+// from tile (title_tiles.z, title_tiles.w). The keys are cleared after both passes.
+@compute @workgroup_size(64)
+fn title_i420(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let n = video.title_tiles.xy;
+    if (i >= n.x * n.y) {
+        return;
+    }
+    let tx = video.title_tiles.z + i % n.x;
+    let ty = video.title_tiles.w + i / n.x;
+    video_tile(ty * video.tiles_x + tx, tx, ty, true);
 }

@@ -26,30 +26,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-// BT.709 luma coefficients.
-const KR: f32 = 0.2126;
-const KB: f32 = 0.0722;
-const KG: f32 = 0.7152;
-
-fn luma(rgb: vec3<f32>) -> f32 {
-    return dot(rgb, vec3<f32>(KR, KG, KB));
-}
-
-fn to_code(x: f32) -> u32 {
-    return u32(clamp(floor(x + 0.5), 0.0, 255.0));
-}
-
-fn y_code(rgb: vec3<f32>) -> u32 {
-    return to_code(16.0 + 219.0 * luma(rgb));
-}
-
-fn cb_code(rgb: vec3<f32>) -> u32 {
-    return to_code(128.0 + 112.0 * (rgb.b - luma(rgb)) / (1.0 - KB));
-}
-
-fn cr_code(rgb: vec3<f32>) -> u32 {
-    return to_code(128.0 + 112.0 * (rgb.r - luma(rgb)) / (1.0 - KR));
-}
+//#include "yuv_codes.wgsl"
 
 fn block_rgb(cx: u32, cy: u32) -> vec3<f32> {
     let p = vec2<i32>(i32(2u * cx), i32(2u * cy));
@@ -99,10 +76,6 @@ fn main_bytes(
         }
     }
     dst[word] = packed;
-}
-
-fn pack4(a: u32, b: u32, c: u32, d: u32) -> u32 {
-    return a | (b << 8u) | (c << 16u) | (d << 24u);
 }
 
 @compute @workgroup_size(64)

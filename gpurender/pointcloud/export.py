@@ -338,6 +338,7 @@ def export_point_cloud_video(
     from ..encode.files import check_output_dir, publish, remove_quietly, temp_beside
     from ..render.device import adapter_info
     from ..render.layers import pointseq  # noqa: F401  (registers the layer renderer)
+    from ..render.pointvideo import PointVideoRenderer
     from ..render.renderer import FrameRenderer
     from ..scene.colors import check_colormap, parse_color
     from ..scene.model import Layer, Scene
@@ -397,12 +398,25 @@ def export_point_cloud_video(
         height_range = (float(lo_hi[0][axis]), float(lo_hi[1][axis]))
     feed = FrameFeed(frames, norm, ColorMapper(colormap, height_range), total)
 
-    layers = [Layer(type="pointseq", name="points", params={
-        "feed": feed, "size": float(point_size), "softness": float(softness), "brightness": 1.0, "draw": draw})]
-    if title_layer is not None:
-        layers.append(title_layer)
-    scene = Scene(background=bg, camera=cam, layers=tuple(layers), source="point-cloud sequence")
-    renderer = FrameRenderer(scene, None, width, height, fps)
+    if draw == "depth" and PointVideoRenderer.supports(width, height):
+        # the common case: splat and resolve straight into I420, no layer textures or compositing
+        title_spec = None
+        if title_layer is not None:
+            title_spec = {k: title_layer.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
+        direct = PointVideoRenderer(feed, cam, bg, width, height, fps, size=float(point_size), title=title_spec)
+
+        def render_frames(count):
+            return direct.frames(0, count, ring_depth=ring_depth)
+    else:
+        layers = [Layer(type="pointseq", name="points", params={
+            "feed": feed, "size": float(point_size), "softness": float(softness), "brightness": 1.0, "draw": draw})]
+        if title_layer is not None:
+            layers.append(title_layer)
+        scene = Scene(background=bg, camera=cam, layers=tuple(layers), source="point-cloud sequence")
+        renderer = FrameRenderer(scene, None, width, height, fps)
+
+        def render_frames(count):
+            return renderer.frames(0, count, output="yuv420p", ring_depth=ring_depth)
     adapter = adapter_info().summary()
     report.info(f"adapter: {adapter}")
 
@@ -416,7 +430,7 @@ def export_point_cloud_video(
             report.phase("rendering", total=total or 0,
                          detail=f"{total or 'an unknown number of'} frames at {width}x{height}, {fps} fps")
             done, last_note = 0, time.monotonic()
-            stream = renderer.frames(0, count, output="yuv420p", ring_depth=ring_depth)
+            stream = render_frames(count)
             try:
                 for index, data in stream:
                     if feed.end is not None and index >= feed.end:

@@ -125,6 +125,13 @@ class SequenceInfo:
     max_points: int
 
 
+def column_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis minimum and maximum of ``N x 3`` points (one column at a time: NumPy reduces an
+    ``N x 3`` array along its long axis some 20x slower)."""
+    return (np.array([points[:, k].min() for k in range(3)], np.float64),
+            np.array([points[:, k].max() for k in range(3)], np.float64))
+
+
 def scan(frames, progress=None) -> SequenceInfo:
     """Validate every frame of a re-iterable sequence and measure it, holding one frame at a time."""
     lo = np.full(3, np.inf)
@@ -135,8 +142,9 @@ def scan(frames, progress=None) -> SequenceInfo:
         progress.phase("checking", total=total, detail=f"validating {total or 'all'} frames before writing")
     for index, item in enumerate(frames):
         frame = check_frame(item, index)
-        lo = np.minimum(lo, frame.points.min(axis=0))
-        hi = np.maximum(hi, frame.points.max(axis=0))
+        frame_lo, frame_hi = column_bounds(frame.points)
+        lo = np.minimum(lo, frame_lo)
+        hi = np.maximum(hi, frame_hi)
         n = len(frame.points)
         n_min = n if n_min is None else min(n_min, n)
         n_max = max(n_max, n)

@@ -40,20 +40,23 @@ MAX_POINTS = (1 << 26) - 1
 class SplatPipeline:
     """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
 
-    def __init__(self, device, width: int, height: int, target_format: str):
+    def __init__(self, device, width: int, height: int, target_format: str | None):
         self.device = device
         self.width, self.height = width, height
-        module = device.create_shader_module(code=load_wgsl("pointseq.wgsl"))
+        self.module = module = device.create_shader_module(code=load_wgsl("pointseq.wgsl"))
         self.splat = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "splat"})
-        self.resolve = device.create_render_pipeline(
-            layout="auto",
-            vertex={"module": module, "entry_point": "vs_resolve"},
-            primitive={"topology": "triangle-list"},
-            fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
-        )
+        self.resolve = None  # without a target format, a subclass resolves the keys its own way
+        if target_format is not None:
+            self.resolve = device.create_render_pipeline(
+                layout="auto",
+                vertex={"module": module, "entry_point": "vs_resolve"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
+            )
         self.uniforms = device.create_buffer(size=_UNIFORM_SIZE, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
         # zero-initialised as WebGPU guarantees, and zeroed again by every resolve
-        self.keys = device.create_buffer(size=width * height * 4, usage=wgpu.BufferUsage.STORAGE)
+        self.keys = device.create_buffer(size=width * height * 4,
+                                         usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
         self.count = 0
         self.radius = 0.0
         self._capacity = 0
@@ -68,7 +71,7 @@ class SplatPipeline:
         n = len(points)
         if n > MAX_POINTS:
             raise RenderError(f"a frame has {n} points; at most {MAX_POINTS} can be drawn in one frame")
-        if n > self._capacity:
+        if n > self._capacity or not self._capacity:  # buffers exist even for an empty first frame
             capacity = max(n, 2 * self._capacity, 1024)  # grow in steps: changing counts, few rebinds
             usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
             self._positions = self.device.create_buffer(size=capacity * 12, usage=usage)
@@ -80,7 +83,8 @@ class SplatPipeline:
             self.device.queue.write_buffer(self._positions, 0, points)
             self.device.queue.write_buffer(self._colors, 0, np.ascontiguousarray(packed_colors, np.uint32))
             if radius is None:
-                radius = float(np.linalg.norm(np.abs(points).max(axis=0)))
+                # per column: NumPy reduces an N x 3 array along its long axis far slower
+                radius = float(np.linalg.norm([max(-points[:, k].min(), points[:, k].max()) for k in range(3)]))
         self.count = n
         self.radius = float(radius or 0.0)
         groups = -(-n // _WORKGROUP)
@@ -95,7 +99,8 @@ class SplatPipeline:
 
         u, keys = self.uniforms, self.keys
         self.splat_group = group(self.splat, [(0, u), (1, self._positions), (2, keys)])
-        self.resolve_group = group(self.resolve, [(0, u), (3, keys), (4, self._colors)])
+        if self.resolve is not None:
+            self.resolve_group = group(self.resolve, [(0, u), (3, keys), (4, self._colors)])
 
     def set_uniforms(self, view_proj, size: float, brightness: float) -> None:
         # A point's view depth is the clip w, linear in its position: w = a . p + b, with |a| = 1
@@ -116,13 +121,17 @@ class SplatPipeline:
         data[27] = levels
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
-    def draw(self, command_encoder, target_view) -> None:
+    def draw_splat(self, command_encoder) -> None:
+        """Record the splat pass (nothing when the frame has no points)."""
         if self.count:
             cpass = command_encoder.begin_compute_pass()
             cpass.set_pipeline(self.splat)
             cpass.set_bind_group(0, self.splat_group)
             cpass.dispatch_workgroups(*self._groups, 1)
             cpass.end()
+
+    def draw(self, command_encoder, target_view) -> None:
+        self.draw_splat(command_encoder)
         attachment = {"view": target_view, "clear_value": (0, 0, 0, 0), "load_op": "clear", "store_op": "store"}
         rpass = command_encoder.begin_render_pass(color_attachments=[attachment])
         if self.count:

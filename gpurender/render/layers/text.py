@@ -185,6 +185,15 @@ def rasterize(font: Font, text: str, size: float, align: str = "left"):
     return canvas, (-x0, -y0, box_w, box_h)
 
 
+def text_origin(box, x: float, y: float, anchor: str, width: int, height: int) -> tuple[int, int]:
+    """Pixel position of a coverage array's top-left corner that puts its line ``box`` (from
+    :func:`rasterize`) at ``x``, ``y`` (0..1 of the frame, y up) by ``anchor``; whole pixels, so
+    glyph coverage lands one to one (no filtering blur)."""
+    bx, by, bw, bh = box
+    ax, ay = ANCHORS[anchor]
+    return math.floor(x * width - ax * bw + 0.5) - bx, math.floor((1.0 - y) * height - ay * bh + 0.5) - by
+
+
 def coverage_to_rgba(coverage: np.ndarray, color) -> np.ndarray:
     """Straight RGBA8: the colour everywhere, alpha = coverage times the colour's alpha."""
     h, w = coverage.shape
@@ -225,10 +234,7 @@ class TextRenderer(LayerRenderer):
             self.quad.set_image(coverage_to_rgba(coverage, p["color"]), grow=1.25)
             self._key = key
             self.rasterizations += 1
-        bx, by, bw, bh = self._box
-        ax, ay = ANCHORS[p["anchor"]]
-        # Whole pixels, so glyph coverage is copied one to one (no filtering blur).
-        left = math.floor(self.value("x", frame) * self.ctx.width - ax * bw + 0.5) - bx
-        top = math.floor((1.0 - self.value("y", frame)) * self.ctx.height - ay * bh + 0.5) - by
+        left, top = text_origin(self._box, self.value("x", frame), self.value("y", frame), p["anchor"],
+                                self.ctx.width, self.ctx.height)
         w, h = self.quad.size
         self.quad.draw(command_encoder, target_view, (left, top, w, h), filtered=False)
