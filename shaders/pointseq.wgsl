@@ -31,20 +31,39 @@ struct Splat {
 @group(0) @binding(1) var<storage, read> positions: array<f32>;  // x, y, z per point, packed
 @group(0) @binding(2) var<storage, read_write> keys: array<atomic<u32>>;
 
-@compute @workgroup_size(64)
-fn splat(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * u.stride;
-    if (i >= u.count) {
-        return;
+// For the direct I420 resolve: the splat lists every 8x2 tile a point touches, once, so only
+// those tiles are resolved (the rest of the frame is the background, copied in whole).
+@group(0) @binding(9) var<storage, read_write> tile_flags: array<atomic<u32>>;  // 1 = listed
+@group(0) @binding(10) var<storage, read_write> tile_list: array<u32>;
+// indirect dispatch arguments (x, y, z) of the resolve, then the number of listed tiles
+@group(0) @binding(11) var<storage, read_write> tile_dispatch: array<atomic<u32>, 4>;
+
+fn mark_tiles(x0: i32, x1: i32, y0: i32, y1: i32) {
+    if (x0 > x1 || y0 > y1) {
+        return;  // off the frame
     }
+    let tiles_x = u.width / 8u;
+    for (var ty = y0 / 2; ty <= y1 / 2; ty++) {
+        for (var tx = x0 / 8; tx <= x1 / 8; tx++) {
+            let t = u32(ty) * tiles_x + u32(tx);
+            if (atomicLoad(&tile_flags[t]) == 0u && atomicExchange(&tile_flags[t], 1u) == 0u) {
+                tile_list[atomicAdd(&tile_dispatch[3], 1u)] = t;
+            }
+        }
+    }
+}
+
+// Splats point i; returns the pixel range it may cover (x0, x1, y0, y1), empty when it covers none.
+fn splat_point(i: u32) -> vec4<i32> {
+    let none = vec4<i32>(0, -1, 0, -1);
     let p = vec3<f32>(positions[3u * i], positions[3u * i + 1u], positions[3u * i + 2u]);
     let clip = u.view_proj * vec4<f32>(p, 1.0);
     if (clip.w <= 0.0) {
-        return;
+        return none;
     }
     let ndc = clip.xyz / clip.w;
     if (ndc.z < 0.0 || ndc.z > 1.0) {
-        return;
+        return none;
     }
     let cx = (ndc.x * 0.5 + 0.5) * u.viewport.x;
     let cy = (0.5 - ndc.y * 0.5) * u.viewport.y;
@@ -72,6 +91,24 @@ fn splat(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
             }
         }
+    }
+    return vec4<i32>(x0, x1, y0, y1);
+}
+
+@compute @workgroup_size(64)
+fn splat(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * u.stride;
+    if (i < u.count) {
+        _ = splat_point(i);
+    }
+}
+
+@compute @workgroup_size(64)
+fn splat_listed(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * u.stride;
+    if (i < u.count) {
+        let r = splat_point(i);
+        mark_tiles(r.x, r.y, r.z, r.w);
     }
 }
 
@@ -175,29 +212,16 @@ fn video_tile(tile: u32, tx: u32, ty: u32, titled: bool) {
     let y_words = w4 * u.height;
     let cb = y_words + tile;
     let cr = cb + y_words / 4u;
-    // A software adapter runs invocations as SIMD lanes and executes both sides of a branch for
-    // all of them, but leaves a loop as soon as no lane is still in it: so the full work sits in
-    // a loop that runs once for tiles with something on them and not at all for the rest.
-    let busy = select(0u, 1u, titled || any((k0 | k1 | k2 | k3) != vec4<u32>(0u)));
-    let bg = video.background.rgb;
-    var y_top = vec2<u32>(y_code(bg) * 0x01010101u);
-    var y_bottom = y_top;
-    var chroma = vec2<u32>(cb_code(bg), cr_code(bg)) * 0x01010101u;
-    for (var once = 0u; once < busy; once++) {
-        let x0 = i32(8u * tx);
-        let y0 = i32(2u * ty);
-        let left = video_block(k0, k2, x0, y0, titled);
-        let right = video_block(k1, k3, x0 + 4, y0, titled);
-        y_top = vec2<u32>(left.x, right.x);
-        y_bottom = vec2<u32>(left.y, right.y);
-        chroma = vec2<u32>(left.z | (right.z << 16u), left.w | (right.w << 16u));
-    }
-    i420[top] = y_top.x;
-    i420[top + 1u] = y_top.y;
-    i420[top + w4] = y_bottom.x;
-    i420[top + w4 + 1u] = y_bottom.y;
-    i420[cb] = chroma.x;
-    i420[cr] = chroma.y;
+    let x0 = i32(8u * tx);
+    let y0 = i32(2u * ty);
+    let left = video_block(k0, k2, x0, y0, titled);
+    let right = video_block(k1, k3, x0 + 4, y0, titled);
+    i420[top] = left.x;
+    i420[top + 1u] = right.x;
+    i420[top + w4] = left.y;
+    i420[top + w4 + 1u] = right.y;
+    i420[cb] = left.z | (right.z << 16u);
+    i420[cr] = left.w | (right.w << 16u);
 }
 
 // Every tile, without the title (most tiles never meet it; testing each pixel against it costs
@@ -209,6 +233,30 @@ fn resolve_i420(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     video_tile(tile, tile % video.tiles_x, tile / video.tiles_x, false);
+}
+
+// Only the tiles the splat listed (the frame holds the background already): one invocation each,
+// dispatched indirectly with the workgroup count that tile_groups worked out.
+@group(0) @binding(12) var<storage, read> listed_tiles: u32;  // the count, as tile_groups found it
+
+@compute @workgroup_size(64)
+fn resolve_listed(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= listed_tiles) {
+        return;
+    }
+    let tile = tile_list[gid.x];
+    video_tile(tile, tile % video.tiles_x, tile / video.tiles_x, false);
+}
+
+@group(0) @binding(13) var<storage, read_write> listed_count: u32;  // binding 12's buffer
+
+@compute @workgroup_size(1)
+fn tile_groups() {
+    // (the dispatch arguments cannot be bound as storage where they are used for the dispatch)
+    listed_count = atomicLoad(&tile_dispatch[3]);
+    atomicStore(&tile_dispatch[0], (listed_count + 63u) / 64u);
+    atomicStore(&tile_dispatch[1], 1u);
+    atomicStore(&tile_dispatch[2], 1u);
 }
 
 // Then the tiles under the title again, with it: a grid of title_tiles.x by title_tiles.y tiles

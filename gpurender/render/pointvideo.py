@@ -39,24 +39,40 @@ _VIDEO_UNIFORM_SIZE = 80
 
 
 class I420Splat(SplatPipeline):
-    """The splat with a resolve that writes a finished I420 frame into ``self.out``."""
+    """The splat with a resolve that writes a finished I420 frame into ``self.out``.
+
+    Each frame starts as a copy of the background frame (``template``, resolved once from empty
+    keys); the splat lists the 8x2 tiles its points touch, a one-invocation pass turns their
+    number into the indirect dispatch of ``resolve_listed``, which resolves only those tiles, and
+    ``title_i420`` redoes the tiles under the title with it. Frames too large for one indirect
+    dispatch (over 4M tiles) resolve every tile instead.
+    """
+
+    splat_entry = "splat_listed"
 
     def __init__(self, device, width: int, height: int):
         if not PointVideoRenderer.supports(width, height):
             raise RenderError(f"direct I420 drawing needs a width that is a multiple of 8 and an even height, "
                               f"not {width}x{height}")
+        usage = wgpu.BufferUsage
+        tiles = width // 8 * (height // 2)
+        self.tile_flags = device.create_buffer(size=4 * tiles, usage=usage.STORAGE | usage.COPY_DST)
+        self.tile_list = device.create_buffer(size=4 * tiles, usage=usage.STORAGE)
+        self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST)
+        self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE)
         super().__init__(device, width, height, None)
-        self.resolve_video, self.title_video = (
+        self.listed = tiles <= _MAX_GROUPS * _WORKGROUP
+        self.resolve_video, self.resolve_tiles, self.tile_groups, self.title_video = (
             device.create_compute_pipeline(layout="auto", compute={"module": self.module, "entry_point": entry})
-            for entry in ("resolve_i420", "title_i420"))
+            for entry in ("resolve_i420", "resolve_listed", "tile_groups", "title_i420"))
         self._title_groups = 0
         self.nbytes = i420_size(width, height)
-        self.out = device.create_buffer(size=self.nbytes, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)
-        self.video_uniforms = device.create_buffer(size=_VIDEO_UNIFORM_SIZE,
-                                                   usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)
+        self.template = device.create_buffer(size=self.nbytes, usage=usage.COPY_SRC | usage.COPY_DST)
+        self._template_ready = False
+        self.video_uniforms = device.create_buffer(size=_VIDEO_UNIFORM_SIZE, usage=usage.UNIFORM | usage.COPY_DST)
         self._title = None
         self._title_capacity = 0
-        tiles = width // 8 * (height // 2)
         groups = -(-tiles // _WORKGROUP)
         gx = min(groups, _MAX_GROUPS)
         self._video_groups = (gx, -(-groups // gx), 1)
@@ -75,19 +91,29 @@ class I420Splat(SplatPipeline):
         if self._capacity:
             self._bind()
 
+    def _splat_extra(self) -> list:
+        return [(9, self.tile_flags), (10, self.tile_list), (11, self.tile_dispatch)]
+
     def _bind(self) -> None:
         super()._bind()
-        buffers = [(0, self.uniforms), (4, self._colors), (5, self.video_uniforms), (6, self.out),
-                   (7, self._title), (8, self.keys)]
-        self.video_group, self.title_group = (
-            self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0),
-                                          entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in buffers])
-            for pipeline in (self.resolve_video, self.title_video))
+        video = [(0, self.uniforms), (4, self._colors), (5, self.video_uniforms), (6, self.out), (7, self._title),
+                 (8, self.keys)]
+
+        def group(pipeline, buffers):
+            return self.device.create_bind_group(
+                layout=pipeline.get_bind_group_layout(0),
+                entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in buffers])
+
+        self.video_group = group(self.resolve_video, video)
+        self.title_group = group(self.title_video, video)
+        self.tiles_group = group(self.resolve_tiles, video + [(10, self.tile_list), (12, self.tile_count)])
+        self.groups_group = group(self.tile_groups, [(11, self.tile_dispatch), (13, self.tile_count)])
 
     def set_video(self, background, title_color=(1.0, 1.0, 1.0, 1.0)) -> None:
         """Opaque background colour and the title's colour (sRGB floats 0..1)."""
         self._video[0:4] = background
         self._video[4:8] = title_color
+        self._template_ready = False
 
     def set_title(self, coverage: np.ndarray | None, left: int = 0, top: int = 0) -> None:
         """Upload the title's ``[h, w]`` uint8 coverage with its top-left corner at pixel
@@ -110,22 +136,38 @@ class I420Splat(SplatPipeline):
         ints[16:20] = (x1 - x0, y1 - y0, x0, y0)
         self._title_groups = -(-(x1 - x0) * (y1 - y0) // _WORKGROUP)
 
+    def _compute(self, command_encoder, pipeline, group, groups=None, indirect=None) -> None:
+        cpass = command_encoder.begin_compute_pass()
+        cpass.set_pipeline(pipeline)
+        cpass.set_bind_group(0, group)
+        if indirect is not None:
+            cpass.dispatch_workgroups_indirect(indirect, 0)
+        else:
+            cpass.dispatch_workgroups(*groups)
+        cpass.end()
+
     def draw_i420(self, command_encoder) -> None:
         """Record the splat and the resolve of the frame set up by the ``set_*`` calls."""
+        enc = command_encoder
         self.device.queue.write_buffer(self.video_uniforms, 0, self._video)
-        self.draw_splat(command_encoder)
-        cpass = command_encoder.begin_compute_pass()
-        cpass.set_pipeline(self.resolve_video)
-        cpass.set_bind_group(0, self.video_group)
-        cpass.dispatch_workgroups(*self._video_groups)
-        cpass.end()
+        if self.listed and not self._template_ready:
+            # the background frame: every tile resolved from keys that are all empty between frames
+            self._compute(enc, self.resolve_video, self.video_group, self._video_groups)
+            enc.copy_buffer_to_buffer(self.out, 0, self.template, 0, self.nbytes)
+            self._template_ready = True
+        self.draw_splat(enc)
+        if self.listed:
+            enc.copy_buffer_to_buffer(self.template, 0, self.out, 0, self.nbytes)
+            self._compute(enc, self.tile_groups, self.groups_group, (1, 1, 1))
+            self._compute(enc, self.resolve_tiles, self.tiles_group, indirect=self.tile_dispatch)
+        else:
+            self._compute(enc, self.resolve_video, self.video_group, self._video_groups)
         if self._title_groups:
-            cpass = command_encoder.begin_compute_pass()
-            cpass.set_pipeline(self.title_video)
-            cpass.set_bind_group(0, self.title_group)
-            cpass.dispatch_workgroups(self._title_groups)
-            cpass.end()
-        command_encoder.clear_buffer(self.keys)  # for the next frame's splat
+            self._compute(enc, self.title_video, self.title_group, (self._title_groups, 1, 1))
+        # empty keys and tile list for the next frame
+        enc.clear_buffer(self.keys)
+        enc.clear_buffer(self.tile_flags)
+        enc.clear_buffer(self.tile_dispatch)
 
     def record_copy(self, command_encoder, destination) -> None:
         """Copy the I420 bytes into ``destination`` (a readback-ring slot)."""

@@ -40,11 +40,14 @@ MAX_POINTS = (1 << 26) - 1
 class SplatPipeline:
     """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
 
+    splat_entry = "splat"  # the compute entry point that splats (a subclass may list tiles as well)
+
     def __init__(self, device, width: int, height: int, target_format: str | None):
         self.device = device
         self.width, self.height = width, height
         self.module = module = device.create_shader_module(code=load_wgsl("pointseq.wgsl"))
-        self.splat = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "splat"})
+        self.splat = device.create_compute_pipeline(layout="auto",
+                                                    compute={"module": module, "entry_point": self.splat_entry})
         self.resolve = None  # without a target format, a subclass resolves the keys its own way
         if target_format is not None:
             self.resolve = device.create_render_pipeline(
@@ -98,9 +101,13 @@ class SplatPipeline:
                 entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in entries])
 
         u, keys = self.uniforms, self.keys
-        self.splat_group = group(self.splat, [(0, u), (1, self._positions), (2, keys)])
+        self.splat_group = group(self.splat, [(0, u), (1, self._positions), (2, keys)] + self._splat_extra())
         if self.resolve is not None:
             self.resolve_group = group(self.resolve, [(0, u), (3, keys), (4, self._colors)])
+
+    def _splat_extra(self) -> list:
+        """More (binding, buffer) pairs for the splat's bind group."""
+        return []
 
     def set_uniforms(self, view_proj, size: float, brightness: float) -> None:
         # A point's view depth is the clip w, linear in its position: w = a . p + b, with |a| = 1
