@@ -28,7 +28,7 @@ from ..scene.model import Camera
 from .convert import i420_size
 from .device import get_device
 from .layers.base import FrameInfo, RenderContext
-from .layers.pointseq import SplatPipeline
+from .layers.pointseq import SplatPipeline, splat_compute
 from .layers.text import default_font, format_text, open_font, rasterize, text_origin
 from .readback import ReadbackRing
 from .renderer import check_size, interrupts_at_frame_boundaries
@@ -59,12 +59,11 @@ class I420Splat(SplatPipeline):
         self.tile_flags = device.create_buffer(size=4 * tiles, usage=usage.STORAGE | usage.COPY_DST)
         self.tile_list = device.create_buffer(size=4 * tiles, usage=usage.STORAGE)
         self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST)
-        self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE)
+        self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE | usage.COPY_SRC)  # read by tests
         super().__init__(device, width, height, None)
         self.listed = tiles <= _MAX_GROUPS * _WORKGROUP
         self.resolve_video, self.resolve_tiles, self.tile_groups, self.title_video = (
-            device.create_compute_pipeline(layout="auto", compute={"module": self.module, "entry_point": entry})
-            for entry in ("resolve_i420", "resolve_listed", "tile_groups", "title_i420"))
+            splat_compute(device, entry) for entry in ("resolve_i420", "resolve_listed", "tile_groups", "title_i420"))
         self._title_groups = 0
         self.nbytes = i420_size(width, height)
         self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)

@@ -37,6 +37,27 @@ _UNIFORM_SIZE = 112
 MAX_POINTS = (1 << 26) - 1
 
 
+_CACHE: dict = {}  # device -> (shader module, {entry point: compute pipeline})
+
+
+def splat_compute(device, entry: str):
+    """The compute pipeline of ``pointseq.wgsl``'s ``entry`` on ``device``, built once per process
+    (a software adapter compiles each pipeline with LLVM: ~10 ms, every export otherwise)."""
+    cached = _CACHE.get("device")
+    if cached is None or cached[0] is not device:
+        cached = _CACHE["device"] = (device, device.create_shader_module(code=load_wgsl("pointseq.wgsl")), {})
+    _, module, pipelines = cached
+    if entry not in pipelines:
+        pipelines[entry] = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": entry})
+    return pipelines[entry]
+
+
+def splat_module(device):
+    """``pointseq.wgsl`` compiled for ``device`` (once per process)."""
+    splat_compute(device, "splat")
+    return _CACHE["device"][1]
+
+
 class SplatPipeline:
     """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
 
@@ -45,9 +66,8 @@ class SplatPipeline:
     def __init__(self, device, width: int, height: int, target_format: str | None):
         self.device = device
         self.width, self.height = width, height
-        self.module = module = device.create_shader_module(code=load_wgsl("pointseq.wgsl"))
-        self.splat = device.create_compute_pipeline(layout="auto",
-                                                    compute={"module": module, "entry_point": self.splat_entry})
+        self.module = module = splat_module(device)
+        self.splat = splat_compute(device, self.splat_entry)
         self.resolve = None  # without a target format, a subclass resolves the keys its own way
         if target_format is not None:
             self.resolve = device.create_render_pipeline(

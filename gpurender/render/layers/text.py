@@ -95,6 +95,7 @@ class Font:
         self.path = path
         self._size64 = None
         self._glyphs: dict[tuple[int, str], tuple] = {}
+        self._kerning: dict[tuple[int, str, str], int] = {}
 
     def set_size(self, px: float) -> None:
         size64 = max(int(round(px * 64)), 64)
@@ -132,9 +133,17 @@ class Font:
         return cached
 
     def kerning(self, left: str, right: str) -> int:
+        """Kerning between two characters in 1/64 px at the current size (cached: FreeType looks up
+        both glyph indices on every call, which dominated re-rasterizing a changing title)."""
         if not self.face.has_kerning:
             return 0
-        return int(self.face.get_kerning(left, right).x)
+        key = (self._size64, left, right)
+        value = self._kerning.get(key)
+        if value is None:
+            if len(self._kerning) > 65536:
+                self._kerning.clear()
+            value = self._kerning[key] = int(self.face.get_kerning(left, right).x)
+        return value
 
 
 @functools.lru_cache(maxsize=8)
