@@ -58,8 +58,10 @@ class I420Splat(SplatPipeline):
         tiles = width // 8 * (height // 2)
         self.tile_flags = device.create_buffer(size=4 * tiles, usage=usage.STORAGE | usage.COPY_DST)
         self.tile_list = device.create_buffer(size=4 * tiles, usage=usage.STORAGE)
-        self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST)
-        self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE | usage.COPY_SRC)  # read by tests
+        # (COPY_SRC: tests read the count)
+        self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST
+                                                  | usage.COPY_SRC)
+        self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE)
         super().__init__(device, width, height, None)
         self.listed = tiles <= _MAX_GROUPS * _WORKGROUP
         self.resolve_video, self.resolve_tiles, self.tile_groups, self.title_video = (

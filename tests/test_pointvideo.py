@@ -1,0 +1,133 @@
+"""The direct point-cloud path (splat -> listed tiles -> I420) against the general frame loop.
+
+``PointVideoRenderer`` must give the frames the scene path gives (``pointseq`` layer + ``text``
+title layer, compositor, GPU conversion) to within one code value, whatever the points, the
+background and the title, while resolving only the tiles the points touch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpurender
+from gpurender.pointcloud.export import _title_layer
+from gpurender.pointcloud.frames import ColorMapper, FrameFeed, Normalizer
+from gpurender.render.convert import split_i420
+from gpurender.render.pointvideo import I420Splat, PointVideoRenderer
+from gpurender.scene.model import Camera, Layer, Scene
+
+TITLE = "Frame {i}/{n} | {points} points"
+
+
+def _frames(seed=0, counts=(5000, 300, 2000)):
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in counts:
+        pts = rng.normal(size=(n, 3)) * 0.8
+        pts[: n // 10] += (3.0, 0.0, 0.0)  # some points off the frame's right edge, some across it
+        out.append({"points": pts, "colors": rng.uniform(0, 1, (n, 4))})
+    return out
+
+
+def _feed(frames):
+    return FrameFeed(frames, Normalizer((0, 0, 0), 1.0), ColorMapper("viridis", None), len(frames))
+
+
+def _scene_path(frames, cam, bg, width, height, title):
+    from gpurender.render.layers import pointseq  # noqa: F401  (registers the layer)
+    from gpurender.render.renderer import FrameRenderer
+
+    layers = [Layer(type="pointseq", name="points", params={
+        "feed": _feed(frames), "size": 3.0, "softness": 0.35, "brightness": 1.0, "draw": "depth"})]
+    if title is not None:
+        layers.append(title)
+    scene = Scene(background=bg, camera=cam, layers=tuple(layers))
+    return [data for _, data in FrameRenderer(scene, None, width, height, 10).frames(0, len(frames))]
+
+
+def _direct_path(frames, cam, bg, width, height, title, listed=True):
+    spec = None if title is None else {k: title.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
+    renderer = PointVideoRenderer(_feed(frames), cam, bg, width, height, 10, size=3.0, title=spec)
+    renderer.splat.listed = listed
+    return [data for _, data in renderer.frames(0, len(frames))]
+
+
+@pytest.mark.parametrize("title_color, bg", [("#ffcc00", (0.1, 0.2, 0.3, 1.0)), (None, (0.0, 0.0, 0.0, 1.0))])
+def test_direct_frames_match_the_scene_path(title_color, bg):
+    frames = _frames()
+    cam = Camera(distance=4.0, elevation=20.0, azimuth=30.0, orbit_speed=10.0)
+    title = _title_layer(TITLE, 12, title_color) if title_color else None
+    a = _scene_path(frames, cam, bg, 160, 96, title)
+    b = _direct_path(frames, cam, bg, 160, 96, title)
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):
+        diff = np.abs(x.astype(int) - y.astype(int))
+        assert diff.max() <= 1, f"{(diff > 1).sum()} bytes differ by more than one code value"
+    # the comparison means something: points and title are on the frames, which differ
+    assert not np.array_equal(b[0], b[1])
+    luma = split_i420(b[0], 160, 96)[0]
+    assert len(np.unique(luma)) > 20
+
+
+def test_every_tile_resolve_gives_the_same_frames_as_the_tile_list():
+    frames = _frames(1)
+    cam = Camera(distance=3.0, elevation=10.0, azimuth=0.0, orbit_speed=0.0)
+    title = _title_layer(TITLE, 10, "#ffffff")
+    listed = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 128, 64, title, listed=True)
+    every = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 128, 64, title, listed=False)
+    for x, y in zip(listed, every):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_only_the_tiles_a_point_touches_are_listed(device):
+    from gpurender.render.camera import orbit_view_proj
+
+    splat = I420Splat(device, 64, 32)
+    splat.set_video((0.0, 0.0, 0.0, 1.0))
+    splat.set_title(None)
+    view = orbit_view_proj(3.0, 0.0, 0.0, 45.0, (0, 0, 0), 2.0)
+
+    def listed(points):
+        pts = np.asarray(points, np.float32)
+        splat.set_points(pts, np.full(len(pts), 0xFFFFFFFF, np.uint32))
+        splat.set_uniforms(view, 3.0, 1.0)
+        encoder = device.create_command_encoder()
+        splat.draw_splat(encoder)  # the splat alone: its list is left for the test to read
+        device.queue.submit([encoder.finish()])
+        count = int(np.frombuffer(device.queue.read_buffer(splat.tile_dispatch), np.uint32)[3])
+        encoder = device.create_command_encoder()
+        splat.draw_i420(encoder)  # a whole frame, which empties the keys and the list again
+        device.queue.submit([encoder.finish()])
+        return count
+
+    assert listed([[0.0, 0.0, 0.0]]) in (1, 2, 3, 4)  # a 3-pixel disc meets at most 2x2 tiles of 8x2
+    assert listed([[0.0, 0.0, 0.0], [0.0, 0.0, 0.01]]) <= 4  # the same tiles are listed once
+    assert listed([[50.0, 0.0, 0.0]]) == 0  # off the frame: nothing to resolve
+    assert listed(np.random.default_rng(0).uniform(-1, 1, (2000, 3))) > 20
+
+
+def test_frame_is_the_background_where_no_point_is():
+    frames = [{"points": np.zeros((1, 3)), "colors": np.array([[1.0, 1.0, 1.0]])}]
+    cam = Camera(distance=3.0, elevation=0.0, azimuth=0.0, orbit_speed=0.0)
+    [data] = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 64, 48, None)
+    y, u, v = split_i420(data, 64, 48)
+    lit = y > 16
+    assert 4 <= lit.sum() <= 12 and lit[22:26, 30:34].any()  # a 3-pixel disc in the middle
+    assert (y[~lit] == 16).all() and (u == 128).all() and (v == 128).all()  # black elsewhere, no colour
+
+
+def test_odd_widths_and_sprite_modes_take_the_scene_path(tmp_path):
+    assert not PointVideoRenderer.supports(100, 60) and PointVideoRenderer.supports(104, 60)
+    seq = [{"points": np.random.default_rng(k).normal(size=(500, 3))} for k in range(3)]
+    for kw in ({"resolution": "100x60"}, {"resolution": "104x60", "draw": "blend"}):
+        result = gpurender.export_point_cloud_video(seq, tmp_path / "v.mp4", fps=5, progress=False, **kw)
+        assert result.frames == 3
+
+
+def test_title_partly_off_the_frame_is_clipped(tmp_path):
+    seq = [{"points": np.random.default_rng(k).normal(size=(500, 3))} for k in range(2)]
+    result = gpurender.export_point_cloud_video(seq, tmp_path / "v.mp4", fps=5, resolution="64x48", progress=False,
+                                                title="a long title that runs far past the right edge of the frame",
+                                                title_size=30)
+    assert result.frames == 2
