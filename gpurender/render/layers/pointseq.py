@@ -37,16 +37,15 @@ _UNIFORM_SIZE = 112
 MAX_POINTS = (1 << 26) - 1
 
 
-_CACHE: dict = {}  # device -> (shader module, {entry point: compute pipeline})
+_compiled: list = []  # [(device, shader module, {entry point: compute pipeline})], for one device
 
 
 def splat_compute(device, entry: str):
     """The compute pipeline of ``pointseq.wgsl``'s ``entry`` on ``device``, built once per process
     (a software adapter compiles each pipeline with LLVM: ~10 ms, every export otherwise)."""
-    cached = _CACHE.get("device")
-    if cached is None or cached[0] is not device:
-        cached = _CACHE["device"] = (device, device.create_shader_module(code=load_wgsl("pointseq.wgsl")), {})
-    _, module, pipelines = cached
+    if not _compiled or _compiled[0][0] is not device:
+        _compiled[:] = [(device, device.create_shader_module(code=load_wgsl("pointseq.wgsl")), {})]
+    _, module, pipelines = _compiled[0]
     if entry not in pipelines:
         pipelines[entry] = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": entry})
     return pipelines[entry]
@@ -55,7 +54,7 @@ def splat_compute(device, entry: str):
 def splat_module(device):
     """``pointseq.wgsl`` compiled for ``device`` (once per process)."""
     splat_compute(device, "splat")
-    return _CACHE["device"][1]
+    return _compiled[0][1]
 
 
 class SplatPipeline:
