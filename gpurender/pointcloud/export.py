@@ -1,8 +1,10 @@
 """Sequences one point-cloud export: check frames, frame the camera, draw, encode, mux, verify, publish.
 
 This module only orders the stages for a point-cloud sequence, as :mod:`gpurender.pipeline` does
-for audio scenes: frames are checked (:mod:`.frames`), drawn by the ``pointseq`` layer through
-:class:`FrameRenderer` (compositor, GPU YUV conversion, readback ring), encoded by
+for audio scenes: frames are checked (:mod:`.frames`), drawn straight to I420 by
+:class:`PointVideoRenderer` (depth-tested splat, title and colour conversion in two compute passes;
+sprite drawing and widths that are not a multiple of 8 go through the ``pointseq`` layer and
+:class:`FrameRenderer` instead), read back through the ring, encoded by
 :class:`VideoWriter` with a fallback through the other encoders that open, joined with an optional
 audio track, then reopened to check the frame count and duration. Everything is written under
 temporary names and renamed onto the target only once verified.

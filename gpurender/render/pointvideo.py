@@ -137,15 +137,14 @@ class I420Splat(SplatPipeline):
         ints[16:20] = (x1 - x0, y1 - y0, x0, y0)
         self._title_groups = -(-(x1 - x0) * (y1 - y0) // _WORKGROUP)
 
-    def _compute(self, command_encoder, pipeline, group, groups=None, indirect=None) -> None:
-        cpass = command_encoder.begin_compute_pass()
+    @staticmethod
+    def _dispatch(cpass, pipeline, group, groups=None, indirect=None) -> None:
         cpass.set_pipeline(pipeline)
         cpass.set_bind_group(0, group)
         if indirect is not None:
             cpass.dispatch_workgroups_indirect(indirect, 0)
         else:
             cpass.dispatch_workgroups(*groups)
-        cpass.end()
 
     def draw_i420(self, command_encoder) -> None:
         """Record the splat and the resolve of the frame set up by the ``set_*`` calls."""
@@ -153,18 +152,25 @@ class I420Splat(SplatPipeline):
         self.device.queue.write_buffer(self.video_uniforms, 0, self._video)
         if self.listed and not self._template_ready:
             # the background frame: every tile resolved from keys that are all empty between frames
-            self._compute(enc, self.resolve_video, self.video_group, self._video_groups)
+            cpass = enc.begin_compute_pass()
+            self._dispatch(cpass, self.resolve_video, self.video_group, self._video_groups)
+            cpass.end()
             enc.copy_buffer_to_buffer(self.out, 0, self.template, 0, self.nbytes)
             self._template_ready = True
-        self.draw_splat(enc)
         if self.listed:
             enc.copy_buffer_to_buffer(self.template, 0, self.out, 0, self.nbytes)
-            self._compute(enc, self.tile_groups, self.groups_group, (1, 1, 1))
-            self._compute(enc, self.resolve_tiles, self.tiles_group, indirect=self.tile_dispatch)
+        # one pass: WebGPU orders the dispatches' storage accesses (each dispatch is its own scope)
+        cpass = enc.begin_compute_pass()
+        if self.count:
+            self._dispatch(cpass, self.splat, self.splat_group, (*self._groups, 1))
+        if self.listed:
+            self._dispatch(cpass, self.tile_groups, self.groups_group, (1, 1, 1))
+            self._dispatch(cpass, self.resolve_tiles, self.tiles_group, indirect=self.tile_dispatch)
         else:
-            self._compute(enc, self.resolve_video, self.video_group, self._video_groups)
+            self._dispatch(cpass, self.resolve_video, self.video_group, self._video_groups)
         if self._title_groups:
-            self._compute(enc, self.title_video, self.title_group, (self._title_groups, 1, 1))
+            self._dispatch(cpass, self.title_video, self.title_group, (self._title_groups, 1, 1))
+        cpass.end()
         # empty keys and tile list for the next frame
         enc.clear_buffer(self.keys)
         enc.clear_buffer(self.tile_flags)

@@ -47,7 +47,12 @@ def splat_compute(device, entry: str):
         _compiled[:] = [(device, device.create_shader_module(code=load_wgsl("pointseq.wgsl")), {})]
     _, module, pipelines = _compiled[0]
     if entry not in pipelines:
-        pipelines[entry] = device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": entry})
+        stage = {"module": module, "entry_point": entry}
+        if entry.startswith("splat"):
+            from ..device import adapter_info
+
+            stage["constants"] = {"LOAD_FIRST": 0 if adapter_info().is_software else 1}
+        pipelines[entry] = device.create_compute_pipeline(layout="auto", compute=stage)
     return pipelines[entry]
 
 
