@@ -40,7 +40,7 @@ from common import (  # noqa: E402
 )
 
 # frames rendered per point count: gpurender, baseline (the baseline takes ~15 s a frame at 1M)
-FRAMES = {10_000: (60, 12), 100_000: (30, 4), 1_000_000: (10, 2)}
+FRAMES = {10_000: (120, 24), 100_000: (30, 4), 1_000_000: (10, 2)}
 TARGETS = {"software_adapter_2cpu": 20.0, "gpu": 200.0}
 
 
