@@ -22,15 +22,20 @@ def perspective(fov_deg: float, aspect: float, near: float = 0.05, far: float = 
     return m
 
 
+def _cross(a, b) -> np.ndarray:
+    # np.cross handles any shape and costs ~50x this for one pair of 3-vectors (it ran every frame)
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
     eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
     forward = target - eye
-    forward /= np.linalg.norm(forward)
-    side = np.cross(forward, up)
-    if np.linalg.norm(side) < 1e-9:  # looking straight up or down
-        side = np.cross(forward, (0.0, 0.0, 1.0))
-    side /= np.linalg.norm(side)
-    true_up = np.cross(side, forward)
+    forward /= math.sqrt(forward @ forward)
+    side = _cross(forward, up)
+    if math.sqrt(side @ side) < 1e-9:  # looking straight up or down
+        side = _cross(forward, (0.0, 0.0, 1.0))
+    side /= math.sqrt(side @ side)
+    true_up = _cross(side, forward)
     m = np.eye(4)
     m[0, :3], m[1, :3], m[2, :3] = side, true_up, -forward
     m[:3, 3] = -m[:3, :3] @ eye
