@@ -1,14 +1,16 @@
-"""Point-cloud frames straight to I420: one splat pass and one resolve pass per frame.
+"""Point-cloud frames straight to I420: a splat and a resolve of the tiles it touched, per frame.
 
 A point-cloud export is always the same picture: depth-tested points over an opaque background
 with an optional title on top. Drawn as a scene (:class:`FrameRenderer`), each frame would clear
 and fill a layer texture for the points and another for the title, composite them, and convert the
 result to YUV: at 640x480 on a software adapter those fixed passes cost several times what
-splatting 10,000 points does. :class:`PointVideoRenderer` records just two compute passes per
-frame: the splat of :class:`SplatPipeline` and ``resolve_i420`` (``pointseq.wgsl``), which turns
-the depth keys into colours over the background, lays the title's coverage over them and writes
-the I420 planes the encoder takes, in the layout and code values of :class:`YuvConverter`. Frames
-come back through the same readback ring as every render.
+splatting 10,000 points does. :class:`PointVideoRenderer` records one compute pass per frame
+(``pointseq.wgsl``): the splat of :class:`SplatPipeline`, which also lists the 8x2 pixel tiles
+its points touch, then ``resolve_listed`` over only those tiles, which turns the depth keys into
+colours over the background and writes the tiles' bytes of the I420 planes (layout and code values
+of :class:`YuvConverter`) into a copy of the background frame, then ``title_i420`` over the tiles
+under the title. Frames come back through the same readback ring as every render, and match the
+general path to within one code value.
 
 It needs a width that is a multiple of 8 (one resolve invocation owns an 8x2 tile, four whole
 words of each Y row); :meth:`PointVideoRenderer.supports` says whether a size qualifies, and the
