@@ -131,3 +131,27 @@ def test_title_partly_off_the_frame_is_clipped(tmp_path):
                                                 title="a long title that runs far past the right edge of the frame",
                                                 title_size=30)
     assert result.frames == 2
+
+
+def test_gpu_variant_of_the_splat_gives_the_same_frames(monkeypatch):
+    # GPUs read a pixel's key before the atomicMax (fewer contended atomics); software adapters do
+    # not. Both must pick the same point for every pixel: build the GPU variant here and compare.
+    from dataclasses import replace
+
+    from gpurender.render import device as device_module
+    from gpurender.render.layers import pointseq
+
+    frames = _frames(2, counts=(20000, 20000))
+    cam = Camera(distance=4.0, elevation=30.0, azimuth=10.0, orbit_speed=0.0)
+    software = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 96, 64, None)
+    info = device_module.adapter_info()
+    monkeypatch.setattr(device_module, "adapter_info", lambda: replace(info, adapter_type="discrete-gpu",
+                                                                       name="test gpu"))
+    pointseq._compiled.clear()
+    try:
+        gpu = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 96, 64, None)
+        assert pointseq._compiled[0][2]["splat_listed"] is not None
+    finally:
+        pointseq._compiled.clear()  # later tests get the software adapter's pipelines again
+    for x, y in zip(software, gpu):
+        np.testing.assert_array_equal(x, y)
