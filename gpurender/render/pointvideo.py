@@ -207,6 +207,7 @@ class PointVideoRenderer:
         self.title = title
         self._font = open_font(str(title.get("font") or default_font())) if title else None
         self.splat.set_video(tuple(background), tuple(title["color"]) if title else (1.0, 1.0, 1.0, 1.0))
+        self.splat.set_title(None)  # until the first frame's title is rasterized, if there is one
         self._uploaded = None  # index of the frame whose points are in the buffers
         self._title_text = None
         self.rasterizations = 0  # how often the title was rasterized (it changes only with its text)
@@ -239,8 +240,6 @@ class PointVideoRenderer:
                 self.splat.set_title(coverage, left, top)
                 self._title_text = text
                 self.rasterizations += 1
-        else:
-            self.splat.set_title(None)
 
     def frames(self, first: int, count: int, ring_depth: int = 3) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame index, flat I420 bytes)`` for frames ``first .. first+count-1`` in order."""
