@@ -8,7 +8,8 @@
 //          nearest point wins and, within one depth level, the highest index; the result never
 //          depends on the order threads run in;
 //   vs_resolve/fs_resolve: a full-screen triangle turns each pixel's key into its point's colour
-//          (premultiplied; transparent where no point landed) and clears the key for the next frame.
+//          (premultiplied; transparent where no point landed) and clears the key for the next frame
+//          (the `pointseq` layer); or the direct I420 passes further down (point-cloud exports).
 // Depth levels are linear in view depth between depth_near and depth_far (the cloud's extent seen
 // from the camera), 2^(32 - index_bits) of them: 4096 across the cloud at a million points.
 
@@ -141,13 +142,16 @@ fn fs_resolve(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// resolve_i420: the whole video frame in one pass, for point-cloud exports whose width is a
-// multiple of 8. Each invocation owns one 8x2 pixel tile: it turns each pixel's key into its
-// point's colour over the opaque background (clearing the key for the next frame), lays the
-// title's coverage over that in the title colour, and writes the tile's Y, U and V bytes
-// straight into the I420 buffer (same layout and code values as rgba_to_yuv.wgsl). This replaces
-// the layer textures, the compositor and the separate colour conversion, whose fixed cost per
-// frame outweighs drawing 10,000 points on a software adapter.
+// Direct I420 output, for point-cloud exports whose width is a multiple of 8 (pointvideo.py).
+// One invocation owns one 8x2 pixel tile: it turns each pixel's key into its point's colour over
+// the opaque background, optionally lays the title's coverage over that in the title colour, and
+// writes the tile's Y, U and V bytes straight into the I420 buffer (layout and code values of
+// rgba_to_yuv.wgsl). Per frame: splat_listed (keys and the list of touched tiles), tile_groups,
+// resolve_listed over those tiles into a copy of the background frame, title_i420 over the tiles
+// under the title; the keys and the list are then cleared by clear_buffer. resolve_i420 resolves
+// every tile: once for the background frame, and for frames too large for the tile list.
+// This replaces the layer textures, the compositor and the separate colour conversion, whose fixed
+// cost per frame outweighs drawing 10,000 points on a software adapter.
 
 //#include "yuv_codes.wgsl"
 
@@ -229,8 +233,8 @@ fn video_tile(tile: u32, tx: u32, ty: u32, titled: bool) {
     i420[cr] = left.w | (right.w << 16u);
 }
 
-// Every tile, without the title (most tiles never meet it; testing each pixel against it costs
-// a software adapter as much as the rest of the pass).
+// Every tile, without the title (the title has its own pass: most tiles never meet it, and testing
+// each pixel against it costs a software adapter as much as the rest of the pass).
 @compute @workgroup_size(64)
 fn resolve_i420(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tile = gid.x + gid.y * video.stride;
