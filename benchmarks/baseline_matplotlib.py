@@ -2,7 +2,10 @@
 
 Each frame is drawn with ``Axes3D.scatter`` (colours given, or viridis by height), saved to a PNG
 file, read back with ``cv2.imread`` and appended to a ``cv2.VideoWriter`` with the ``mp4v`` codec,
-as the scripts people use today do. Used by ``bench_pointcloud.py``; runnable alone:
+as the scripts people use today do. Where OpenCV is not installed (the lent GPU machines have no
+network to install it), the PNG is read with Pillow and the frames go to FFmpeg's ``mpeg4``
+encoder through PyAV: the MPEG-4 Part 2 encoder OpenCV's ``mp4v`` uses through its FFmpeg
+backend; the result says which writer ran. Used by ``bench_pointcloud.py``; runnable alone:
 
     pip install opencv-python-headless      # for the benchmark only, not a gpurender dependency
     python benchmarks/baseline_matplotlib.py --points 10000 --frames 10 --resolution 640x480
@@ -27,7 +30,6 @@ def render_baseline(frames, output: str, width: int, height: int, fps: int, poin
     ``bounds`` (lo, hi) fixes the axes for every frame (as gpurender's fitted camera does); the
     frames are iterated once. Returns frames, seconds and frames per second.
     """
-    import cv2
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,9 +37,7 @@ def render_baseline(frames, output: str, width: int, height: int, fps: int, poin
 
     dpi = 100
     fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="black")
-    writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV could not open a mp4v writer for {output}")
+    writer = _open_writer(output, width, height, fps)
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="baseline-")
     # matplotlib's scatter size is in points^2; a point is dpi/72 pixels
@@ -66,10 +66,7 @@ def render_baseline(frames, output: str, width: int, height: int, fps: int, poin
             ax.set_title(f"Frame {index + 1} | {len(pts)} points", color="white")
             png = os.path.join(workdir, f"frame_{index:05d}.png")
             fig.savefig(png, dpi=dpi, facecolor="black")
-            image = cv2.imread(png)
-            if image.shape[:2] != (height, width):
-                image = cv2.resize(image, (width, height))
-            writer.write(image)
+            writer.write_png(png)
             count += 1
     finally:
         writer.release()
@@ -79,7 +76,64 @@ def render_baseline(frames, output: str, width: int, height: int, fps: int, poin
                 os.unlink(os.path.join(workdir, name))
             os.rmdir(workdir)
     seconds = time.perf_counter() - started
-    return {"frames": count, "seconds": seconds, "fps": count / seconds if seconds > 0 else 0.0}
+    return {"frames": count, "seconds": seconds, "fps": count / seconds if seconds > 0 else 0.0,
+            "writer": writer.name}
+
+
+class _OpenCVWriter:
+    name = "OpenCV mp4v"
+
+    def __init__(self, output: str, width: int, height: int, fps: int):
+        import cv2
+
+        self.cv2, self.size = cv2, (width, height)
+        self.writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self.writer.isOpened():
+            raise RuntimeError(f"OpenCV could not open a mp4v writer for {output}")
+
+    def write_png(self, png: str) -> None:
+        image = self.cv2.imread(png)
+        if image.shape[1::-1] != self.size:
+            image = self.cv2.resize(image, self.size)
+        self.writer.write(image)
+
+    def release(self) -> None:
+        self.writer.release()
+
+
+class _PyAVWriter:
+    name = "PyAV mpeg4 (OpenCV not installed)"
+
+    def __init__(self, output: str, width: int, height: int, fps: int):
+        import av
+
+        self.size = (width, height)
+        self.container = av.open(output, "w")
+        self.stream = self.container.add_stream("mpeg4", rate=fps)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+
+    def write_png(self, png: str) -> None:
+        import av
+        from PIL import Image
+
+        with Image.open(png) as im:
+            image = im.convert("RGB")
+        if image.size != self.size:
+            image = image.resize(self.size)
+        frame = av.VideoFrame.from_image(image)
+        self.container.mux(self.stream.encode(frame))
+
+    def release(self) -> None:
+        self.container.mux(self.stream.encode(None))
+        self.container.close()
+
+
+def _open_writer(output: str, width: int, height: int, fps: int):
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return _PyAVWriter(output, width, height, fps)
+    return _OpenCVWriter(output, width, height, fps)
 
 
 def main() -> None:
@@ -98,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.output or os.path.join(tmp, "baseline.mp4")
         result = render_baseline(seq, out, width, height, args.fps)
-    print(f"baseline (matplotlib + PNG + OpenCV mp4v): {result['frames']} frames of {args.points} points "
+    print(f"baseline (matplotlib + PNG + {result['writer']}): {result['frames']} frames of {args.points} points "
           f"at {width}x{height} in {result['seconds']:.2f} s = {result['fps']:.2f} frames/s")
 
 

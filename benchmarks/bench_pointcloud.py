@@ -129,6 +129,7 @@ def main() -> None:
     startup_s = time.perf_counter() - started
 
     rows, results, parts = [], [], None
+    baseline_writer: set[str] = set()  # OpenCV mp4v, or PyAV's mpeg4 where OpenCV is missing
     for n in counts:
         ours_frames, base_frames = (max(2, round(c * args.frames_scale)) for c in FRAMES.get(n, (20, 3)))
         frames = frames_for(n, max(ours_frames, base_frames))
@@ -140,8 +141,13 @@ def main() -> None:
                                                       progress=False).frames
 
         ours_rate = median_rate([timed_cpu(ours) for _ in range(max(1, args.repeats))])
-        base_rate = timed_cpu(lambda: render_baseline(frames[:base_frames], str(tmp / f"baseline-{n}.mp4"), width,
-                                                      height, args.fps, bounds=(lo, hi))["frames"])
+        def baseline() -> int:
+            result = render_baseline(frames[:base_frames], str(tmp / f"baseline-{n}.mp4"), width, height, args.fps,
+                                     bounds=(lo, hi))
+            baseline_writer.add(result["writer"])
+            return result["frames"]
+
+        base_rate = timed_cpu(baseline)
         speedup = ratio(ours_rate["fps"], base_rate["fps"], 1)
         cpu_speedup = ratio(base_rate["cpu_ms_per_frame"], ours_rate["cpu_ms_per_frame"], 1)
         results.append({"points": n, "gpurender": ours_rate, "baseline": base_rate, "speedup": speedup,
@@ -153,7 +159,8 @@ def main() -> None:
         del frames
 
     print(f"\npoint-cloud sequence to MP4 at {width}x{height}, {args.fps} fps; adapter {adapter['summary']}; "
-          f"encoder {warm.encoder}; gpurender start-up {startup_s:.1f} s (once per process)\n")
+          f"encoder {warm.encoder}; baseline writer {', '.join(sorted(baseline_writer))}; "
+          f"gpurender start-up {startup_s:.1f} s (once per process)\n")
     print_table(["points/frame", "ours frames", "ours fps", "ours CPU ms/frame", "baseline frames", "baseline fps",
                  "baseline CPU ms/frame", "speed-up", "CPU-time speed-up"], rows)
     if parts:
@@ -166,7 +173,7 @@ def main() -> None:
         "command": command_line(),
         "machine": describe_machine(),
         "adapter": adapter,
-        "encoder": {"gpurender": warm.encoder, "notice": warm.encoder_notice, "baseline": "OpenCV mp4v"},
+        "encoder": {"gpurender": warm.encoder, "notice": warm.encoder_notice, "baseline": ", ".join(sorted(baseline_writer))},
         "resolution": [width, height],
         "fps": args.fps,
         "repeats": args.repeats,
