@@ -7,7 +7,7 @@ network to install it), the PNG is read with Pillow and the frames go to FFmpeg'
 encoder through PyAV: the MPEG-4 Part 2 encoder OpenCV's ``mp4v`` uses through its FFmpeg
 backend; the result says which writer ran. Used by ``bench_pointcloud.py``; runnable alone:
 
-    pip install opencv-python-headless      # for the benchmark only, not a gpurender dependency
+    pip install opencv-python-headless      # for the benchmark only (without it: PyAV's mpeg4 encoder)
     python benchmarks/baseline_matplotlib.py --points 10000 --frames 10 --resolution 640x480
 
 It prints the frames per second and writes the video to a temporary folder (or ``--output``).

@@ -12,7 +12,7 @@ at 100k and 1M points that it renders only a few frames, once.
 
 Usage::
 
-    pip install opencv-python-headless       # the baseline's only extra; not a gpurender dependency
+    pip install opencv-python-headless       # the baseline's writer (without it: PyAV's mpeg4, the same encoder)
     python benchmarks/bench_pointcloud.py                       # 10k, 100k, 1M points at 640x480
     python benchmarks/bench_pointcloud.py --points 10000 --resolution 1280x720 --repeats 5
 
