@@ -204,21 +204,20 @@ class _PyAVSource(_Source):
         resampler = av.AudioResampler(format="flt", layout=self.layout, rate=self.sample_rate)
         with av.open(str(self.path)) as container:
             stream = container.streams.audio[0]
-            for decoded in container.decode(stream):
-                for frame in resampler.resample(decoded):
-                    data = frame.to_ndarray().reshape(-1, self.channels)
-                    lo, hi = max(first - pos, 0), min(end - pos, len(data))
-                    if hi > lo:
-                        yield data[lo:hi]
-                    pos += len(data)
-                    if pos >= end:
-                        return
-            for frame in resampler.resample(None):
+
+            def resampled():
+                for decoded in container.decode(stream):
+                    yield from resampler.resample(decoded)
+                yield from resampler.resample(None)  # what the resampler still holds
+
+            for frame in resampled():
                 data = frame.to_ndarray().reshape(-1, self.channels)
                 lo, hi = max(first - pos, 0), min(end - pos, len(data))
                 if hi > lo:
                     yield data[lo:hi]
                 pos += len(data)
+                if pos >= end:
+                    return
 
 
 def _open_source(audio) -> _Source:
