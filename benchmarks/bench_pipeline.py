@@ -77,7 +77,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -118,7 +117,8 @@ from gpurender.render.readback import (  # noqa: E402
 )
 from gpurender.render.renderer import FrameRenderer  # noqa: E402
 from gpurender.scene.loader import scene_from_dict  # noqa: E402
-from gpurender.settings import RESOLUTIONS, RenderSettings  # noqa: E402
+from gpurender.errors import GpurenderError  # noqa: E402
+from gpurender.settings import RenderSettings, parse_resolution  # noqa: E402
 
 SCENE_POINTS = {"standard": 1_000_000, "light": 30_000, "small": 3_000}
 AUDIO_MARGIN_S = 0.5  # the demo track runs past the rendered span, as a real track would
@@ -142,13 +142,12 @@ def make_scene(name: str):
 
 
 def parse_size(text: str) -> tuple[str, int, int]:
-    key = text.strip().lower()
-    if key in RESOLUTIONS:
-        return key, *RESOLUTIONS[key]
-    m = re.fullmatch(r"(\d+)x(\d+)", key)
-    if not m:
-        raise SystemExit(f"bad size {text!r}; use 720p, 1080p, 4k or WxH")
-    return key, int(m.group(1)), int(m.group(2))
+    """``(label, width, height)`` with the size as given as its label."""
+    try:
+        w, h = parse_resolution(text)
+    except GpurenderError as exc:
+        raise SystemExit(str(exc)) from None
+    return text.strip().lower(), w, h
 
 
 class Budget:

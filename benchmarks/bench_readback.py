@@ -48,14 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpurender.render.convert import YuvConverter, rgba_to_i420_cpu  # noqa: E402
 from gpurender.render.device import adapter_info, get_device  # noqa: E402
+from gpurender.errors import GpurenderError  # noqa: E402
 from gpurender.render.readback import (  # noqa: E402
     ReadbackRing,
     record_texture_copy,
     strip_row_padding,
     texture_copy_layout,
 )
-
-NAMED_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "1440p": (2560, 1440), "4k": (3840, 2160)}
+from gpurender.settings import RESOLUTIONS, parse_resolution  # noqa: E402
 
 # Benchmark-only synthetic content, kept inline because it is not part of the package's shaders.
 PATTERN_WGSL = """
@@ -240,14 +240,13 @@ def _check_conversion(device, src: PatternSource, conv: YuvConverter) -> int:
 
 
 def _parse_size(text: str) -> tuple[str, int, int]:
+    """``(label, width, height)``: a named size keeps its name, WxH is labelled ``{w}x{h}``."""
+    try:
+        w, h = parse_resolution(text)
+    except GpurenderError as exc:
+        raise SystemExit(str(exc)) from None
     key = text.strip().lower()
-    if key in NAMED_SIZES:
-        return key, *NAMED_SIZES[key]
-    m = re.fullmatch(r"(\d+)x(\d+)", key)
-    if not m:
-        raise SystemExit(f"bad size {text!r}; use 720p, 1080p, 1440p, 4k or WxH")
-    w, h = int(m.group(1)), int(m.group(2))
-    return f"{w}x{h}", w, h
+    return (key if key in RESOLUTIONS else f"{w}x{h}"), w, h
 
 
 def _cpu_model() -> str:
