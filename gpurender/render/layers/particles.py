@@ -21,17 +21,12 @@ from ...errors import SceneError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .points import SPRITE_BLENDS
 
 PARTICLE_BYTES = 32
 SIM_FLOATS = 32
 DRAW_FLOATS = 32
 WORKGROUP = 64
-_BLENDS = {
-    "blend": {"color": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"},
-              "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
-    "additive": {"color": {"src_factor": "one", "dst_factor": "one", "operation": "add"},
-                 "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
-}
 
 
 def screen_matrix(aspect: float) -> np.ndarray:
@@ -93,7 +88,7 @@ class ParticlesRenderer(LayerRenderer):
             vertex={"module": draw_module, "entry_point": "vs_main"},
             primitive={"topology": "triangle-list"},
             fragment={"module": draw_module, "entry_point": "fs_main",
-                      "targets": [{"format": self.target_format, "blend": _BLENDS[p["draw"]]}]},
+                      "targets": [{"format": self.target_format, "blend": SPRITE_BLENDS[p["draw"]]}]},
         )
         self.draw_bind_group = device.create_bind_group(
             layout=self.draw_pipeline.get_bind_group_layout(0),

@@ -22,7 +22,9 @@ from ..shaderlib import load_wgsl
 from .base import FrameInfo, LayerRenderer, register_renderer
 
 UNIFORM_SIZE = 160
-_BLENDS = {
+#: Blend state of premultiplied sprites per draw mode (``depth``: none, the depth test decides);
+#: the particles layer draws its sprites with the same states.
+SPRITE_BLENDS = {
     "blend": {"color": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"},
               "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
     "additive": {"color": {"src_factor": "one", "dst_factor": "one", "operation": "add"},
@@ -81,8 +83,8 @@ class PointCloudPipeline:
     """Pipelines and buffers to draw one set of points; reused by other point-based layers."""
 
     def __init__(self, device, draw: str, target_format: str):
-        if draw not in _BLENDS:
-            raise SceneError(f"unknown draw mode {draw!r}; valid: {', '.join(_BLENDS)}")
+        if draw not in SPRITE_BLENDS:
+            raise SceneError(f"unknown draw mode {draw!r}; valid: {', '.join(SPRITE_BLENDS)}")
         self.device = device
         self.draw_mode = draw
         module = device.create_shader_module(code=load_wgsl("points.wgsl"))
@@ -91,8 +93,8 @@ class PointCloudPipeline:
         if draw == "depth":
             depth = {"format": "depth32float", "depth_write_enabled": True, "depth_compare": "less"}
         target = {"format": target_format}
-        if _BLENDS[draw] is not None:
-            target["blend"] = _BLENDS[draw]
+        if SPRITE_BLENDS[draw] is not None:
+            target["blend"] = SPRITE_BLENDS[draw]
         self.pipeline = device.create_render_pipeline(
             layout="auto",
             vertex={"module": module, "entry_point": "vs_main"},
