@@ -33,3 +33,28 @@ def assert_same_frames(a, b):
     assert len(a) == len(b)
     for i, (fa, fb) in enumerate(zip(a, b)):
         assert np.array_equal(fa, fb), f"frame {i} differs"
+
+
+def before_each_encode(monkeypatch, hook) -> None:
+    """Run ``hook(frame)`` in the encoder thread before every frame is encoded: to slow, stall or
+    fail the encoder while the real one still writes the file."""
+    from gpurender.encode import VideoWriter
+
+    real = VideoWriter._encode
+
+    def encode(self, frame):
+        hook(frame)
+        real(self, frame)
+
+    monkeypatch.setattr(VideoWriter, "_encode", encode)
+
+
+def fail_encoding_at(monkeypatch, pts: int) -> None:
+    """Make the encoder raise ``RuntimeError("simulated encoder failure")`` at frame ``pts``."""
+
+    def hook(frame):
+        if frame.pts == pts:
+            raise RuntimeError("simulated encoder failure")
+
+    before_each_encode(monkeypatch, hook)
+

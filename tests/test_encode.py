@@ -21,6 +21,7 @@ from gpurender.encode import (
 )
 from gpurender.encode.encoders import NVENC, X264_CRF, probe_encoder
 from gpurender.errors import EncodeError
+from media import fail_encoding_at
 
 W, H, FPS = 64, 48, 30
 
@@ -290,14 +291,7 @@ def test_png_sequence_names(tmp_path):
 
 
 def test_error_inside_the_encoder_thread_surfaces_and_leaves_nothing(tmp_path, monkeypatch):
-    real = VideoWriter._encode
-
-    def failing(self, frame):
-        if frame.pts == 3:
-            raise RuntimeError("simulated encoder failure")
-        real(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "_encode", failing)
+    fail_encoding_at(monkeypatch, 3)
     target = tmp_path / "broken.mp4"
     with pytest.raises(EncodeError, match="libx264 failed at frame 3: simulated encoder failure"):
         with VideoWriter(target, EncodeSettings(W, H, FPS, encoder="cpu"), queue_size=2) as writer:

@@ -25,6 +25,7 @@ from gpurender.pipeline import render_video
 from gpurender.progress import Progress
 from gpurender.scene.loader import scene_from_dict
 from gpurender.settings import RenderSettings
+from media import before_each_encode, fail_encoding_at
 
 W, H, FPS = 64, 48, 24
 SR = 16000
@@ -83,13 +84,7 @@ def test_every_frame_reaches_the_file_in_order_under_a_slow_consumer(tmp_path, m
     from gpurender.render.renderer import FrameRenderer
 
     rng = random.Random(5)
-    real_encode = VideoWriter._encode
-
-    def slow_encode(self, frame):
-        time.sleep(rng.choice([0.0, 0.0, 0.002, 0.02]))
-        real_encode(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "_encode", slow_encode)
+    before_each_encode(monkeypatch, lambda frame: time.sleep(rng.choice([0.0, 0.0, 0.002, 0.02])))
     n = len(reference)
     renderer = FrameRenderer(scene, analyze(audio, FPS), W, H, FPS)
     target = tmp_path / "slow.mkv"
@@ -139,13 +134,7 @@ def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames
                                                                                    audio):
 
     release = threading.Event()
-    real_encode = VideoWriter._encode
-
-    def stalled_encode(self, frame):
-        release.wait(timeout=30)
-        real_encode(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "_encode", stalled_encode)
+    before_each_encode(monkeypatch, lambda frame: release.wait(timeout=30))
     drawn = count_drawn_frames(monkeypatch)
     n, queue, depth = 40, 2, 3
     target = tmp_path / "stalled.mkv"
@@ -182,15 +171,7 @@ def test_rendering_runs_ahead_of_a_stalled_encoder_by_a_bounded_number_of_frames
 
 
 def test_encoder_error_mid_render_stops_it_and_leaves_no_output(tmp_path, monkeypatch, scene, audio):
-
-    real_encode = VideoWriter._encode
-
-    def failing(self, frame):
-        if frame.pts == 3:
-            raise RuntimeError("simulated encoder failure")
-        real_encode(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "_encode", failing)
+    fail_encoding_at(monkeypatch, 3)
     drawn = count_drawn_frames(monkeypatch)
     n, queue, depth = 48, 2, 3
     target = tmp_path / "broken.mp4"
