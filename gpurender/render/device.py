@@ -89,23 +89,40 @@ def _request_adapter():
     return adapter
 
 
+def _create_device():
+    """The adapter and its device, with the limits gpurender asks for."""
+    adapter = _request_adapter()
+    limits = {}
+    want = {
+        "max-storage-buffer-binding-size": 1 << 30,
+        "max-buffer-size": 1 << 31,
+        "max-texture-dimension-2d": 16384,
+    }
+    for key, value in want.items():
+        have = adapter.limits.get(key)
+        if have is not None:
+            limits[key] = min(value, have)
+    try:
+        device = adapter.request_device_sync(required_limits=limits)
+    except Exception as exc:
+        raise RenderError(f"the adapter {adapter.info.get('device', '?')!r} would not create a device ({exc}); "
+                          "update its driver or use the software adapter") from exc
+    return adapter, device
+
+
 def get_device():
-    """The process-wide wgpu device (created on first use)."""
+    """The process-wide wgpu device (created on first use).
+
+    The driver calls run in a helper thread with a deadline: Ctrl-C meanwhile is a plain
+    KeyboardInterrupt (inside wgpu's callbacks it would be swallowed and surface as an
+    AssertionError), and a driver that never answers is a RenderError, not a hang.
+    """
     global _device, _adapter
     with _lock:
         if _device is None:
-            _adapter = _request_adapter()
-            limits = {}
-            want = {
-                "max-storage-buffer-binding-size": 1 << 30,
-                "max-buffer-size": 1 << 31,
-                "max-texture-dimension-2d": 16384,
-            }
-            for key, value in want.items():
-                have = _adapter.limits.get(key)
-                if have is not None:
-                    limits[key] = min(value, have)
-            _device = _adapter.request_device_sync(required_limits=limits)
+            from .waits import run_with_deadline
+
+            _adapter, _device = run_with_deadline(_create_device, "creating the GPU device")
         return _device
 
 

@@ -10,6 +10,9 @@ How waiting works in wgpu-py 0.32 (wgpu-native backend): ``buffer.map_async`` re
 ``GPUPromise`` and takes a token on the device's poll thread, which polls the device (blocking,
 GIL released) until the map callback fires and sets the promise's ``threading.Event``.
 ``sync_wait()`` then just waits on that event and runs the handler that marks the buffer mapped.
+Waits go through :func:`gpurender.render.waits.wait_promise` instead: the same event, polled in
+slices with a deadline, so an interrupt swallowed by the map callback or a lost device ends the
+render with an error instead of a wait without end.
 No asyncio loop is needed, so this works from any ordinary thread. Checking whether a promise has
 settled without waiting needs its private ``_state`` (there is no public getter); if a future
 wgpu-py drops it, :func:`_settled` answers "not yet" and frames are delivered when the ring fills
@@ -30,15 +33,12 @@ from typing import Callable
 import numpy as np
 
 from ..errors import RenderError
+from .waits import settled as _settled, wait_promise
 
+#: Seconds :meth:`ReadbackRing.close` waits for each map still in flight.
+CLOSE_WAIT_S = 2.0
 #: WebGPU requires bytes_per_row of texture<->buffer copies to be a multiple of this.
 COPY_ROW_ALIGNMENT = 256
-
-
-def _settled(promise) -> bool:
-    """True when the map promise has its result (fulfilled or rejected), without blocking."""
-    state = getattr(promise, "_state", None)
-    return isinstance(state, str) and state != "pending"
 
 
 def _map_read(buffer, size: int):
@@ -155,11 +155,17 @@ class ReadbackRing:
         return done
 
     def close(self) -> None:
-        """Drop frames still in flight and free the staging buffers."""
+        """Drop frames still in flight and free the staging buffers.
+
+        Waits for a pending map only briefly: one that never settles (its callback lost to an
+        interrupt, a lost device) must not hang the shutdown of a render that is already failing.
+        A buffer whose map is still pending is destroyed as it is, which WebGPU allows (the map
+        is aborted).
+        """
         while self._in_flight:
             slot = self._in_flight.popleft()
             try:
-                slot.promise.sync_wait()
+                wait_promise(slot.promise, "a frame in flight at shutdown", timeout=CLOSE_WAIT_S)
                 slot.buffer.unmap()
             except Exception:
                 pass  # already failing or shutting down; the buffers go anyway
@@ -186,7 +192,9 @@ class ReadbackRing:
         slot = self._in_flight.popleft()
         promise, slot.promise = slot.promise, None
         try:
-            promise.sync_wait()
+            wait_promise(promise, f"reading frame {slot.frame_index} back from the GPU")
+        except RenderError:
+            raise
         except Exception as exc:
             raise RenderError(
                 f"reading frame {slot.frame_index} back from the GPU failed ({exc}); "
