@@ -61,6 +61,14 @@ def resolve_format(output, settings: RenderSettings) -> str:
     return settings.format or format_from_path(output)
 
 
+def _refuse_inputs(output, scene: Scene, audio, fmt: str) -> None:
+    """Refuse, before any work, an output that would replace the scene, a file it uses or the audio."""
+    from .encode.files import refuse_input_as_output
+
+    inputs = scene.input_files() + [("audio", getattr(audio, "source", None))]
+    refuse_input_as_output(output, inputs, png=fmt == "png")
+
+
 def analyse(audio, settings: RenderSettings, progress: Progress, scene: Scene | None = None):
     """The whole track's features, computed once before the first frame is drawn.
 
@@ -90,6 +98,7 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     :class:`gpurender.farm.JobInterrupted`. ``audio_codec`` overrides the format's default audio
     codec (e.g. ``"pcm_f32le"`` in mkv/mov keeps the source's samples exactly).
     """
+    _refuse_inputs(output, scene, audio, resolve_format(Path(output), settings))
     if job is not None:
         return _render_chunked(scene, audio, output, settings, progress or Progress(quiet=True), job, audio_codec)
     from .encode import VideoWriter, mux_audio
@@ -291,6 +300,7 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     progress = progress or Progress(quiet=True)
     output = Path(output)
     check_output_dir(output)
+    _refuse_inputs(output, scene, audio, "still")  # one file, not a sequence
     features = analyse(audio, settings, progress, scene)
     n_track = max(int(features.n_frames), 1)
     renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)

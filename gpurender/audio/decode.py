@@ -29,6 +29,8 @@ class AudioData:
 
     samples: np.ndarray
     sample_rate: int
+    #: The file the samples were decoded from (None when made in memory); outputs never replace it.
+    source: str | None = None
 
     def __post_init__(self):
         samples = np.asarray(self.samples, dtype=np.float32)
@@ -113,7 +115,7 @@ def load_audio(path) -> AudioData:
             ) from None
     if samples.shape[0] == 0:
         raise AudioError(f"audio file {str(path)!r} contains no audio samples; give a file with sound in it")
-    return AudioData(samples, rate)
+    return AudioData(samples, rate, source=os.fspath(path))
 
 
 class _NotForSoundfile(Exception):

@@ -203,12 +203,14 @@ def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
 def analyze(song, fps, output, plot, fft_size, bands, mode, smoothing, backend):
     """Analyse SONG once per video frame and write every feature to an .npz."""
     from ..audio import AnalysisSettings, analyze_file, plot_features
-    from ..encode.files import check_output_dir
+    from ..encode.files import check_output_dir, refuse_input_as_output
     from pathlib import Path
 
-    check_output_dir(Path(output))
-    if plot:
-        check_output_dir(Path(plot))
+    for path in (output, plot) if plot else (output,):
+        check_output_dir(Path(path))
+        refuse_input_as_output(path, [("audio", song)])
+    if plot and Path(plot).resolve() == Path(output).resolve():
+        raise GpurenderError("--plot and --output name the same file; give the plot its own name")
     settings = AnalysisSettings(fft_size=fft_size, n_bands=bands, mode=mode, smoothing=smoothing, backend=backend)
     features = analyze_file(song, check_fps(fps), settings=settings)
     features.save_npz(output)

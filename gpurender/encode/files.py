@@ -8,6 +8,7 @@ is complete; anything that fails removes its temporary file. This module holds t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -23,6 +24,49 @@ def check_output_dir(target: Path) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise EncodeError(f"output folder {str(folder)!r} is not writable; choose another output path")
     return folder
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # hard links and bind mounts too
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _png_pattern_regex(pattern: str) -> re.Pattern:
+    """A regex matching the names a printf-style PNG pattern (``frame_%06d.png``) produces."""
+    parts = re.split(r"(%0?\d*d)", pattern.replace("%%", "\0"))
+    body = "".join(r"\d+" if re.fullmatch(r"%0?\d*d", part) else re.escape(part.replace("\0", "%"))
+                   for part in parts)
+    return re.compile(body + r"\Z")
+
+
+def refuse_input_as_output(output, inputs, png: bool = False) -> None:
+    """EncodeError if writing ``output`` would replace one of the job's ``inputs``.
+
+    ``inputs`` are ``(what, path)`` pairs (``("audio", "song.mp4")``); None paths are skipped.
+    A path is the output when it names the same file, through links or relative parts too. For
+    a PNG sequence (``png=True``) every frame name the sequence writes counts as the output.
+    Checked before any work starts, so a mistyped ``-o`` never costs the song or the scene.
+    """
+    out = Path(output)
+    folder, name_re = None, None
+    if png:
+        from .writer import png_target
+
+        folder, pattern, _ = png_target(out)
+        name_re = _png_pattern_regex(pattern)
+    for what, path in inputs:
+        if path is None:
+            continue
+        path = Path(path)
+        clash = _same_path(out, path)
+        if not clash and folder is not None and name_re.match(path.name):
+            clash = _same_path(folder, path.parent)
+        if clash:
+            raise EncodeError(f"the output {str(out)!r} is the {what} {str(path)!r}; writing it would destroy "
+                              "an input - choose another output path")
 
 
 def temp_beside(target: Path, suffix: str | None = None) -> Path:

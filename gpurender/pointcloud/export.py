@@ -353,7 +353,7 @@ def export_point_cloud_video(
     summary, as the CLI does).
     """
     from ..encode import EncodeSettings, format_from_path, mux_audio
-    from ..encode.files import check_output_dir, publish, remove_quietly, temp_beside
+    from ..encode.files import check_output_dir, publish, refuse_input_as_output, remove_quietly, temp_beside
     from ..render.device import adapter_info
     from ..render.layers import pointseq  # noqa: F401  (registers the layer renderer)
     from ..render.pointvideo import PointVideoRenderer
@@ -377,6 +377,9 @@ def export_point_cloud_video(
     enc = EncodeSettings(width=width, height=height, fps=fps, format=fmt, codec=codec, encoder=encoder,
                          quality=quality, lossless=lossless)
     check_output_dir(output)
+    inputs = list(frames.input_files()) if hasattr(frames, "input_files") else []
+    inputs.append(("audio", getattr(audio, "source", None) if hasattr(audio, "samples") else audio))
+    refuse_input_as_output(output, inputs)
     check_colormap(colormap)
     bg = parse_color(background, "background")
     if bg[3] < 1.0:

@@ -8,6 +8,7 @@ names. The render stage looks the same type names up in its own registry to draw
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -127,6 +128,33 @@ class Scene:
     @property
     def transparent(self) -> bool:
         return self.background[3] < 1.0
+
+    def input_files(self) -> list[tuple[str, str]]:
+        """``(what, path)`` for every file the scene reads: the scene file and each layer's files.
+
+        A folder or glob given as a layer's path (point sequences) stands for the files in it.
+        """
+        import glob
+
+        found = []
+        if self.source != "<scene>" and os.path.isfile(self.source):
+            found.append(("scene file", self.source))
+        types = layer_types()
+        for i, layer in enumerate(self.layers):
+            spec = types.get(layer.type)
+            for key, param in (spec.params.items() if spec is not None else ()):
+                value = layer.params.get(key)
+                if param.kind != "path" or not value:
+                    continue
+                what = f"layer {i + 1} ({layer.type}) {key}"
+                value = os.fspath(value)
+                if os.path.isdir(value):
+                    found += [(what, entry.path) for entry in os.scandir(value) if entry.is_file()]
+                elif glob.has_magic(value):
+                    found += [(what, path) for path in glob.glob(value)]
+                else:
+                    found.append((what, value))
+        return found
 
     def bindings(self) -> list[Binding]:
         found = [v for v in vars_of(self.camera) if isinstance(v, Binding)]

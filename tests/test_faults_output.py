@@ -1,0 +1,126 @@
+"""Fault injection on the output side: no input is ever overwritten, no partial file outlives its run,
+and environment failures (disk full, permissions) are one line, not a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gpurender.cli import main
+
+SMALL = ["--resolution", "64x48", "--fps", "10", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
+
+
+# -- never write over an input ----------------------------------------------------------------
+
+def test_render_refuses_the_audio_as_output(tmp_path, small_scene, song):
+    before = digest(song)
+    result = run("render", small_scene, "--audio", song, "-o", song, "--format", "mp4", *SMALL)
+    assert result.exit_code != 0
+    assert "error: the output" in result.output and "is the audio" in result.output
+    assert digest(song) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_render_refuses_the_scene_through_another_spelling_and_a_link(tmp_path, small_scene, song):
+    before = digest(small_scene)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    spelled = sub / ".." / small_scene.name
+    result = run("render", small_scene, "--audio", song, "-o", spelled, "--format", "mp4", *SMALL)
+    assert result.exit_code != 0 and "is the scene file" in result.output
+    link = tmp_path / "link.mp4"
+    link.symlink_to(small_scene)
+    result = run("render", small_scene, "--audio", song, "-o", link, *SMALL)
+    assert result.exit_code != 0 and "is the scene file" in result.output
+    assert digest(small_scene) == before
+
+
+def test_render_refuses_a_file_the_scene_uses(tmp_path, song):
+    from PIL import Image
+
+    picture = tmp_path / "logo.png"
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(picture)
+    scene = tmp_path / "scene.toml"
+    scene.write_text('[[layers]]\ntype = "image"\nfile = "logo.png"\n')
+    before = digest(picture)
+    result = run("render", scene, "--audio", song, "-o", picture, "--format", "mp4", *SMALL)
+    assert result.exit_code != 0
+    assert "is the layer 1 (image) file" in result.output
+    assert digest(picture) == before
+
+
+def test_png_sequence_refuses_to_overwrite_an_input_frame_name(tmp_path, song):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    victim = frames / "frame_000000.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(victim)
+    scene = tmp_path / "scene.toml"
+    scene.write_text('[[layers]]\ntype = "image"\nfile = "frames/frame_000000.png"\n')
+    result = run("render", scene, "--audio", song, "-o", frames / "frame_%06d.png", "--duration", "0.2",
+                 *SMALL)
+    assert result.exit_code != 0 and "destroy an input" in result.output
+
+
+def test_still_and_analyze_refuse_their_inputs(tmp_path, small_scene, song):
+    before_scene, before_song = digest(small_scene), digest(song)
+    result = run("still", small_scene, "--audio", song, "-o", small_scene, "--resolution", "64x48", "--quiet")
+    assert result.exit_code != 0 and "is the scene file" in result.output
+    result = run("analyze", song, "-o", song)
+    assert result.exit_code != 0 and "is the audio" in result.output
+    result = run("analyze", song, "-o", tmp_path / "f.npz", "--plot", song)
+    assert result.exit_code != 0 and "is the audio" in result.output
+    assert (digest(small_scene), digest(song)) == (before_scene, before_song)
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_points_refuses_its_point_files_and_audio(tmp_path, song):
+    seq = tmp_path / "seq.npz"
+    assert run("points-example", "sphere", "-o", seq, "--frames", "2", "--points", "50").exit_code == 0
+    before = digest(seq)
+    result = run("points", seq, "-o", seq, "--format", "mp4", "--resolution", "64x48", "--quiet")
+    assert result.exit_code != 0 and "is the point file" in result.output
+    result = run("points", seq, "-o", song, "--format", "mp4", "--audio", song, "--resolution", "64x48", "--quiet")
+    assert result.exit_code != 0 and "is the audio" in result.output
+    assert digest(seq) == before
+
+    folder = tmp_path / "plys"
+    assert run("points-example", "sphere", "-o", folder, "--frames", "3", "--points", "50",
+               "--format", "ply").exit_code == 0
+    second = sorted(folder.iterdir())[1]
+    before = digest(second)
+    result = run("points", folder, "-o", second, "--format", "mp4", "--resolution", "64x48", "--quiet")
+    assert result.exit_code != 0 and "is the point file" in result.output
+    assert digest(second) == before
+
+
+def test_api_refuses_the_audio_it_was_loaded_from(tmp_path, small_scene, song):
+    from gpurender.audio import load_audio
+    from gpurender.errors import EncodeError
+    from gpurender.pipeline import render_video
+    from gpurender.scene import load_scene
+    from gpurender.settings import RenderSettings
+
+    with pytest.raises(EncodeError, match="is the audio"):
+        render_video(load_scene(small_scene), load_audio(song), song,
+                     RenderSettings(width=64, height=48, fps=10, format="mp4"))
