@@ -4,7 +4,9 @@ The user's file is appended to ``shaders/user_shader.wgsl``, which declares the 
 time, frame, phase, four free parameters, the frame's audio features, band levels and samples) and
 the entry points that call ``shade`` and premultiply its straight RGBA. A file that does not
 compile becomes one :class:`~gpurender.errors.SceneError` line naming the user's file and the line
-in it (mapped back from the composed source), and the process-wide device stays usable.
+in it (mapped back from the composed source), and the process-wide device stays usable. A shader
+too large or too deeply nested, or one that crashes or hangs the compiler, is refused the same way
+before this process compiles it (:mod:`gpurender.render.shadercheck`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import wgpu
 
 from ...errors import SceneError
+from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
@@ -125,6 +128,50 @@ def _read_user_code(layer) -> tuple[str, str]:
         raise SceneError(f"{where}: shader file {str(path)!r} cannot be read: {exc}") from None
 
 
+def build_pipeline(device, code: str, label: str, target_format: str):
+    """Compile a composed shader source: its module, bind group layout and render pipeline.
+
+    Raises :class:`~gpurender.render.shadercheck.CompileFailure` with the compiler's message.
+    Used both here and by the child process that tries a user's shader first.
+    """
+    try:
+        with _quiet_wgpu_log():
+            module = device.create_shader_module(label=label, code=code)
+    except wgpu.GPUError as exc:
+        raise CompileFailure("module", str(exc)) from None
+
+    frag = wgpu.ShaderStage.FRAGMENT
+    bind_group_layout = device.create_bind_group_layout(entries=[
+        {"binding": 0, "visibility": frag, "buffer": {"type": "uniform"}},
+        {"binding": 1, "visibility": frag, "buffer": {"type": "uniform"}},
+        {"binding": 2, "visibility": frag, "buffer": {"type": "read-only-storage"}},
+        {"binding": 3, "visibility": frag, "buffer": {"type": "read-only-storage"}},
+    ])
+    # An explicit layout: "auto" would drop the bindings a user's shader never reads.
+    layout = device.create_pipeline_layout(bind_group_layouts=[bind_group_layout])
+    try:
+        with _quiet_wgpu_log():
+            pipeline = device.create_render_pipeline(
+                layout=layout,
+                vertex={"module": module, "entry_point": "gpurender_vs"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": module, "entry_point": "gpurender_fs",
+                          "targets": [{"format": target_format}]},
+            )
+    except wgpu.GPUError as exc:
+        raise CompileFailure("pipeline", str(exc)) from None
+    return module, bind_group_layout, pipeline
+
+
+def compile_error_message(failure: CompileFailure, offset: int, user_lines: int, name: str) -> str:
+    """One line for a user's shader that the compiler refused."""
+    if failure.stage == "module":
+        return user_error_message(failure.message, offset, user_lines, name)
+    last = next((ln.strip() for ln in reversed(failure.message.splitlines()) if ln.strip()), "unknown error")
+    return (f"{name}: the shader compiles but cannot be used: {last} (a shader reads only the inputs "
+            f"gpurender declares; remove its own @group/@binding variables)")
+
+
 @register_renderer("shader")
 class ShaderRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
@@ -133,40 +180,20 @@ class ShaderRenderer(LayerRenderer):
         user_code, self.source_name = _read_user_code(layer)
         if not _DEFINES_SHADE.search(user_code):
             raise SceneError(f"{self.source_name}: defines no shade function; declare `{SIGNATURE}`")
+        # A hostile or huge shader must not crash or hang this process: measure it, then let a
+        # child process compile it first (see shadercheck).
+        check_limits(user_code, self.source_name)
         code, offset = compose_source(user_code)
         user_lines = user_code.count("\n") + 1
-        try:
-            with _quiet_wgpu_log():
-                module = device.create_shader_module(label=self.source_name, code=code)
-        except wgpu.GPUError as exc:
-            raise SceneError(user_error_message(str(exc), offset, user_lines, self.source_name)) from None
-
-        def entry(kind):
-            return {"type": kind}
-
-        frag = wgpu.ShaderStage.FRAGMENT
-        self.bind_group_layout = device.create_bind_group_layout(entries=[
-            {"binding": 0, "visibility": frag, "buffer": entry("uniform")},
-            {"binding": 1, "visibility": frag, "buffer": entry("uniform")},
-            {"binding": 2, "visibility": frag, "buffer": entry("read-only-storage")},
-            {"binding": 3, "visibility": frag, "buffer": entry("read-only-storage")},
-        ])
-        # An explicit layout: "auto" would drop the bindings a user's shader never reads.
-        layout = device.create_pipeline_layout(bind_group_layouts=[self.bind_group_layout])
-        try:
-            with _quiet_wgpu_log():
-                self.pipeline = device.create_render_pipeline(
-                    layout=layout,
-                    vertex={"module": module, "entry_point": "gpurender_vs"},
-                    primitive={"topology": "triangle-list"},
-                    fragment={"module": module, "entry_point": "gpurender_fs",
-                              "targets": [{"format": self.target_format}]},
-                )
-        except wgpu.GPUError as exc:
-            last = next((ln.strip() for ln in reversed(str(exc).splitlines()) if ln.strip()), "unknown error")
-            raise SceneError(f"{self.source_name}: the shader compiles but cannot be used: {last} (a shader "
-                             f"reads only the inputs gpurender declares; remove its own @group/@binding "
-                             f"variables)") from None
+        failure = trial_compile(code, self.target_format, self.source_name)
+        if failure is None:
+            try:
+                _module, self.bind_group_layout, self.pipeline = build_pipeline(
+                    device, code, self.source_name, self.target_format)
+            except CompileFailure as exc:  # the child's device differs from this one
+                failure = exc
+        if failure is not None:
+            raise SceneError(compile_error_message(failure, offset, user_lines, self.source_name))
 
         usage = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
         self.inputs = device.create_buffer(size=_INPUTS_FLOATS * 4, usage=usage)
