@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SceneError
+from ..errors import GpurenderError, SceneError
 from .frames import PointFrame
 
 WRITE_FORMATS = ("npz", "ply", "npy", "csv")
@@ -99,7 +99,32 @@ def read_point_file(path, index: int | None = None) -> PointFrame:
 # -- sequences ----------------------------------------------------------------------------------
 
 
-class FileSequence(Sequence):
+class _LazySequence(Sequence):
+    """A sequence whose iteration ends only after its last frame.
+
+    ``Sequence``'s own ``__iter__`` stops at the first IndexError, so a reader's IndexError on a
+    damaged file would end the sequence early and silently drop the rest. Here iteration counts
+    to ``len`` and every frame is read by ``_frame``, whose errors propagate.
+    """
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self._frame(index)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._frame(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._frame(index)
+
+    def _frame(self, index: int) -> PointFrame:
+        raise NotImplementedError
+
+
+class FileSequence(_LazySequence):
     """Frames read lazily from per-frame files, in the order given."""
 
     def __init__(self, paths):
@@ -111,12 +136,13 @@ class FileSequence(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return FileSequence(self.paths[index])
-        if index < 0:
-            index += len(self.paths)
+        return super().__getitem__(index)
+
+    def _frame(self, index):
         return read_point_file(self.paths[index], index if len(self.paths) > 1 else None)
 
 
-class NpzSequence(Sequence):
+class NpzSequence(_LazySequence):
     """Frames of an .npz archive: numbered ``points_*``/``colors_*`` arrays, read one frame at a time,
     or one stacked ``[frames, N, 3]`` array (with optional stacked ``colors``).
 
@@ -125,6 +151,8 @@ class NpzSequence(Sequence):
     """
 
     def __init__(self, path):
+        from ..scene.pointfile import read_npz_array
+
         self.path = Path(path)
         self.stacked = None
         try:
@@ -142,8 +170,10 @@ class NpzSequence(Sequence):
                 if name is None:
                     raise SceneError(f"{self.path}: no point arrays found (keys: {', '.join(keys) or 'none'}); "
                                      f"use points_0000, points_0001, ... or one stacked 'points' array")
-                points = archive[name]
-                colors = archive["colors"] if name == "points" and "colors" in keys else None
+                where = str(self.path)
+                points = read_npz_array(archive, name, where, points_axis=1)
+                colors = read_npz_array(archive, "colors", where, points_axis=1) \
+                    if name == "points" and "colors" in keys else None
         except SceneError:
             raise
         except Exception as exc:
@@ -165,25 +195,27 @@ class NpzSequence(Sequence):
     def __len__(self):
         return len(self.keys)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _frame(self, index):
         if self.stacked is not None:
             name, points, colors = self.stacked
             return PointFrame(points[index], None if colors is None else colors[index],
                               f"{self.path.name}[{name}][{index}]")
+        from ..scene.pointfile import read_npz_array
+
         pkey, ckey = self.keys[index]
-        with np.load(self.path, allow_pickle=False) as archive:
-            points = archive[pkey]
-            colors = archive[ckey] if ckey else None
+        where = f"{self.path} (frame {index})"
+        try:
+            with np.load(self.path, allow_pickle=False) as archive:
+                points = read_npz_array(archive, pkey, where)
+                colors = read_npz_array(archive, ckey, where) if ckey else None
+        except SceneError:
+            raise
+        except Exception as exc:  # the archive changed or broke since it was listed
+            raise SceneError(f"{where}: cannot be read as .npz ({exc})") from None
         return PointFrame(points, colors, f"{self.path.name}:{pkey}")
 
 
-class StackedNpySequence(Sequence):
+class StackedNpySequence(_LazySequence):
     """Frames of one memory-mapped ``[frames, N, 3|6|7]`` .npy array (colour columns in 0..1)."""
 
     def __init__(self, path, array):
@@ -192,9 +224,7 @@ class StackedNpySequence(Sequence):
     def __len__(self):
         return len(self.array)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _frame(self, index):
         where = f"{self.path.name}[{index}]"
         table = np.asarray(self.array[index])
         if table.ndim != 2 or table.shape[1] not in (3, 6, 7):
@@ -238,12 +268,12 @@ def _write_npz(frames, path: Path) -> None:
     import zipfile
 
     from ..encode.files import publish, remove_quietly, temp_beside
-    from .frames import check_frame
+    from .frames import check_frame, iter_frames
 
     temp = temp_beside(path)
     try:
         with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for i, item in enumerate(frames):
+            for i, item in enumerate(iter_frames(frames)):
                 frame = check_frame(item, i)
                 for name, array in (("points", frame.points), ("colors", frame.colors)):
                     if array is not None:
@@ -254,27 +284,55 @@ def _write_npz(frames, path: Path) -> None:
         remove_quietly(temp)
 
 
+def _write_files(frames, folder: Path, fmt: str) -> list[str]:
+    """One file per frame in ``folder``, each written under a temporary name as it comes; the
+    files are renamed onto their names only once every frame is written, so a failure leaves the
+    folder as it was (no truncated or partial sequence)."""
+    from ..encode.files import publish, remove_quietly, temp_beside
+    from .frames import check_frame, iter_frames
+
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    done: list[tuple[Path, Path]] = []
+    try:
+        for i, item in enumerate(iter_frames(frames)):
+            frame = check_frame(item, i)
+            target = folder / f"frame_{i:04d}.{fmt}"
+            temp = temp_beside(target)
+            done.append((temp, target))
+            _WRITERS[fmt](temp, frame.points, frame.colors)
+        for temp, target in done:
+            publish(temp, target)
+    except BaseException:
+        for temp, _ in done:
+            remove_quietly(temp)
+        if created:
+            try:
+                folder.rmdir()  # only when this call made it and nothing else is in it
+            except OSError:
+                pass
+        raise
+    return [str(target) for _, target in done]
+
+
 def write_sequence(frames, path, format: str | None = None) -> list[str]:
     """Write frames to an .npz (``points_0000``, ``colors_0000``, ...) or a folder of per-frame files.
 
     ``format`` is ``npz`` (default when ``path`` ends in .npz) or ``ply``/``npy``/``csv`` (one
     file per frame in the folder ``path``). Frames are written as they come, so a lazy sequence
-    of any length needs one frame of memory. Returns the paths written.
+    of any length needs one frame of memory. Nothing is published until every frame is written;
+    a failure (a bad frame, a full disk, a folder without write permission) leaves no file behind
+    and a disk or permission failure is one :class:`GpurenderError` line. Returns the paths written.
     """
-    from .frames import check_frame
-
     path = Path(path)
     fmt = format or ("npz" if path.suffix.lower() == ".npz" else "ply")
     if fmt not in WRITE_FORMATS:
         raise SceneError(f"sequence format {fmt!r} is not valid; use one of {', '.join(WRITE_FORMATS)}")
-    if fmt == "npz":
-        _write_npz(frames, path)
-        return [str(path)]
-    path.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, item in enumerate(frames):
-        frame = check_frame(item, i)
-        target = path / f"frame_{i:04d}.{fmt}"
-        _WRITERS[fmt](target, frame.points, frame.colors)
-        written.append(str(target))
-    return written
+    try:
+        if fmt == "npz":
+            _write_npz(frames, path)
+            return [str(path)]
+        return _write_files(frames, path, fmt)
+    except OSError as exc:
+        raise GpurenderError(f"cannot write the sequence to {str(path)!r}: {exc.strerror or exc}; "
+                             "free some space or choose a writable folder") from None

@@ -11,7 +11,7 @@ library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +114,25 @@ def check_frame(item, index: int) -> PointFrame:
     return PointFrame(pts, cols, name)
 
 
+def iter_frames(frames):
+    """Iterate a frame source so that a broken frame is an error, never the end of the sequence.
+
+    A ``Sequence`` that relies on the ABC's own ``__iter__`` ends at the first IndexError, so a
+    reader's IndexError on a damaged frame would look like the last frame; such a sequence is
+    walked by index up to its ``len`` instead, and an IndexError inside it names the frame.
+    """
+    if not (isinstance(frames, Sequence) and type(frames).__iter__ is Sequence.__iter__):
+        yield from frames
+        return
+    for index in range(len(frames)):
+        try:
+            item = frames[index]
+        except IndexError as exc:
+            raise SceneError(f"{frame_label(index)} of {len(frames)} cannot be read (IndexError: {exc}); "
+                             f"the frame source is broken") from None
+        yield item
+
+
 @dataclass(frozen=True)
 class SequenceInfo:
     """What the pre-pass learned about a whole sequence."""
@@ -132,16 +151,22 @@ def column_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([points[:, k].max() for k in range(3)], np.float64))
 
 
-def scan(frames, progress=None) -> SequenceInfo:
-    """Validate every frame of a re-iterable sequence and measure it, holding one frame at a time."""
+def scan(frames, progress=None, limit=None) -> SequenceInfo:
+    """Validate every frame of a re-iterable sequence and measure it, holding one frame at a time.
+
+    ``limit`` (a :class:`gpurender.scene.pointfile.PointLimit`) refuses the first frame with more
+    points than the adapter can draw, before any drawing starts.
+    """
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     count, n_min, n_max = 0, None, 0
     total = len(frames) if hasattr(frames, "__len__") else 0
     if progress is not None:
         progress.phase("checking", total=total, detail=f"validating {total or 'all'} frames before writing")
-    for index, item in enumerate(frames):
+    for index, item in enumerate(iter_frames(frames)):
         frame = check_frame(item, index)
+        if limit is not None:
+            limit.check(len(frame.points), frame_label(index, frame.name))
         frame_lo, frame_hi = column_bounds(frame.points)
         lo = np.minimum(lo, frame_lo)
         hi = np.maximum(hi, frame_hi)
@@ -232,11 +257,15 @@ class FrameFeed:
 
     ``at(index)`` validates and prepares frames as the render loop reaches them and returns None
     once the sequence has ended (``end`` is then the number of frames it had). ``total`` is the
-    frame count when known beforehand, for titles (``{n}``) and progress.
+    frame count when known beforehand, for titles (``{n}``) and progress. ``limit`` (a
+    :class:`gpurender.scene.pointfile.PointLimit`) refuses a frame with more points than the
+    adapter can draw as it is read, before it reaches the GPU.
     """
 
-    def __init__(self, frames, normalizer: Normalizer, colors: ColorMapper, total: int | None = None):
-        self._iter = iter(frames)
+    def __init__(self, frames, normalizer: Normalizer, colors: ColorMapper, total: int | None = None,
+                 limit=None):
+        self._iter = iter_frames(frames)
+        self.limit = limit
         self.normalizer = normalizer
         self.colors = colors
         self.total = total
@@ -267,6 +296,8 @@ class FrameFeed:
             raise SceneError(f"the frame source gave more than the {self.total} frames it announced; "
                              f"pass the right frame count")
         n = len(frame.points)
+        if self.limit is not None:
+            self.limit.check(n, frame_label(self._index, frame.name))
         self.max_points = max(self.max_points, n)
         self.min_points = n if self.min_points is None else min(self.min_points, n)
         packed = self.colors.pack(frame, self.normalizer.height(frame.points))

@@ -8,21 +8,46 @@ glob pattern of files, one per video frame, taken in natural name order (``f2`` 
 Colours are floats in 0..1, or 8-bit values 0..255 where the format says so: ``uint8`` arrays,
 PLY ``uchar`` properties (``ushort`` ones are 0..65535), or CSV colour columns that are all whole
 numbers with at least one above 1.
+
+Declared sizes (a PLY element count, an .npy or .npz array's shape) are checked against the bytes
+the file holds, and against :data:`MAX_POINTS`, before anything is allocated: a damaged or hostile
+header is an error naming the file, not a memory error or a read without end.
 """
 
 from __future__ import annotations
 
 import glob
 import io
+import math
 import os
 import re
+import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import SceneError
+from ..errors import RenderError, SceneError
 
 SUFFIXES = (".ply", ".npy", ".npz", ".csv")
+#: The most points one frame can hold: the depth splat keeps a point's index in 26 bits. Counts
+#: above it are refused when a file or a scene declares them, before anything is allocated.
+MAX_POINTS = (1 << 26) - 1
+
+
+@dataclass(frozen=True)
+class PointLimit:
+    """The most points one frame may hold on the adapter in use, and why, for error messages."""
+
+    most: int
+    why: str
+
+    def check(self, n: int, where: str, fix: str = "thin the cloud or split it into smaller frames") -> None:
+        """:class:`RenderError` naming ``where`` when ``n`` points are more than a frame holds."""
+        if n > self.most:
+            raise RenderError(f"{where}: {n} points in one frame, more than the {self.most} that fit ({self.why}); "
+                              f"{fix}")
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
@@ -58,8 +83,13 @@ def load_point_file(path, frame: int | None = None) -> tuple[np.ndarray, np.ndar
         points, colors = readers[suffix](path, where)
     except SceneError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, IndexError, UnicodeDecodeError, zipfile.BadZipFile,
+            zlib.error) as exc:
+        # a reader's slip on a damaged file is still the file's fault: name it, never end a sequence
         raise SceneError(f"{where} cannot be read as {suffix[1:].upper()}: {exc}") from None
+    except MemoryError:
+        raise SceneError(f"{where}: not enough memory to read it ({path.stat().st_size} bytes); "
+                         "thin the cloud or free memory") from None
     return check_points(points, colors, where)
 
 
@@ -114,7 +144,46 @@ def _split_columns(data: np.ndarray, where: str):
     return data[:, :3], data[:, 3:]
 
 
+def check_npy_header(stream, size: int, where: str, points_axis: int = 0) -> None:
+    """Refuse an .npy (a file or an archive member, ``size`` bytes in all, read from its start)
+    whose header declares more bytes than it holds or more than :data:`MAX_POINTS` points along
+    ``points_axis``, before NumPy allocates the array; leaves ``stream`` past the header."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(stream)
+    except ValueError:
+        return  # not an .npy at all: the reader says so in its own words
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in readers:
+        return
+    shape, _, dtype = readers[version](stream)
+    declared = math.prod(shape) * dtype.itemsize
+    left = size - stream.tell()
+    if declared > left:
+        raise SceneError(f"{where}: the header declares an array of shape {list(shape)} ({declared} bytes) but "
+                         f"only {left} bytes follow it; the file is truncated or damaged")
+    if len(shape) > points_axis and shape[points_axis] > MAX_POINTS:
+        raise SceneError(f"{where}: {shape[points_axis]} points in one frame; at most {MAX_POINTS} can be drawn")
+
+
+def read_npz_array(archive, key: str, where: str, points_axis: int = 0) -> np.ndarray:
+    """Array ``key`` of an open .npz, its declared size checked first (see :func:`check_npy_header`).
+
+    A damaged archive (bad CRC, broken compression, short member) is a :class:`SceneError`.
+    """
+    member = key if key in archive.zip.namelist() else f"{key}.npy"
+    try:
+        with archive.zip.open(member) as stream:
+            check_npy_header(stream, archive.zip.getinfo(member).file_size, f"{where}: array {key!r}", points_axis)
+        return archive[key]
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
+        raise SceneError(f"{where}: array {key!r} cannot be read ({exc}); the archive is damaged, "
+                         "write it again") from None
+
+
 def _read_npy(path: Path, where: str):
+    with open(path, "rb") as stream:
+        check_npy_header(stream, os.fstat(stream.fileno()).st_size, where)
     data = np.load(path, allow_pickle=False)
     if data.dtype == np.uint8:  # colours only make sense as uint8 next to coordinates in .npz
         raise SceneError(f"{where}: coordinates are uint8; store them as floats")
@@ -127,8 +196,8 @@ def _read_npz(path: Path, where: str):
         if "points" not in names:
             raise SceneError(f"{where}: no array named 'points' (found: {', '.join(names) or 'none'}); "
                              "save it with np.savez(path, points=..., colors=...)")
-        points = archive["points"]
-        colors = archive["colors"] if "colors" in names else None
+        points = read_npz_array(archive, "points", where)
+        colors = read_npz_array(archive, "colors", where) if "colors" in names else None
     return points, colors
 
 
@@ -163,6 +232,16 @@ def _read_csv(path: Path, where: str):
     return points, colors
 
 
+def _ply_count(text: str, line: str, where: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise SceneError(f"{where}: PLY header line {line!r} declares {text!r} entries; a count is a whole number >= 0")
+    return count
+
+
 def _read_ply(path: Path, where: str):
     with open(path, "rb") as handle:
         if handle.readline().strip() != b"ply":
@@ -173,7 +252,8 @@ def _read_ply(path: Path, where: str):
             raw = handle.readline()
             if not raw:
                 raise SceneError(f"{where}: PLY header has no 'end_header' line")
-            words = raw.decode("ascii", errors="replace").split()
+            line = raw.decode("ascii", errors="replace").strip()
+            words = line.split()
             if not words or words[0] in ("comment", "obj_info"):
                 continue
             if words[0] == "end_header":
@@ -181,17 +261,21 @@ def _read_ply(path: Path, where: str):
             if words[0] == "format" and len(words) >= 2:
                 fmt = words[1]
             elif words[0] == "element" and len(words) == 3:
-                elements.append((words[1], int(words[2]), []))
-            elif words[0] == "property" and elements:
-                if words[1] == "list":
-                    elements[-1][2].append((words[-1], None))
-                else:
-                    if words[1] not in _PLY_TYPES:
-                        raise SceneError(f"{where}: unknown PLY property type {words[1]!r}")
-                    elements[-1][2].append((words[2], _PLY_TYPES[words[1]]))
+                elements.append((words[1], _ply_count(words[2], line, where), []))
+            elif words[0] == "property" and elements and len(words) == 5 and words[1] == "list":
+                elements[-1][2].append((words[4], None))
+            elif words[0] == "property" and elements and len(words) == 3 and words[1] != "list":
+                if words[1] not in _PLY_TYPES:
+                    raise SceneError(f"{where}: unknown PLY property type {words[1]!r}")
+                elements[-1][2].append((words[2], _PLY_TYPES[words[1]]))
+            elif words[0] in ("element", "property", "format"):
+                shapes = {"element": "element NAME COUNT", "format": "format ascii|binary_little_endian 1.0",
+                          "property": "property TYPE NAME or property list COUNT_TYPE TYPE NAME, after an element"}
+                raise SceneError(f"{where}: malformed PLY header line {line!r}; write '{shapes[words[0]]}'")
             else:
-                raise SceneError(f"{where}: unexpected PLY header line {raw.decode('ascii', 'replace').strip()!r}")
+                raise SceneError(f"{where}: unexpected PLY header line {line!r}")
         body_start = handle.tell()
+        body = os.fstat(handle.fileno()).st_size - body_start
         order = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
         if fmt not in order:
             raise SceneError(f"{where}: unsupported PLY format {fmt!r}; use ascii or binary_little_endian")
@@ -202,9 +286,16 @@ def _read_ply(path: Path, where: str):
         _, count, props = elements[vi]
         if any(t is None for _, t in props):
             raise SceneError(f"{where}: list properties on PLY vertices are not supported")
+        if count > MAX_POINTS:
+            raise SceneError(f"{where}: the PLY header declares {count} vertices; at most {MAX_POINTS} points "
+                             "can be drawn in one frame")
         if fmt == "ascii":
+            # every value takes at least one character and a separator (the last line may end without one)
+            least = sum(n * 2 * max(len(eprops), 1) for _, n, eprops in elements[: vi + 1]) - 1
+            if count and least > body:
+                raise SceneError(f"{where}: PLY file ends before its {count} vertices (they need at least {least} "
+                                 f"bytes, {body} follow the header); the file is truncated or its header is wrong")
             skip = sum(e[1] for e in elements[:vi])  # one line per element instance
-            handle.seek(body_start)
             for _ in range(skip):
                 handle.readline()
             lines = [handle.readline() for _ in range(count)]
@@ -224,10 +315,12 @@ def _read_ply(path: Path, where: str):
                     )
                 offset += n * sum(np.dtype(t).itemsize for _, t in eprops)
             dtype = np.dtype([(name, order[fmt] + t) for name, t in props])
+            needed = offset - body_start + dtype.itemsize * count
+            if needed > body:
+                raise SceneError(f"{where}: PLY file ends before its {count} vertices (they need {needed} bytes, "
+                                 f"{body} follow the header); the file is truncated or its header is wrong")
             handle.seek(offset)
             raw = handle.read(dtype.itemsize * count)
-            if len(raw) < dtype.itemsize * count:
-                raise SceneError(f"{where}: PLY file ends before its {count} vertices")
             records = np.frombuffer(raw, dtype=dtype, count=count)
             columns = {name: records[name] for name, _ in props}
     for axis in ("x", "y", "z"):
@@ -271,7 +364,9 @@ def resolve_point_files(spec) -> list[Path]:
     text = os.fspath(spec)
     path = Path(text)
     if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+        # hidden files are not frames: a writer's temporary files, macOS's "._name" companions
+        found = [p for p in path.iterdir()
+                 if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")]
         if not found:
             raise SceneError(f"point folder {text!r} holds no {'/'.join(SUFFIXES)} files")
     elif glob.has_magic(text):
