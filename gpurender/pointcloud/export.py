@@ -354,8 +354,8 @@ def export_point_cloud_video(
     """
     from ..encode import EncodeSettings, format_from_path, mux_audio
     from ..encode.files import check_output_dir, publish, refuse_input_as_output, remove_quietly, temp_beside
-    from ..render.device import adapter_info
-    from ..render.layers import pointseq  # noqa: F401  (registers the layer renderer)
+    from ..render.device import adapter_info, get_device
+    from ..render.layers import pointseq  # registers the layer renderer
     from ..render.pointvideo import PointVideoRenderer
     from ..render.renderer import FrameRenderer
     from ..scene.colors import check_colormap, parse_color
@@ -398,12 +398,14 @@ def export_point_cloud_video(
         title_layer = _title_layer(title, px, title_color)
     sound = _load_audio(audio)
 
+    # what one frame can hold on this adapter: a frame over it is refused as it is read, before drawing
+    limit = pointseq.frame_point_limit(get_device(), draw)
     one_shot = iter(frames) is frames
     if one_shot:
         total = n_frames
         info = None
     else:
-        info = scan(frames, report)
+        info = scan(frames, report, limit)
         if n_frames is not None and n_frames != info.frames:
             raise SceneError(f"the sequence has {info.frames} frames but n_frames={n_frames}")
         total = info.frames
@@ -417,7 +419,7 @@ def export_point_cloud_video(
     if lo_hi is not None:
         axis = 2 if up == "z" else 1
         height_range = (float(lo_hi[0][axis]), float(lo_hi[1][axis]))
-    feed = FrameFeed(frames, norm, ColorMapper(colormap, height_range), total)
+    feed = FrameFeed(frames, norm, ColorMapper(colormap, height_range), total, limit)
 
     if draw == "depth" and PointVideoRenderer.supports(width, height):
         # the common case: splat and resolve straight into I420, no layer textures or compositing

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .colors import COLORMAPS
 from .model import ParamSpec as P
 from .model import register_layer_type
+from .pointfile import MAX_POINTS
 from .shapes import SHAPES
 
 register_layer_type(
@@ -19,7 +20,8 @@ register_layer_type(
                                      "files (natural name order; frame k shows file k)"),
         "loop": P(False, "bool", help="per-frame files: start again from the first after the last "
                                       "(default: hold the last)"),
-        "count": P(20000, "int", help="number of points of a built-in shape"),
+        "count": P(20000, "int", help="number of points of a built-in shape, at most what one frame can hold",
+                   limits=(1, MAX_POINTS)),
         "seed": P(0, "int"),
         "size": P(4.0, help="sprite diameter in pixels"),
         "scale": P(1.0, help="uniform scale of the cloud"),

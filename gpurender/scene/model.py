@@ -65,6 +65,7 @@ class ParamSpec:
     kind: str = "number"  # number (bindable) | int | str | color | vec3 | path | bool | list
     options: tuple = ()
     help: str = ""
+    limits: tuple = ()  # (lowest, highest) a number or int may be, checked when the scene loads
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,11 @@ def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
         if p.kind == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError
-            return float(value)
+            return _within(where, p, float(value))
         if p.kind == "int":
             if isinstance(value, bool) or int(value) != value:
                 raise ValueError
-            return int(value)
+            return _within(where, p, int(value))
         if p.kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError
@@ -226,6 +227,15 @@ def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
         raise
     except (TypeError, ValueError):
         raise SceneError(f"{where}: {value!r} is not a valid {p.kind}") from None
+    return value
+
+
+def _within(where: str, p: ParamSpec, value):
+    if p.limits:
+        lowest, highest = p.limits
+        if not lowest <= value <= highest:
+            raise SceneError(f"{where}: {value!r} is out of range; use {lowest}..{highest}"
+                             + (f" ({p.help})" if p.help else ""))
     return value
 
 

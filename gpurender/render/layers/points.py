@@ -16,6 +16,7 @@ import wgpu
 from ...errors import GpurenderError, SceneError
 from ...scene.colors import apply_colormap, colormap_table
 from ...scene.model import Binding
+from ...scene.pointfile import MAX_POINTS, PointLimit
 from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
 from ..shaderlib import load_wgsl
@@ -79,13 +80,29 @@ def feature_color_offset(value: float) -> int:
     return int(round(min(max(value, 0.0), 1.0) * (256 - FEATURE_SPAN)))
 
 
+def point_limit(device, bytes_per_point: int) -> PointLimit:
+    """The most points one frame can hold on ``device`` when each takes ``bytes_per_point`` bytes of
+    one storage buffer: the adapter's binding and buffer limits, and gpurender's :data:`MAX_POINTS`."""
+    limits = device.limits
+    binding = int(limits.get("max-storage-buffer-binding-size", 1 << 27))
+    buffer = int(limits.get("max-buffer-size", 1 << 28))
+    most = min(binding, buffer) // bytes_per_point
+    if most >= MAX_POINTS:
+        return PointLimit(MAX_POINTS, "gpurender's limit: the depth splat keeps a point's index in 26 bits")
+    name, value = ("max_storage_buffer_binding_size", binding) if binding <= buffer else ("max_buffer_size", buffer)
+    return PointLimit(most, f"this adapter's {name} is {value} bytes and a point takes {bytes_per_point}")
+
+
 class PointCloudPipeline:
     """Pipelines and buffers to draw one set of points; reused by other point-based layers."""
+
+    bytes_per_point = 16  # a vec4 position in one storage buffer (the packed colour is 4)
 
     def __init__(self, device, draw: str, target_format: str):
         if draw not in SPRITE_BLENDS:
             raise SceneError(f"unknown draw mode {draw!r}; valid: {', '.join(SPRITE_BLENDS)}")
         self.device = device
+        self.limit = point_limit(device, self.bytes_per_point)
         self.draw_mode = draw
         module = device.create_shader_module(code=load_wgsl("points.wgsl"))
         self.uniforms = device.create_buffer(size=UNIFORM_SIZE, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
@@ -112,6 +129,7 @@ class PointCloudPipeline:
     def set_points(self, points: np.ndarray, packed_colors: np.ndarray) -> None:
         """Upload points (``[n, 3]``) and packed colours; buffers grow as needed."""
         n = len(points)
+        self.limit.check(n, "a point cloud")  # a clear line instead of the GPU's validation error
         pos = np.zeros((max(n, 1), 4), dtype=np.float32)
         pos[:n, :3] = points
         cols = np.zeros(max(n, 1), dtype=np.uint32)
@@ -203,6 +221,8 @@ class PointsRenderer(LayerRenderer):
             self.sequence = PointSequence(p["file"], loop=p.get("loop", False))
             self._use_frame(0)  # reads and checks the first file now, before any frame is drawn
         else:
+            # before make_shape allocates them: the scene allows what any adapter might hold
+            self.gpu.limit.check(int(p["count"]), f"{where}: count", f"lower count to at most {self.gpu.limit.most}")
             points = make_shape(p["shape"], p["count"], seed=p.get("seed", ctx.seed))
             self._upload(points, None)
 
@@ -218,6 +238,7 @@ class PointsRenderer(LayerRenderer):
             raise SceneError(f"layer {self.layer.name!r} (points): color_by = \"file\" but the point file has "
                              "no colours; use a colormap (color_by = \"height\") or a file with colours")
         self.n_points = len(points)
+        self.gpu.limit.check(self.n_points, f"layer {self.layer.name!r} (points): file {p.get('file')!r}")
         if p.get("color") is None and file_colors is not None and color_by in (None, "file"):
             colors = file_colors
         elif self._feature is not None:

@@ -21,11 +21,10 @@ from __future__ import annotations
 import numpy as np
 import wgpu
 
-from ...errors import RenderError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl
 from .base import FrameInfo, LayerRenderer, register_renderer
-from .points import PointCloudPipeline
+from .points import PointCloudPipeline, point_limit
 
 _EMPTY_POINTS = np.zeros((0, 3), np.float32)
 _EMPTY_COLORS = np.zeros(0, np.uint32)
@@ -33,8 +32,11 @@ _IDENTITY = np.eye(4)
 _WORKGROUP = 64  # @workgroup_size of the splat pass
 _MAX_GROUPS = 65535  # WebGPU's guaranteed workgroups per dispatch dimension
 _UNIFORM_SIZE = 112
-#: Points one frame may hold: the splat key keeps a point's index in 26 bits, depth in the rest.
-MAX_POINTS = (1 << 26) - 1
+
+
+def frame_point_limit(device, draw: str):
+    """The most points one frame drawn in mode ``draw`` can hold on ``device`` (a PointLimit)."""
+    return point_limit(device, SplatPipeline.bytes_per_point if draw == "depth" else PointCloudPipeline.bytes_per_point)
 
 
 _compiled: list = []  # [(device, shader module, {entry point: compute pipeline})], for one device
@@ -66,9 +68,11 @@ class SplatPipeline:
     """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
 
     splat_entry = "splat"  # the compute entry point that splats (a subclass may list tiles as well)
+    bytes_per_point = 12  # the positions buffer (the packed colours take 4)
 
     def __init__(self, device, width: int, height: int, target_format: str | None):
         self.device = device
+        self.limit = point_limit(device, self.bytes_per_point)
         self.width, self.height = width, height
         self.module = module = splat_module(device)
         self.splat = splat_compute(device, self.splat_entry)
@@ -96,10 +100,10 @@ class SplatPipeline:
         sets the depth range the depth levels span.
         """
         n = len(points)
-        if n > MAX_POINTS:
-            raise RenderError(f"a frame has {n} points; at most {MAX_POINTS} can be drawn in one frame")
+        self.limit.check(n, "a point cloud")  # a clear line instead of the GPU's validation error
         if n > self._capacity or not self._capacity:  # buffers exist even for an empty first frame
-            capacity = max(n, 2 * self._capacity, 1024)  # grow in steps: changing counts, few rebinds
+            # grow in steps (changing counts, few rebinds), never past what one binding holds
+            capacity = min(max(n, 2 * self._capacity, 1024), self.limit.most)
             usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
             self._positions = self.device.create_buffer(size=capacity * 12, usage=usage)
             self._colors = self.device.create_buffer(size=capacity * 4, usage=usage)
