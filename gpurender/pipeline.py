@@ -294,7 +294,7 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     import numpy as np
     from PIL import Image
 
-    from .encode.files import check_output_dir, publish, temp_beside
+    from .encode.files import check_output_dir, publish, remove_quietly, temp_beside
     from .render.renderer import FrameRenderer
 
     progress = progress or Progress(quiet=True)
@@ -332,7 +332,6 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
         pil.save(tmp, format="PNG")
         publish(tmp, output)
     finally:
-        if tmp.exists():
-            os.unlink(tmp)
+        remove_quietly(tmp)  # gone already when published
     progress.phase("complete")
     return str(output)

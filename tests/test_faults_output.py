@@ -124,3 +124,75 @@ def test_api_refuses_the_audio_it_was_loaded_from(tmp_path, small_scene, song):
     with pytest.raises(EncodeError, match="is the audio"):
         render_video(load_scene(small_scene), load_audio(song), song,
                      RenderSettings(width=64, height=48, fps=10, format="mp4"))
+
+
+# -- clean up after killed runs ----------------------------------------------------------------
+
+_SLOW_RENDER = r"""
+import sys, time
+sys.path.insert(0, {tests!r})
+from media import before_each_encode
+import pytest
+from gpurender.audio import load_audio
+from gpurender.pipeline import render_video
+from gpurender.scene import load_scene
+from gpurender.settings import RenderSettings
+
+class Patch:
+    def setattr(self, obj, name, value):
+        setattr(obj, name, value)
+
+def stall(frame):
+    print("encoding", flush=True)
+    time.sleep(0.5)
+
+before_each_encode(Patch(), stall)
+render_video(load_scene({scene!r}), load_audio({song!r}), {out!r}, RenderSettings(width=64, height=48, fps=10))
+"""
+
+
+def _start_and_kill(out, small_scene, song):
+    code = _SLOW_RENDER.format(tests=os.path.dirname(__file__), scene=str(small_scene), song=str(song),
+                               out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "encoding"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_rerun_removes_the_partial_files_of_killed_runs_but_not_a_live_runs(tmp_path, small_scene, song):
+    out = tmp_path / "clip.mp4"
+    _start_and_kill(out, small_scene, song)
+    _start_and_kill(out, small_scene, song)
+    assert len(leftovers(tmp_path)) >= 2  # SIGKILL leaves them: nothing in the process can run
+    assert not out.exists()
+
+    # A live run of the same output holds its temporary file; a rerun must leave that one alone.
+    live = tmp_path / ".clip.mp4.partial-live0000.mp4"
+    live.write_bytes(b"still being written")
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, os, sys, time\n"
+                               f"fd = os.open({str(live)!r}, os.O_RDONLY)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+                               "print('held', flush=True)\n"
+                               "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run("render", small_scene, "--audio", song, "-o", out, "--duration", "0.5", *SMALL)
+        assert result.exit_code == 0, result.output
+        assert leftovers(tmp_path) == [live.name]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.exists()
+
+
+def test_temporary_files_of_other_outputs_are_not_touched(tmp_path, small_scene, song):
+    other = tmp_path / ".other.mp4.partial-0badc0de.mp4"
+    other.write_bytes(b"x")
+    result = run("render", small_scene, "--audio", song, "-o", tmp_path / "clip.mp4", "--duration", "0.3", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert other.exists()

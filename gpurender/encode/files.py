@@ -3,6 +3,11 @@
 Every file the encode stage writes goes first to a hidden temporary name in the target's own
 folder (so the final rename stays on one file system and is atomic) and is renamed only when it
 is complete; anything that fails removes its temporary file. This module holds those few steps.
+
+A run killed outright (SIGKILL, a power cut) cannot remove its temporary file, so each one is
+created here and holds an advisory lock (``flock``) for as long as its run lives; the kernel drops
+the lock when the process dies. Making a temporary name for a target first removes that target's
+earlier temporary files whose lock is free: those of dead runs, never those of a live one.
 """
 
 from __future__ import annotations
@@ -10,8 +15,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale temporary files are then left for the user
+    fcntl = None
 
 from ..errors import EncodeError
 
@@ -69,13 +80,96 @@ def refuse_input_as_output(output, inputs, png: bool = False) -> None:
                               "an input - choose another output path")
 
 
-def temp_beside(target: Path, suffix: str | None = None) -> Path:
-    """A fresh hidden name in ``target``'s folder; keeps the extension so muxers see the type."""
+_held_lock = threading.Lock()
+_held: dict[str, int] = {}  # temporary path -> the descriptor whose flock marks it live
+
+
+def _partial_prefix(target: Path) -> str:
+    return f".{target.name.replace('%', '_') or 'output'}.partial-"
+
+
+def _lock(path: Path) -> None:
+    """Hold an exclusive flock on ``path`` until :func:`_unlock` (or this process ends)."""
+    if fcntl is None:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    with _held_lock:
+        _held[str(path)] = fd
+
+
+def _unlock(path) -> None:
+    with _held_lock:
+        fd = _held.pop(str(path), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _is_stale(path: Path) -> bool:
+    """True when no live process holds ``path``'s lock (its run died); never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the probe's lock again
+
+
+def remove_stale_partials(target) -> list[str]:
+    """Remove the temporary files of ``target`` that killed runs left behind; returns their names.
+
+    A temporary file counts as stale when no process holds its lock; files of a run that is
+    still writing the same target are left alone.
+    """
+    if fcntl is None:
+        return []
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    # Temporary files of temporary files (the video-only intermediate's own) start with more dots.
+    prefix = _partial_prefix(target).lstrip(".")
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and e.name.lstrip(".").startswith(prefix)]
+    except OSError:
+        return []
+    for entry in entries:
+        path = Path(entry.path)
+        if _is_stale(path):
+            remove_quietly(path)
+            if not os.path.lexists(path):
+                removed.append(entry.name)
+    return removed
+
+
+def temp_beside(target: Path, suffix: str | None = None, folder: bool = False) -> Path:
+    """A fresh hidden file (or, with ``folder``, directory) in ``target``'s folder, created and
+    locked as live; keeps the extension so muxers see the type. Removes the stale temporary
+    files of ``target`` left by killed runs first."""
     target = Path(target)
     check_output_dir(target)
-    stem = target.name.replace("%", "_") or "output"
+    remove_stale_partials(target)
     suffix = target.suffix if suffix is None else suffix
-    return target.with_name(f".{stem}.partial-{uuid.uuid4().hex[:8]}{suffix}")
+    temp = target.with_name(f"{_partial_prefix(target)}{uuid.uuid4().hex[:8]}{suffix}")
+    try:
+        if folder:
+            temp.mkdir()
+        else:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        _lock(temp)
+    except OSError as exc:
+        remove_quietly(temp)
+        raise EncodeError(f"cannot write beside {str(target)!r}: {exc.strerror or exc}; "
+                          "free some space or choose another output folder") from exc
+    return temp
 
 
 def publish(temp: Path, target: Path) -> None:
@@ -85,12 +179,14 @@ def publish(temp: Path, target: Path) -> None:
     except OSError as exc:
         remove_quietly(temp)
         raise EncodeError(f"could not move the finished output to {str(target)!r}: {exc.strerror or exc}") from exc
+    _unlock(temp)
 
 
 def remove_quietly(path) -> None:
-    """Delete a temporary file or folder if it is there; never raises."""
+    """Delete a temporary file or folder if it is there (and drop its live lock); never raises."""
     if path is None:
         return
+    _unlock(path)
     try:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -177,16 +177,11 @@ class _PngSink:
 
         s = self.settings
         if self.folder_is_target:
-            self.temp = temp_beside(self.folder, suffix="")
+            self.temp = temp_beside(self.folder, suffix="", folder=True)
         else:
             if not self.folder.is_dir():
                 check_output_dir(self.folder / "x")
-            self.temp = temp_beside(self.folder / "frames", suffix="")
-        try:
-            self.temp.mkdir()
-        except OSError as exc:
-            self.temp = None
-            raise EncodeError(f"cannot write PNG frames beside {str(self.folder)!r}: {exc.strerror or exc}") from exc
+            self.temp = temp_beside(self.folder / "frames", suffix="", folder=True)
         ctx = av.CodecContext.create("png", "w")
         ctx.width, ctx.height = s.width, s.height
         ctx.pix_fmt = self.choice.pix_fmt
