@@ -285,34 +285,37 @@ def _write_npz(frames, path: Path) -> None:
 
 
 def _write_files(frames, folder: Path, fmt: str) -> list[str]:
-    """One file per frame in ``folder``, each written under a temporary name as it comes; the
-    files are renamed onto their names only once every frame is written, so a failure leaves the
-    folder as it was (no truncated or partial sequence)."""
+    """One file per frame in ``folder``, each written under a temporary name and renamed onto its
+    own as soon as it is complete (one temporary file at a time, however long the sequence). A
+    failure removes the temporary file and the files this call wrote, and the folder if it made
+    it, so no truncated file and no partial sequence of this call is left."""
     from ..encode.files import publish, remove_quietly, temp_beside
     from .frames import check_frame, iter_frames
 
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    done: list[tuple[Path, Path]] = []
+    written: list[str] = []
+    temp = None
     try:
         for i, item in enumerate(iter_frames(frames)):
             frame = check_frame(item, i)
             target = folder / f"frame_{i:04d}.{fmt}"
             temp = temp_beside(target)
-            done.append((temp, target))
             _WRITERS[fmt](temp, frame.points, frame.colors)
-        for temp, target in done:
             publish(temp, target)
+            temp = None
+            written.append(str(target))
     except BaseException:
-        for temp, _ in done:
-            remove_quietly(temp)
+        remove_quietly(temp)
+        for name in written:
+            remove_quietly(name)
         if created:
             try:
                 folder.rmdir()  # only when this call made it and nothing else is in it
             except OSError:
                 pass
         raise
-    return [str(target) for _, target in done]
+    return written
 
 
 def write_sequence(frames, path, format: str | None = None) -> list[str]:
