@@ -19,7 +19,8 @@ struct Stack {
 };
 
 @group(0) @binding(0) var layer_stack: texture_2d_array<f32>;
-@group(0) @binding(1) var<uniform> stack: Stack;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(1) var<storage, read> stack: Stack;
 
 // The pipeline is specialised for a scene's stack: its layer count and the blend mode of each of
 // the first eight layers are pipeline-overridable constants, so the compiler folds the mode

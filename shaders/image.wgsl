@@ -15,7 +15,8 @@ struct Uniforms {
     _pad: u32,
 };
 
-@group(0) @binding(0) var<uniform> u: Uniforms;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Uniforms;
 @group(0) @binding(1) var src: texture_2d<f32>;
 
 @vertex

@@ -41,7 +41,8 @@ struct Sim {
     _pad1: u32,
 };
 
-@group(0) @binding(0) var<uniform> sim: Sim;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> sim: Sim;
 @group(0) @binding(1) var<storage, read_write> particles: array<Particle>;
 
 const TAU: f32 = 6.28318530718;

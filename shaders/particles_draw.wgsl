@@ -21,7 +21,8 @@ struct Draw {
     _pad: vec2<f32>,
 };
 
-@group(0) @binding(0) var<uniform> u: Draw;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Draw;
 @group(0) @binding(1) var<storage, read> particles: array<Particle>;
 
 struct VsOut {

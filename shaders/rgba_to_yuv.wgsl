@@ -24,7 +24,8 @@ struct Params {
 
 @group(0) @binding(0) var src: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(2) var<uniform> params: Params;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(2) var<storage, read> params: Params;
 
 //#include "yuv_codes.wgsl"
 

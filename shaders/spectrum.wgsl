@@ -19,7 +19,8 @@ struct Uniforms {
     _pad: f32,
 };
 
-@group(0) @binding(0) var<uniform> u: Uniforms;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Uniforms;
 @group(0) @binding(1) var<storage, read> bands: array<f32>;
 
 struct VsOut {

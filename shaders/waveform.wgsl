@@ -22,7 +22,8 @@ struct Uniforms {
     _pad: f32,
 };
 
-@group(0) @binding(0) var<uniform> u: Uniforms;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Uniforms;
 @group(0) @binding(1) var<storage, read> wave: array<f32>;
 
 // Scans at most this many segments per pixel (a thick line over a very dense table).

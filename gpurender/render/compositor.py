@@ -29,7 +29,7 @@ from typing import Sequence
 
 from ..errors import RenderError, SceneError, choices
 from .device import LAYER_FORMAT, OUTPUT_FORMAT
-from .shaderlib import load_wgsl
+from .shaderlib import load_wgsl, params_buffer
 
 #: Blend modes by name; the index is the mode number in ``composite.wgsl``.
 BLEND_MODES: tuple[str, ...] = (
@@ -39,7 +39,7 @@ BLEND_MODES: tuple[str, ...] = (
 )
 _MODE_INDEX = {name: i for i, name in enumerate(BLEND_MODES)}
 
-#: Most layers one compositor stacks (the size of the uniform array in composite.wgsl).
+#: Most layers one compositor stacks (the size of the stack array in composite.wgsl).
 MAX_LAYERS = 32
 
 __all__ = ["BLEND_MODES", "Compositor", "LAYER_FORMAT", "MAX_LAYERS", "OUTPUT_FORMAT"]
@@ -56,8 +56,8 @@ def check_blend_mode(mode: str, where: str = "layer") -> int:
 class Compositor:
     """Composites ``n_layers`` layers of one size into ``output_texture``.
 
-    The layer textures, pipeline, uniform buffer and bind group are made once here. Per frame,
-    :meth:`encode` writes the small stack uniform (modes, opacities, background) and records one
+    The layer textures, pipeline, parameter buffer and bind group are made once here. Per frame,
+    :meth:`encode` writes the small stack block (modes, opacities, background) and records one
     pass, so each frame must be submitted before the next frame's :meth:`encode`.
     """
 
@@ -90,15 +90,12 @@ class Compositor:
             usage=usage | wgpu.TextureUsage.COPY_SRC,
         )
         self.output_view = self.output_texture.create_view()
-        self._uniform = device.create_buffer(
-            label="gpurender stack", size=32 + 16 * MAX_LAYERS,
-            usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST,
-        )
+        self._uniform = params_buffer(device, 32 + 16 * MAX_LAYERS, "gpurender stack")
         self._module = device.create_shader_module(label="composite", code=load_wgsl("composite.wgsl"))
         self._bind_layout = device.create_bind_group_layout(entries=[
             {"binding": 0, "visibility": wgpu.ShaderStage.FRAGMENT,
              "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d-array"}},
-            {"binding": 1, "visibility": wgpu.ShaderStage.FRAGMENT, "buffer": {"type": "uniform"}},
+            {"binding": 1, "visibility": wgpu.ShaderStage.FRAGMENT, "buffer": {"type": "read-only-storage"}},
         ])
         self._layout = device.create_pipeline_layout(bind_group_layouts=[self._bind_layout])
         self._pipelines: dict[tuple[int, ...], object] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RenderError
-from .shaderlib import load_wgsl
+from .shaderlib import load_wgsl, params_buffer
 
 #: BT.709 luma coefficients (red, blue; green is the rest).
 KR = 0.2126
@@ -138,9 +138,7 @@ class YuvConverter:
             usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC,
         )
         params = np.array([self.width, self.height, self.n_words, self.nbytes], np.uint32)
-        self._params = device.create_buffer_with_data(
-            label="gpurender i420 params", data=params.tobytes(), usage=wgpu.BufferUsage.UNIFORM
-        )
+        self._params = params_buffer(device, params.nbytes, "gpurender i420 params", data=params.tobytes())
         self._layout = device.create_bind_group_layout(
             label="gpurender i420",
             entries=[
@@ -158,7 +156,7 @@ class YuvConverter:
                 {
                     "binding": 2,
                     "visibility": wgpu.ShaderStage.COMPUTE,
-                    "buffer": {"type": "uniform"},
+                    "buffer": {"type": "read-only-storage"},
                 },
             ],
         )

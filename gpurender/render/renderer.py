@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import weakref
 from typing import Iterator
 
 import numpy as np
@@ -75,7 +76,11 @@ class FrameRenderer:
             device=device, width=width, height=height, fps=self.fps, features=features,
             params=ParamEvaluator(features, fps), camera=scene.camera, seed=seed,
         )
-        self.ctx.describe = self.describe
+        # Through a weak reference: a bound method would make renderer -> context -> renderer a
+        # cycle, which only Python's cyclic collector frees, rarely for objects this long-lived; until
+        # then each finished renderer kept its textures and compiled pipelines (1-3 MB at 160x90).
+        this = weakref.ref(self)
+        self.ctx.describe = lambda frame: this().describe(frame)
         self.layers = [create_renderer(self.ctx, layer) for layer in scene.layers]
         from .compositor import Compositor
 

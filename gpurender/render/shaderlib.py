@@ -4,6 +4,9 @@ The include directive is a WGSL comment, so every file stays valid WGSL on its o
 file fails loudly with the name of the file that asked for it. Sources come from the installed
 package (``gpurender/shaders`` inside the wheel) or, in a source checkout, from ``shaders/`` at the
 repository root.
+
+It also makes the buffers that hold a shader's parameters (:func:`params_buffer`): by gpurender's
+convention a shader reads them as ``var<storage, read>``, never ``var<uniform>`` (see there why).
 """
 
 from __future__ import annotations
@@ -57,3 +60,21 @@ def load_wgsl(name: str) -> str:
         return _INCLUDE.sub(repl, _read(current))
 
     return expand(name)
+
+
+def params_buffer(device, size: int, label: str = "", data=None):
+    """A buffer for a shader's parameters, which the shader declares ``var<storage, read>``.
+
+    Not ``var<uniform>``: lavapipe (the software adapter; seen with Mesa 22.3 of Debian 12)
+    specialises a shader whose branches or loop bounds depend only on uniform-buffer values by
+    compiling a new variant every time its pipeline is bound, and never frees it: 0.3-1 MB per draw,
+    so the waveform and text layers grew by that much every frame. It does not look into storage
+    buffers. A struct has the same layout in both address spaces, so only the declaration changes.
+    ``data`` (bytes or an array) fills the buffer once instead (``size`` is then ignored).
+    """
+    import wgpu
+
+    usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
+    if data is not None:
+        return device.create_buffer_with_data(label=label, data=data, usage=usage)
+    return device.create_buffer(label=label, size=size, usage=usage)

@@ -17,7 +17,7 @@ import wgpu
 
 from ...errors import SceneError
 from ...scene.model import Binding
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 #: Anchor name -> (fraction across, fraction down) of the drawn rectangle placed at (x, y).
@@ -45,7 +45,7 @@ class TexturedQuad:
             primitive={"topology": "triangle-list"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
         )
-        self.uniforms = device.create_buffer(size=32, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.uniforms = params_buffer(device, 32, "image params")
         self.texture = None
         self.bind_group = None
         self.size = (0, 0)  # width, height of the image in use

@@ -19,7 +19,7 @@ import wgpu
 
 from ...errors import SceneError
 from ..camera import to_wgsl
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 from .points import SPRITE_BLENDS
 
@@ -69,9 +69,8 @@ class ParticlesRenderer(LayerRenderer):
         # COPY_SRC so that the state can be read back (tests, debugging).
         usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
         self.particles = device.create_buffer(size=self.capacity * PARTICLE_BYTES, usage=usage)
-        uniform = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
-        self.sim_uniforms = device.create_buffer(size=SIM_FLOATS * 4, usage=uniform)
-        self.draw_uniforms = device.create_buffer(size=DRAW_FLOATS * 4, usage=uniform)
+        self.sim_uniforms = params_buffer(device, SIM_FLOATS * 4, "particles sim params")
+        self.draw_uniforms = params_buffer(device, DRAW_FLOATS * 4, "particles draw params")
 
         sim_module = device.create_shader_module(label="particles.wgsl", code=load_wgsl("particles.wgsl"))
         self.sim_pipeline = device.create_compute_pipeline(

@@ -4,9 +4,8 @@ one instanced quad per bar."""
 from __future__ import annotations
 
 import numpy as np
-import wgpu
 
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 _STYLES = {"bars": 0, "mirrored": 1, "radial": 2}
@@ -24,7 +23,7 @@ class SpectrumRenderer(LayerRenderer):
             primitive={"topology": "triangle-list", "cull_mode": "none"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.target_format}]},
         )
-        self.uniforms = device.create_buffer(size=80, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.uniforms = params_buffer(device, 80, "spectrum params")
         self.n_bands = ctx.feature_width("bands")
         self.bind_group = device.create_bind_group(
             layout=self.pipeline.get_bind_group_layout(0),

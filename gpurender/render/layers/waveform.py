@@ -7,9 +7,8 @@ uploaded once through the render context; per frame only a small uniform changes
 from __future__ import annotations
 
 import numpy as np
-import wgpu
 
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 UNIFORM_FLOATS = 24
@@ -27,8 +26,7 @@ class WaveformRenderer(LayerRenderer):
             primitive={"topology": "triangle-list"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.target_format}]},
         )
-        self.uniforms = device.create_buffer(size=UNIFORM_FLOATS * 4,
-                                             usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.uniforms = params_buffer(device, UNIFORM_FLOATS * 4, "waveform params")
         self.n_samples = ctx.feature_width("waveform") if ctx.features is not None else 1
         self.bind_group = device.create_bind_group(
             layout=self.pipeline.get_bind_group_layout(0),
