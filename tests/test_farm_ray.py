@@ -90,3 +90,73 @@ def test_ray_render_survives_a_worker_killed_mid_chunk(tmp_path, cluster, media)
     segments = sorted(p.name for p in (job_dir / "segments").iterdir())
     assert segments == [c.segment for c in manifest.chunks]  # the dead worker's partial file is gone
     assert_same_frames(decoded(out), media["frames"])
+
+
+# A driver that starts Ray itself, as `gpurender render --farm ray` does: once closed properly, then
+# started again and left to be killed.
+SELF_STARTED = """
+import os, sys, time
+from gpurender.farm import watchdog
+from gpurender.farm.rayfarm import RayExecutor
+ex = RayExecutor()
+ex.connect()
+staging, dog = ex._staging, ex._watchdog
+ray_before = len(watchdog.ray_processes(os.getpid()))
+ex.close()
+time.sleep(1.0)
+print(ray_before, len(watchdog.ray_processes(os.getpid())), staging.exists(), dog.returncode, flush=True)
+ex = RayExecutor()
+ex.connect()
+print(ex._staging, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="the watchdog reads Linux's /proc")
+def test_self_started_cluster_is_torn_down_even_when_the_driver_is_killed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from gpurender.farm import watchdog
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen([sys.executable, "-c", SELF_STARTED], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    ray_procs = set()
+    try:
+        before, after, staging_left, dog_exit = driver.stdout.readline().split()
+        assert int(before) >= 3 and int(after) == 0 and staging_left == "False" and dog_exit == "0"
+        staging = Path(driver.stdout.readline().strip())
+        assert staging.is_dir()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until Ray's agents are up too
+            ray_procs = watchdog.ray_processes(driver.pid)
+            table = watchdog.process_table()
+            if sum("Agent" in watchdog.command_line(pid) for pid, _ in ray_procs if pid in table) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(4 * watchdog.POLL_SECONDS)
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            table = watchdog.process_table()
+            alive = [pid for pid, start in ray_procs
+                     if pid in table and table[pid][1] == start and table[pid][2] not in "ZX"]
+            if not alive and not staging.exists():
+                break
+            time.sleep(0.2)
+        assert alive == [], [watchdog.command_line(pid)[:80] for pid in alive]
+        assert not staging.exists()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for pid, _ in ray_procs:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass

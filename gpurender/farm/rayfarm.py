@@ -6,21 +6,29 @@ must be a path the driver and every worker share. Ray retries a task whose worke
 chunk raised, up to ``retries`` times. When this executor starts Ray (or connects to a cluster)
 and the driver's gpurender is not an installed package (a source checkout), the driver's code
 travels with the job (a Ray ``py_modules`` runtime environment, see :func:`runtime_env`), so
-workers need nothing set up by hand. Ray is imported here only, and only when this executor is
-used.
+workers need nothing set up by hand. A cluster this executor starts itself is watched by
+:mod:`.watchdog`, which tears it down (agents included) and removes the staging folder if the
+driver is killed; staging folders left by drivers that died before that (``gpurender-ray-<pid>-*``
+in the temporary folder, whose owner process is gone) are removed when the next one starts. Ray is
+imported here only, and only when this executor is used.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import GpurenderError
+from . import watchdog
 
 INSTALL_HINT = "pip install 'gpurender[farm]'"
+#: Staging folders are named ``<prefix><owner pid>-<random>`` in the temporary folder.
+STAGING_PREFIX = "gpurender-ray-"
 
 
 def import_ray():
@@ -68,8 +76,50 @@ def runtime_env(folder=None, ship: bool | None = None) -> dict:
         ship = not _installed()
     if not ship:
         return {}
-    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="gpurender-ray-"))
+    folder = Path(folder) if folder is not None else new_staging()
     return {"py_modules": [str(stage_package(folder))]}
+
+
+def new_staging() -> Path:
+    """A fresh staging folder in the temporary folder, named for this process (see :func:`remove_stale_staging`)."""
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def remove_stale_staging(root=None) -> list[str]:
+    """Delete the staging folders in ``root`` (the temporary folder) whose owner process is gone.
+
+    Only this user's folders named ``gpurender-ray-<pid>-*`` are looked at, and one is removed
+    only when no process has that pid (a live or recycled pid keeps it). Returns the names removed.
+    """
+    root = Path(root) if root is not None else Path(tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.glob(STAGING_PREFIX + "*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = re.fullmatch(re.escape(STAGING_PREFIX) + r"(\d+)-.+", entry.name)
+        if not match or _alive(int(match.group(1))):
+            continue
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if not entry.is_dir() or entry.is_symlink() or st.st_uid != os.getuid():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
 
 
 def _one_line(exc: BaseException) -> str:
@@ -106,6 +156,7 @@ class RayExecutor:
         self._ray = None
         self._started_ray = False
         self._staging = None
+        self._watchdog = None
         self._scene_ref = None
         self._options = {}
         self._job = None
@@ -131,12 +182,17 @@ class RayExecutor:
         self._ray = ray
         if ray.is_initialized():
             return  # whoever started Ray chose its runtime environment
-        self._staging = Path(tempfile.mkdtemp(prefix="gpurender-ray-"))
+        remove_stale_staging()
+        self._staging = new_staging()
+        # Started before Ray, so that even a driver killed inside ray.init leaves nothing behind; it
+        # only ever stops Ray processes this driver started (none when joining a running cluster).
+        self._watchdog = watchdog.start(self._staging)
         try:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING, configure_logging=True,
                      runtime_env=runtime_env(self._staging, self.ship_code) or None)
         except Exception as exc:
+            self.close()
             where = f"at {self.address!r}" if self.address else "on this machine"
             raise GpurenderError(f"could not start or reach a Ray cluster {where}: {_one_line(exc)}") from None
         self._started_ray = True
@@ -230,9 +286,14 @@ class RayExecutor:
 
     def close(self) -> None:
         self._scene_ref = None
-        if self._started_ray and self._ray is not None:
-            self._ray.shutdown()
-            self._started_ray = False
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        try:
+            if self._started_ray and self._ray is not None:
+                self._started_ray = False
+                self._ray.shutdown()
+        finally:
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging = None
+            if self._watchdog is not None:
+                watchdog.stop(self._watchdog)
+                self._watchdog = None
