@@ -196,3 +196,59 @@ def test_temporary_files_of_other_outputs_are_not_touched(tmp_path, small_scene,
     result = run("render", small_scene, "--audio", song, "-o", tmp_path / "clip.mp4", "--duration", "0.3", *SMALL)
     assert result.exit_code == 0, result.output
     assert other.exists()
+
+
+# -- a full disk is one line, and leaves nothing --------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tiny tmpfs to fill up; skips where this machine does not let the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+
+    def remount(size: str):
+        subprocess.run(["umount", str(mount)], capture_output=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (not root, or no mount permission): "
+                        f"{done.stderr.strip()}")
+        return mount
+
+    yield remount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def _gpurender(*args):
+    return subprocess.run([sys.executable, "-m", "gpurender", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("size", ["4k", "24k", "40k"])
+def test_render_on_a_full_disk(small_disk, small_scene, song, size):
+    disk = small_disk(size)
+    done = _gpurender("render", small_scene, "--audio", song, "-o", disk / "out.mp4", *SMALL)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: no space left on the device writing '{disk / 'out.mp4'}'; free some space or write the output "
+        "elsewhere")
+    assert list(disk.iterdir()) == []
+
+
+def test_still_analyze_and_points_on_a_full_disk(small_disk, small_scene, song):
+    disk = small_disk("8k")
+    runs = [
+        ("still", small_scene, "--audio", song, "-o", disk / "still.png", "--resolution", "640x480", "--quiet"),
+        ("analyze", song, "-o", disk / "f.npz"),
+        ("analyze", song, "-o", disk / "f.npz", "--plot", disk / "f.png"),
+        ("points-example", "sphere", "-o", disk / "plys", "--format", "ply"),
+        ("points-example", "sphere", "-o", disk / "seq.npz"),
+    ]
+    for args in runs:
+        done = _gpurender(*args)
+        assert done.returncode != 0, args
+        assert "Traceback" not in done.stderr, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "space" in lines[0], (args, done.stderr)
+        assert list(disk.iterdir()) == [], args

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import GpurenderError
+from ..errors import GpurenderError, environment_failure
 from .settings import AnalysisSettings
 
 
@@ -197,9 +197,12 @@ def atomic_write(path, write, what: str = "file") -> None:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        failure = environment_failure(exc)
+        if failure is not None:
+            raise type(failure)(f"cannot write {what} {str(path)!r}: {failure}") from None
         raise

@@ -13,11 +13,13 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import GpurenderError
+from ..errors import GpurenderError, environment_failure
 
 
 class _Group(click.Group):
-    """Turns GpurenderError and Ctrl-C into one line and an exit code instead of a traceback."""
+    """Turns GpurenderError, a failure of the machine (disk full, permissions, memory) and Ctrl-C
+    into one line and an exit code instead of a traceback. The stages have already removed their
+    temporary files on the way up, so nothing half-written is left."""
 
     def invoke(self, ctx):
         try:
@@ -25,6 +27,12 @@ class _Group(click.Group):
         except GpurenderError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except (OSError, MemoryError) as exc:
+            failure = environment_failure(exc)
+            if failure is None:
+                raise
+            click.echo(f"error: {failure}", err=True)
+            sys.exit(failure.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted: no output was written", err=True)
             sys.exit(130)

@@ -24,7 +24,7 @@ try:
 except ImportError:  # Windows: no flock; stale temporary files are then left for the user
     fcntl = None
 
-from ..errors import EncodeError
+from ..errors import EncodeError, environment_failure
 
 
 def check_output_dir(target: Path) -> Path:
@@ -137,17 +137,38 @@ def remove_stale_partials(target) -> list[str]:
     # Temporary files of temporary files (the video-only intermediate's own) start with more dots.
     prefix = _partial_prefix(target).lstrip(".")
     removed = []
-    try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and e.name.lstrip(".").startswith(prefix)]
-    except OSError:
-        return []
-    for entry in entries:
-        path = Path(entry.path)
+    for name in _partials_in(folder):
+        if not name.lstrip(".").startswith(prefix):
+            continue
+        path = folder / name
         if _is_stale(path):
             remove_quietly(path)
             if not os.path.lexists(path):
-                removed.append(entry.name)
+                removed.append(name)
     return removed
+
+
+#: Seconds a folder's list of temporary files is reused: writing many files into one folder
+#: (a point sequence, frame by frame) must not list the whole folder for every file.
+_SCAN_TTL_S = 5.0
+_scans: dict[str, tuple[float, list[str]]] = {}
+
+
+def _partials_in(folder: Path) -> list[str]:
+    """Names of the temporary files in ``folder`` (listed at most every few seconds)."""
+    import time
+
+    key = os.path.abspath(folder)
+    now = time.monotonic()
+    cached = _scans.get(key)
+    if cached is not None and now - cached[0] < _SCAN_TTL_S:
+        return cached[1]
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(".") and ".partial-" in e.name]
+    except OSError:
+        names = []
+    _scans[key] = (now, names)
+    return names
 
 
 def temp_beside(target: Path, suffix: str | None = None, folder: bool = False) -> Path:
@@ -167,8 +188,9 @@ def temp_beside(target: Path, suffix: str | None = None, folder: bool = False) -
         _lock(temp)
     except OSError as exc:
         remove_quietly(temp)
-        raise EncodeError(f"cannot write beside {str(target)!r}: {exc.strerror or exc}; "
-                          "free some space or choose another output folder") from exc
+        failure = environment_failure(exc)
+        reason = str(failure) if failure else f"{exc.strerror or exc}; choose another output folder"
+        raise EncodeError(f"cannot write beside {str(target)!r}: {reason}") from exc
     return temp
 
 

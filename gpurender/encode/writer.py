@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EncodeError
+from ..errors import EncodeError, environment_failure
 from .encoders import EncodeSettings, EncoderChoice, _quiet_env, choose_encoder
 from .files import check_output_dir, publish, remove_quietly, temp_beside
 from .formats import MUXER
@@ -386,6 +386,9 @@ class VideoWriter:
         self._fail()
         if isinstance(error, EncodeError):
             raise EncodeError(str(error)) from error
+        failure = environment_failure(error)
+        if failure is not None:  # the disk, not the encoder: another codec would not help
+            raise failure from error
         raise EncodeError(
             f"encoder {self.choice.name} failed at frame {self.frames_written}: {_short(error)}; "
             f"try another --codec or --encoder cpu"

@@ -123,6 +123,10 @@ class _LazySequence(Sequence):
     def _frame(self, index: int) -> PointFrame:
         raise NotImplementedError
 
+    def input_files(self) -> list[tuple[str, str]]:
+        """``(what, path)`` for the files the frames are read from (an output never replaces them)."""
+        return [("point file", str(self.path))]
+
 
 class FileSequence(_LazySequence):
     """Frames read lazily from per-frame files, in the order given."""
@@ -140,6 +144,9 @@ class FileSequence(_LazySequence):
 
     def _frame(self, index):
         return read_point_file(self.paths[index], index if len(self.paths) > 1 else None)
+
+    def input_files(self):
+        return [("point file", str(p)) for p in self.paths]
 
 
 class NpzSequence(_LazySequence):
