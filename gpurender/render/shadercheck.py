@@ -8,9 +8,10 @@ stack and the process dies with SIGSEGV, a signal no ``except`` can catch; a 2 M
 for minutes inside one native call that Ctrl-C cannot interrupt. So a user's shader goes through:
 
 1. :func:`check_limits`, pure Python, no GPU: size, bracket nesting, operators chained in one
-   expression and ``else if`` chains, each with a limit far above real shaders yet below what the
-   compiler survives on a 2 MB thread stack (measured; see the constants), and a one-line
-   SceneError naming the file, the line and the limit.
+   expression and ``else if`` chains, each with a limit far above real shaders (gpurender's own
+   shaders nest at most 8 deep and chain at most 9 operators) and several times below the depth
+   where the compiler crashes on a 1-2 MB thread stack (measured with wgpu 0.32; see the
+   constants), and a one-line SceneError naming the file, the line and the limit.
 2. :func:`trial_compile`: ``python -m gpurender.render.shadercheck`` compiles the shader module and
    its render pipeline on its own device, on a thread with a deliberately small stack
    (:data:`CHILD_STACK_BYTES`), and reports ok or the compiler's message. The parent waits in
@@ -18,8 +19,12 @@ for minutes inside one native call that Ctrl-C cannot interrupt. So a user's sha
    30) or on Ctrl-C, and turns a child killed by a signal into one line. The verdict is cached per
    shader text for the life of the process, so chunks and re-renders pay it once.
 
-Only a shader the child compiled is then compiled in this process. The child costs one Python
-start and one device (about 0.6 s on the software adapter) per distinct shader.
+Only a shader the child compiled is then compiled in this process. Near its limit the crash is
+not deterministic (a 5000-term chain crashed 1 run in 3 on a 2 MB stack), which is why the child
+uses a stack a quarter of this process's 8 MB and the limits sit far below. That compile here is
+not interruptible, but the child has just shown it ends within the time limit. The child costs one
+Python start and one device per distinct shader: 0.6 s on an idle 2-core machine with the
+software adapter, 1.2-1.6 s with both cores busy; a cached verdict costs nothing.
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ from ..errors import RenderError, SceneError
 #: demos about 100 KB); on the software adapter a 70 KB shader already takes seconds to compile.
 MAX_SOURCE_BYTES = 256 * 1024
 #: Deepest nesting of ( ), [ ], { } and template < > (array<...>, vec4<...>). naga itself stops
-#: braces at 127; it crashed at ~280 nested calls or ~350 parentheses on a 1 MB thread stack.
+#: braces at 127; it crashed at ~280 nested calls, ~350 parentheses or ~350 nested array<> types
+#: on a 1 MB thread stack, at 2000-3000 on the 8 MB main thread.
 MAX_NESTING = 128
 #: Most operators chained along one expression (summed over the enclosing brackets). A flat chain
-#: of ~1700 terms crashed on a 1 MB stack; a real expression has tens.
+#: of ~1700 terms crashed on a 1 MB stack, of 5000-6000 on 2 MB, 10,000-20,000 on 8 MB; a real
+#: expression has tens.
 MAX_CHAIN = 1000
 #: Longest ``else if`` chain (each branch nests inside the previous one in the compiler's tree);
 #: ~750 crashed on a 1 MB stack.
