@@ -118,11 +118,12 @@ def test_identity_follows_scene_files_and_audio(tmp_path):
 def test_job_dir_refuses_other_jobs_and_is_locked(tmp_path, media):
     from gpurender.farm import ChunkRecord, Manifest
 
-    identity = job_identity(media["scene"], media["audio"], {"width": 64})
+    settings = {"width": 64, "fps": 12, "format": "mkv", "first": 0, "count": 4}
+    identity = job_identity(media["scene"], media["audio"], settings)
 
     def manifest():
         return Manifest(identity=identity, output="x.mkv", format="mkv", fps=12, first=0, count=4, gop=2,
-                        plan={"chunks": 2}, settings={}, chunks=[ChunkRecord(0, 0, 2), ChunkRecord(1, 2, 2)])
+                        plan={"chunks": 2}, settings=settings, chunks=[ChunkRecord(0, 0, 2), ChunkRecord(1, 2, 2)])
 
     path = tmp_path / "x.mkv.job"
     assert default_job_dir(tmp_path / "x.mkv") == path
@@ -132,7 +133,7 @@ def test_job_dir_refuses_other_jobs_and_is_locked(tmp_path, media):
     job.close()
     with pytest.raises(GpurenderError, match="pass --resume"):
         open_job(path, identity, manifest, resume=False, requested_plan=None, output="x.mkv")
-    other = job_identity(media["scene"], media["audio"], {"width": 96})
+    other = job_identity(media["scene"], media["audio"], dict(settings, width=96))
     with pytest.raises(GpurenderError, match="the settings has changed|the settings have changed"):
         open_job(path, other, manifest, resume=True, requested_plan=None, output="x.mkv")
     with pytest.raises(GpurenderError, match="planned with --chunks 2"):

@@ -1,4 +1,5 @@
-"""Commands about chunked render jobs: ``status`` shows what a job directory holds and what is left."""
+"""Commands about chunked render jobs: ``status`` shows what a job directory holds and what is left,
+and with ``--repair`` rebuilds a damaged manifest from the segments that verify."""
 
 from __future__ import annotations
 
@@ -19,11 +20,19 @@ def _clock(seconds: float) -> str:
 @click.argument("job_dir", type=click.Path(file_okay=False))
 @click.option("--verify", is_flag=True, help="also check every finished segment against its checksum")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest (with live progress) as JSON")
-def status(job_dir, verify, as_json):
+@click.option("--repair", is_flag=True,
+              help="rebuild a damaged manifest from the segments that verify (the others are rendered again)")
+def status(job_dir, verify, as_json, repair):
     """Show what is done in JOB_DIR, the job directory of a chunked render."""
-    from ..farm import JobDir, load_manifest
+    from ..farm import JobDir, load_manifest, repair_job
+    from ..farm.manifest import coverage_error
 
+    if repair:
+        for line in repair_job(job_dir).lines():
+            click.echo(line)
+        return
     manifest = load_manifest(job_dir)
+    damaged = coverage_error(manifest, job_dir)
     job = JobDir(job_dir, manifest)
     live = job.in_flight()
     problems = {}
@@ -37,6 +46,7 @@ def status(job_dir, verify, as_json):
         for chunk in data["chunks"]:
             chunk["frames_in_flight"] = live.get(chunk["index"])
             chunk["problem"] = problems.get(chunk["index"], "")
+        data["damaged"] = damaged
         click.echo(json.dumps(data, indent=1))
         return
     counts = manifest.counts()
@@ -62,6 +72,9 @@ def status(job_dir, verify, as_json):
         tries = str(r.attempts) if r.attempts else ""
         click.echo(f"  {r.index:>5}  {span:>13}  {r.state:<8} {secs:>8} {tries:>5}  "
                    + "  ".join(x for x in (who, note) if x))
+    if damaged:
+        click.echo(f"  --resume refuses this job: {damaged}")
+        return
     if problems:
         click.echo(f"  {len(problems)} finished segment(s) are damaged or missing; --resume renders them again")
     if counts["done"] < total:

@@ -10,8 +10,9 @@ Layout::
         progress/            frames done by chunks in flight, and attempts per chunk
 
 This module creates such a folder or reopens it for ``--resume``: it refuses a job made for another
-scene, audio, settings or gpurender version, re-checks finished segments against their checksums
-and clears what an interrupted run left half-written.
+scene, audio, settings or gpurender version, or whose manifest no longer covers the video,
+re-checks finished segments against their checksums and clears what an interrupted run left
+half-written.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from ..errors import GpurenderError
 from .identity import JobIdentity, file_digest
-from .manifest import MANIFEST_NAME, ChunkRecord, Manifest, load_manifest
+from .manifest import MANIFEST_NAME, ChunkRecord, Manifest, check_coverage, load_manifest
 
 SEGMENTS = "segments"
 PROGRESS = "progress"
@@ -218,6 +219,7 @@ def open_job(path, identity: JobIdentity, new_manifest, resume: bool, requested_
         job.lock()
         try:
             _check_resumable(job, identity, requested_plan)
+            check_coverage(job.manifest, path)  # never join segments that do not tile the video
             _prepare_resume(job, info)
             job.manifest.output = str(output)
             job.save()
