@@ -12,7 +12,8 @@ struct Uniforms {
     _pad1: vec2<f32>,
 };
 
-@group(0) @binding(0) var<uniform> u: Uniforms;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Uniforms;
 @group(0) @binding(1) var<storage, read> positions: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> colors: array<u32>;
 

@@ -33,7 +33,8 @@ struct Splat {
 // atomics lane by lane anyway, and the extra read only costs it (about 10% of the splat).
 override LOAD_FIRST: bool = true;
 
-@group(0) @binding(0) var<uniform> u: Splat;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> u: Splat;
 @group(0) @binding(1) var<storage, read> positions: array<f32>;  // x, y, z per point, packed
 @group(0) @binding(2) var<storage, read_write> keys: array<atomic<u32>>;
 
@@ -166,7 +167,7 @@ struct Video {
     title_tiles: vec4<u32>,  // the tiles the title touches: columns, rows, first column, first row
 };
 
-@group(0) @binding(5) var<uniform> video: Video;
+@group(0) @binding(5) var<storage, read> video: Video;
 @group(0) @binding(6) var<storage, read_write> i420: array<u32>;
 @group(0) @binding(7) var<storage, read> title: array<u32>;  // coverage bytes, row by row
 @group(0) @binding(8) var<storage, read> keys4: array<vec4<u32>>;  // the keys, four pixels a load

@@ -50,8 +50,9 @@ struct AudioFeatures {
     gpurender_pad2: f32,
 };
 
-@group(0) @binding(0) var<uniform> inputs: ShaderInputs;
-@group(0) @binding(1) var<uniform> features: AudioFeatures;
+// Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
+@group(0) @binding(0) var<storage, read> inputs: ShaderInputs;
+@group(0) @binding(1) var<storage, read> features: AudioFeatures;
 @group(0) @binding(2) var<storage, read> gpurender_bands: array<f32>;
 @group(0) @binding(3) var<storage, read> gpurender_wave: array<f32>;
 

@@ -34,6 +34,7 @@ from .layers.pointseq import SplatPipeline, splat_compute
 from .layers.text import default_font, format_text, open_font, rasterize, text_origin
 from .readback import ReadbackRing
 from .renderer import check_size, interrupts_at_frame_boundaries
+from .shaderlib import params_buffer
 
 _WORKGROUP = 64  # @workgroup_size of resolve_i420
 _MAX_GROUPS = 65535
@@ -73,7 +74,7 @@ class I420Splat(SplatPipeline):
         self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)
         self.template = device.create_buffer(size=self.nbytes, usage=usage.COPY_SRC | usage.COPY_DST)
         self._template_ready = False
-        self.video_uniforms = device.create_buffer(size=_VIDEO_UNIFORM_SIZE, usage=usage.UNIFORM | usage.COPY_DST)
+        self.video_uniforms = params_buffer(device, _VIDEO_UNIFORM_SIZE, "i420 video params")
         self._title = None
         self._title_capacity = 0
         groups = -(-tiles // _WORKGROUP)

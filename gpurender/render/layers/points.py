@@ -19,7 +19,7 @@ from ...scene.model import Binding
 from ...scene.pointfile import MAX_POINTS, PointLimit
 from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, register_renderer
 
 UNIFORM_SIZE = 160
@@ -105,7 +105,7 @@ class PointCloudPipeline:
         self.limit = point_limit(device, self.bytes_per_point)
         self.draw_mode = draw
         module = device.create_shader_module(code=load_wgsl("points.wgsl"))
-        self.uniforms = device.create_buffer(size=UNIFORM_SIZE, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.uniforms = params_buffer(device, UNIFORM_SIZE, "points params")
         depth = None
         if draw == "depth":
             depth = {"format": "depth32float", "depth_write_enabled": True, "depth_compare": "less"}

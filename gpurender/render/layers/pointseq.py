@@ -22,7 +22,7 @@ import numpy as np
 import wgpu
 
 from ..camera import to_wgsl
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, register_renderer
 from .points import PointCloudPipeline, point_limit
 
@@ -84,7 +84,7 @@ class SplatPipeline:
                 primitive={"topology": "triangle-list"},
                 fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
             )
-        self.uniforms = device.create_buffer(size=_UNIFORM_SIZE, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST)
+        self.uniforms = params_buffer(device, _UNIFORM_SIZE, "splat params")
         # zero-initialised as WebGPU guarantees, and zeroed again by every resolve
         self.keys = device.create_buffer(size=width * height * 4,
                                          usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)

@@ -21,7 +21,7 @@ import wgpu
 
 from ...errors import SceneError
 from ..shadercheck import CompileFailure, check_limits, trial_compile
-from ..shaderlib import load_wgsl
+from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 #: Scalar features in the order of the WGSL ``AudioFeatures`` struct.
@@ -142,8 +142,8 @@ def build_pipeline(device, code: str, label: str, target_format: str):
 
     frag = wgpu.ShaderStage.FRAGMENT
     bind_group_layout = device.create_bind_group_layout(entries=[
-        {"binding": 0, "visibility": frag, "buffer": {"type": "uniform"}},
-        {"binding": 1, "visibility": frag, "buffer": {"type": "uniform"}},
+        {"binding": 0, "visibility": frag, "buffer": {"type": "read-only-storage"}},
+        {"binding": 1, "visibility": frag, "buffer": {"type": "read-only-storage"}},
         {"binding": 2, "visibility": frag, "buffer": {"type": "read-only-storage"}},
         {"binding": 3, "visibility": frag, "buffer": {"type": "read-only-storage"}},
     ])
@@ -195,9 +195,8 @@ class ShaderRenderer(LayerRenderer):
         if failure is not None:
             raise SceneError(compile_error_message(failure, offset, user_lines, self.source_name))
 
-        usage = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
-        self.inputs = device.create_buffer(size=_INPUTS_FLOATS * 4, usage=usage)
-        self.features = device.create_buffer(size=_FEATURES_FLOATS * 4, usage=usage)
+        self.inputs = params_buffer(device, _INPUTS_FLOATS * 4, "shader inputs")
+        self.features = params_buffer(device, _FEATURES_FLOATS * 4, "shader features")
         self.n_bands = ctx.feature_width("bands") if ctx.features is not None else 1
         self.n_wave = ctx.feature_width("waveform") if ctx.features is not None else 1
         self.bind_group = device.create_bind_group(layout=self.bind_group_layout, entries=[
