@@ -265,22 +265,23 @@ def _run_child(code: str, target_format: str, name: str) -> tuple[str, str] | No
         raise RenderError(f"{name}: cannot start the process that checks the shader ({exc}); "
                           f"check that {sys.executable} runs") from None
     out = err = ""
-    try:
-        pending = request
-        while True:
-            try:
-                out, err = child.communicate(pending, timeout=SLICE_S)
-                break
-            except subprocess.TimeoutExpired:
-                pending = None  # communicate keeps what it has sent and read across retries
-                if time.monotonic() - started >= limit:
-                    raise SceneError(
-                        f"{name}: the shader did not compile within {limit:g} s (the limit); simplify it, "
-                        f"or raise GPURENDER_SHADER_TIMEOUT if it is meant to be this large") from None
-    finally:
-        if child.poll() is None:  # a deadline, Ctrl-C or any other way out of the wait
-            child.kill()
-            child.wait()
+    with child:  # closes the pipes and reaps the child on every way out
+        try:
+            pending = request
+            while True:
+                try:
+                    out, err = child.communicate(pending, timeout=SLICE_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    pending = None  # communicate keeps what it has sent and read across retries
+                    if time.monotonic() - started >= limit:
+                        raise SceneError(
+                            f"{name}: the shader did not compile within {limit:g} s (the limit); simplify "
+                            f"it, or raise GPURENDER_SHADER_TIMEOUT if it is meant to be this large") from None
+        finally:
+            if child.poll() is None:  # a deadline, Ctrl-C or any other way out of the wait
+                child.kill()
+                child.wait()  # Popen's exit does not wait after a KeyboardInterrupt
     reply = None
     for text in reversed(out.splitlines()):
         try:
