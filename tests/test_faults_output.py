@@ -252,3 +252,17 @@ def test_still_analyze_and_points_on_a_full_disk(small_disk, small_scene, song):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and "space" in lines[0], (args, done.stderr)
         assert list(disk.iterdir()) == [], args
+
+
+def test_an_intermediate_published_onto_a_temporary_name_stays_live(tmp_path):
+    from gpurender.encode import files
+
+    target = tmp_path / "clip.mp4"
+    outer = files.temp_beside(target)
+    inner = files.temp_beside(outer)
+    inner.write_bytes(b"video")
+    files.publish(inner, outer)  # what VideoWriter does with the video-only intermediate
+    files._scans.clear()  # as after a long render: the folder is listed again
+    files.temp_beside(target)  # the mux's own temporary file: must not take the intermediate
+    assert outer.read_bytes() == b"video"
+    files.remove_quietly(outer)

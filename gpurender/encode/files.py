@@ -201,7 +201,17 @@ def publish(temp: Path, target: Path) -> None:
     except OSError as exc:
         remove_quietly(temp)
         raise EncodeError(f"could not move the finished output to {str(target)!r}: {exc.strerror or exc}") from exc
-    _unlock(temp)
+    with _held_lock:
+        fd = _held.pop(str(temp), None)
+        replaced = _held.pop(str(target), None)
+        if fd is not None and replaced is not None:
+            # The target is itself a live temporary file (a video-only intermediate): the lock
+            # moved with the renamed inode, so it stays marked live without a gap.
+            _held[str(target)] = fd
+            fd = None
+    for stale_fd in (fd, replaced):
+        if stale_fd is not None:
+            os.close(stale_fd)
 
 
 def remove_quietly(path) -> None:
