@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import gpurender
+from gpurender import output
 from gpurender.errors import EncodeError, SceneError
-from gpurender.pointcloud import example_sequence, export
+from gpurender.pointcloud import example_sequence
 from gpurender.progress import Progress
 
 SMALL = {"fps": 5, "resolution": "128x96", "progress": False}
@@ -140,7 +141,7 @@ def test_bad_frame_in_a_sequence_is_refused_before_anything_is_written(tmp_path,
     frames = list(example_sequence("torus", 6, 500))
     frames[4] = {"points": frames[4]["points"], "colors": np.zeros((499, 3))}
     opened = []
-    monkeypatch.setattr(export, "open_writer", lambda *a, **k: opened.append(a))
+    monkeypatch.setattr(output, "open_writer", lambda *a, **k: opened.append(a))
     with pytest.raises(SceneError, match=r"frame 4: 499 colours for 500 points"):
         gpurender.export_point_cloud_video(frames, tmp_path / "bad.mp4", **SMALL)
     assert opened == [] and os.listdir(tmp_path) == []
@@ -223,11 +224,11 @@ def test_audio_track_is_trimmed_to_the_video(tmp_path, song):
 
 def test_verification_refuses_a_file_with_the_wrong_frame_count(tmp_path):
     result = gpurender.export_point_cloud_video(example_sequence("sphere", 3, 100), tmp_path / "v.mp4", **SMALL)
-    assert export.verify_video(result.path, 3, 5, 128, 96, audio=False) == pytest.approx(0.6, abs=0.01)
+    assert output.verify_video(result.path, 3, 5, 128, 96, audio=False) == pytest.approx(0.6, abs=0.01)
     with pytest.raises(EncodeError, match="has 3 frames, not 4"):
-        export.verify_video(result.path, 4, 5, 128, 96, audio=False)
+        output.verify_video(result.path, 4, 5, 128, 96, audio=False)
     with pytest.raises(EncodeError, match="lost its sound"):
-        export.verify_video(result.path, 3, 5, 128, 96, audio=True)
+        output.verify_video(result.path, 3, 5, 128, 96, audio=True)
 
 
 def test_same_input_same_frames(tmp_path):

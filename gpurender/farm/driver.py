@@ -169,8 +169,9 @@ class _Events:
         self.progress.info(f"chunk {index} failed: {record.error}")
 
 
-def run_chunks(job: JobDir, tasks, executor, scene, features, progress) -> None:
-    """Render ``tasks`` with ``executor``, recording every outcome in ``job``'s manifest.
+def run_chunks(job: JobDir, tasks, executor, recipe, progress) -> None:
+    """Render ``tasks`` with ``executor`` from the frame source ``recipe`` builds, recording every
+    outcome in ``job``'s manifest.
 
     Raises :class:`JobInterrupted` on Ctrl-C, after stopping the executor and removing partial
     segments; chunk failures are recorded (the other chunks still run) and reported by
@@ -179,7 +180,7 @@ def run_chunks(job: JobDir, tasks, executor, scene, features, progress) -> None:
     frames_total = sum(t.count for t in tasks)
     events = _Events(job, progress, frames_total, len(tasks))
     try:
-        executor.prepare(job, scene, features)
+        executor.prepare(job, recipe)
         progress.phase("rendering", total=frames_total,
                        detail=f"{len(tasks)} chunks, {frames_total} frames, on {executor.describe()}")
         executor.run(tasks, events)

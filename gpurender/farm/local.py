@@ -19,15 +19,14 @@ class LocalExecutor:
 
     def __init__(self, retries: int = 2):
         self.retries = max(0, int(retries))
-        self.scene = None
-        self.features = None
+        self.recipe = None
         self.cache = RendererCache()
 
     def describe(self) -> str:
         return "this process"
 
-    def prepare(self, job, scene, features) -> None:
-        self.scene, self.features = scene, features
+    def prepare(self, job, recipe) -> None:
+        self.recipe = recipe
 
     def run(self, tasks, events) -> None:
         """Render every task, reporting through ``events`` (see :mod:`gpurender.farm.driver`)."""
@@ -37,7 +36,7 @@ class LocalExecutor:
                 attempt += 1
                 events.started(task.index)
                 try:
-                    result = run_chunk(task, self.scene, self.features, cache=self.cache,
+                    result = run_chunk(task, self.recipe, cache=self.cache,
                                        on_frame=lambda done, i=task.index: events.frames(i, done))
                 except Exception as exc:  # noqa: BLE001 - a failed chunk must not sink the others
                     if attempt <= self.retries:
@@ -50,4 +49,4 @@ class LocalExecutor:
 
     def close(self) -> None:
         self.cache.clear()
-        self.scene = self.features = None
+        self.recipe = None

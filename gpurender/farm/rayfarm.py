@@ -157,7 +157,7 @@ class RayExecutor:
         self._started_ray = False
         self._staging = None
         self._watchdog = None
-        self._scene_ref = None
+        self._recipe_ref = None
         self._options = {}
         self._job = None
 
@@ -197,15 +197,15 @@ class RayExecutor:
             raise GpurenderError(f"could not start or reach a Ray cluster {where}: {_one_line(exc)}") from None
         self._started_ray = True
 
-    def prepare(self, job, scene, features) -> None:
+    def prepare(self, job, recipe) -> None:
         from .worker import ray_entry
 
         self.connect()
         ray = self._ray
         self._job = job
-        # Workers in other processes read the whole track's features from the job directory.
-        if not job.features_path.is_file():
-            features.save_npz(job.features_path)
+        # Workers in other processes get a recipe made for them (a scene's features, say, are
+        # read from the job directory rather than shipped with every task).
+        worker_recipe = recipe.for_workers(job)
         options = {"max_retries": self.retries, "retry_exceptions": True}
         if ray.cluster_resources().get("GPU", 0) >= 1:
             options["num_gpus"] = 1
@@ -221,14 +221,14 @@ class RayExecutor:
             options["runtime_env"] = {"env_vars": {"LP_NUM_THREADS": str(int(cpus))}}
         self._options = options
         self._remote = ray.remote(self.entry or ray_entry).options(**options)
-        self._scene_ref = ray.put(scene)
+        self._recipe_ref = ray.put(worker_recipe)
 
     def run(self, tasks, events) -> None:
         """Submit every task, then report results as they arrive (see :mod:`gpurender.farm.driver`)."""
         ray = self._ray
         refs = {}
         for task in tasks:
-            refs[self._remote.remote(task, self._scene_ref)] = task
+            refs[self._remote.remote(task, self._recipe_ref)] = task
             events.started(task.index)
         try:
             while refs:
@@ -285,7 +285,7 @@ class RayExecutor:
                 events.done(result)
 
     def close(self) -> None:
-        self._scene_ref = None
+        self._recipe_ref = None
         try:
             if self._started_ray and self._ray is not None:
                 self._started_ray = False

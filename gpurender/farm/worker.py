@@ -1,11 +1,12 @@
 """Renders one chunk to its segment: the work a farm hands to a worker, in or out of process.
 
-:func:`run_chunk` draws track frames ``[first, first + count)`` with a :class:`FrameRenderer`
-(whose ``seek`` fast-forwards stateful layers from frame 0 without drawing, so a chunk's first
-frame looks as it does in a single pass) and encodes them with :class:`VideoWriter` to the
-chunk's segment, which appears under its name only when complete. :func:`ray_entry` is the same
-for a process of its own: it loads the shared features from the job directory, counts attempts
-and reports frames done through a small file that the driver reads.
+:func:`run_chunk` draws frames ``[first, first + count)`` with the frame source a job's recipe
+builds (see :mod:`gpurender.output`; a scene renderer's ``seek`` fast-forwards stateful layers
+from frame 0 without drawing, so a chunk's first frame looks as it does in a single pass) and
+encodes them with :class:`VideoWriter` to the chunk's segment, which appears under its name only
+when complete. :func:`ray_entry` is the same for a process of its own: it builds the source from
+the recipe the driver sent, counts attempts and reports frames done through a small file that
+the driver reads.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ _PROGRESS_INTERVAL = 0.5  # seconds between progress-file updates from a worker
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """Everything a worker needs to render one chunk (besides the scene and the features)."""
+    """Everything a worker needs to render one chunk (besides the job's source recipe)."""
 
-    job: str  # the job's digest: renderers and features are reused only within one job
+    job: str  # the job's digest: sources are reused only within one job
     job_dir: str
     index: int
     first: int
@@ -35,13 +36,8 @@ class ChunkTask:
     segment: str  # absolute path of the segment to write
     encode: object  # gpurender.encode.EncodeSettings of the segment
     input_format: str  # "yuv420p" or "rgba"
-    width: int
-    height: int
-    fps: int
-    seed: int = 0
     ring_depth: int = 3
     queue_size: int = 8
-    features: str = ""  # features .npz in the job directory (workers in other processes)
     progress: str = ""  # file the worker writes its frames-done count to
     version: str = ""  # the driver's gpurender version
 
@@ -62,51 +58,46 @@ class ChunkResult:
 
 
 class RendererCache:
-    """Keeps one job's renderer (and features) alive between the chunks a process renders.
+    """Keeps one job's frame source alive between the chunks a process renders.
 
-    Consecutive chunks then continue the simulation where the last one stopped instead of
+    Consecutive chunks then continue a simulation where the last one stopped instead of
     fast-forwarding from frame 0 again.
     """
 
     def __init__(self):
         self.key = None
-        self.renderer = None
-        self.features_job = None  # which job's features ``features`` holds (workers load them once)
-        self.features = None
+        self.source = None
 
-    def get(self, task: ChunkTask, scene, features):
-        from ..render.renderer import FrameRenderer
-
-        key = (task.job, task.width, task.height, task.fps, task.seed)
-        if self.key != key or self.renderer is None:
+    def get(self, task: ChunkTask, recipe):
+        if self.key != task.job or self.source is None:
             self.clear()
-            self.renderer = FrameRenderer(scene, features, task.width, task.height, task.fps, seed=task.seed)
-            self.key = key
-        return self.renderer
+            self.source = recipe.build()
+            self.key = task.job
+        return self.source
 
     def clear(self) -> None:
-        """Drop the renderer (its GPU resources go with it)."""
+        """Drop the source (its GPU resources go with it)."""
         self.key = None
-        self.renderer = None
+        self.source = None
 
 
-def run_chunk(task: ChunkTask, scene, features, cache: RendererCache | None = None, on_frame=None) -> ChunkResult:
+def run_chunk(task: ChunkTask, recipe, cache: RendererCache | None = None, on_frame=None) -> ChunkResult:
     """Render and encode one chunk; ``on_frame(frames done)`` is called after each frame is queued.
 
     Any exception (Ctrl-C included) aborts the encoder and removes the partial segment; the
-    cached renderer is then dropped, since its simulation may have stepped past what was drawn.
+    cached source is then dropped, since its simulation may have stepped past what was drawn.
     """
     from ..encode import VideoWriter
     from ..render.device import adapter_info
 
     started = time.monotonic()
     cache = cache if cache is not None else RendererCache()
-    renderer = cache.get(task, scene, features)
+    source = cache.get(task, recipe)
     done = 0
     try:
         with VideoWriter(task.segment, task.encode, input_format=task.input_format,
                          queue_size=task.queue_size) as writer:
-            frames = renderer.frames(task.first, task.count, output=task.input_format, ring_depth=task.ring_depth)
+            frames = source.frames(task.first, task.count, output=task.input_format, ring_depth=task.ring_depth)
             with contextlib.closing(frames):
                 for _, data in frames:
                     writer.write(data)
@@ -131,18 +122,6 @@ def run_chunk(task: ChunkTask, scene, features, cache: RendererCache | None = No
 # -- out-of-process workers (Ray) ------------------------------------------------------------------
 
 _process_cache = RendererCache()
-
-
-def _features_for(task: ChunkTask):
-    from ..audio import Features
-
-    cache = _process_cache
-    if cache.features_job != task.job:
-        cache.clear()
-        cache.features, cache.features_job = None, None
-        cache.features = Features.load_npz(task.features)
-        cache.features_job = task.job
-    return cache.features
 
 
 def _write_small(path: str, text: str) -> None:
@@ -179,11 +158,12 @@ def _pick_gpu() -> None:
         os.environ["GPURENDER_ADAPTER"] = str(int(ids[0]))
 
 
-def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
+def ray_entry(task: ChunkTask, recipe, on_frame=None) -> ChunkResult:
     """Render one chunk in a worker process: the function a Ray task runs.
 
-    The worker must run the driver's gpurender version. Features come from ``task.features``;
-    frames done go to ``task.progress`` about twice a second.
+    The worker must run the driver's gpurender version. ``recipe`` builds the job's frame source
+    (made for workers: large data come from the job directory); frames done go to
+    ``task.progress`` about twice a second.
     """
     from .. import __version__
 
@@ -193,7 +173,6 @@ def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
             f"{task.version}; install the same version on every node"
         )
     _pick_gpu()
-    features = _features_for(task)
     attempt = _count_attempt(task)
     last = [0.0]
 
@@ -208,5 +187,5 @@ def ray_entry(task: ChunkTask, scene, on_frame=None) -> ChunkResult:
         if on_frame is not None:
             on_frame(done)
 
-    result = run_chunk(task, scene, features, cache=_process_cache, on_frame=report)
+    result = run_chunk(task, recipe, cache=_process_cache, on_frame=report)
     return replace(result, attempts=attempt)

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EncodeError, SceneError, choices
-from ..pipeline import RenderResult
+from ..output import OutputPlan, RenderResult, render_to_file
 from ..progress import Progress
-from .frames import (UP_AXES, ColorMapper, FrameFeed, Normalizer, check_bounds, scan)
+from .frames import UP_AXES, ColorMapper, Normalizer, check_bounds, check_frame, iter_frames, scan
 
 DEFAULT_TITLE = "Frame {i}/{n} | {points} points"
 TITLE_PLACEHOLDERS = ("i", "n", "points", "frame", "frames", "time", "fps")
@@ -166,110 +164,6 @@ def resolve_camera(camera, bounds, aspect: float, up: str, duration: float | Non
     return cam, norm
 
 
-# -- encoder with fallback ----------------------------------------------------------------------
-
-
-def _encoder_candidates(enc):
-    """Encoder choices to try, best first: the usual choice, then every other one that opens here."""
-    from ..encode import choose_encoder, probe_encoder
-    from ..encode.encoders import CPU_ENCODER, NVENC
-    from ..encode.formats import COMPATIBLE
-
-    yield choose_encoder(enc)  # raises for --encoder gpu without NVENC: that request is kept strict
-    codecs = [enc.resolved_codec] + [c for c in COMPATIBLE[enc.format] if c != enc.resolved_codec]
-    modes = ("cpu",) if enc.encoder == "cpu" else ("gpu", "cpu")
-    for codec in codecs:
-        for mode in modes:
-            name = (NVENC if mode == "gpu" else CPU_ENCODER).get(codec)
-            if name is None or not probe_encoder(name)[0]:
-                continue
-            try:
-                yield choose_encoder(replace(enc, codec=codec, encoder=mode))
-            except EncodeError:
-                continue  # this codec cannot take these settings (e.g. lossless ProRes)
-
-
-def open_writer(path, enc, queue_size: int = 8):
-    """A :class:`VideoWriter` on the first encoder that opens, and a notice saying which and why."""
-    from ..encode import VideoWriter
-
-    failed: list[str] = []
-    tried: set[str] = set()
-    for choice in _encoder_candidates(enc):
-        if choice.name in tried:
-            continue
-        tried.add(choice.name)
-        try:
-            writer = VideoWriter(path, enc, input_format="yuv420p", queue_size=queue_size, choice=choice)
-        except EncodeError as exc:
-            failed.append(f"{choice.name} ({exc})")
-            continue
-        notice = choice.notice or f"encoder: {choice.name}"
-        if failed:
-            notice = f"encoder: {choice.name} ({choice.codec}), after falling back from " + "; ".join(failed)
-        return writer, notice
-    raise EncodeError(f"no video encoder would open for {enc.width}x{enc.height} {enc.format}: "
-                      + "; ".join(failed) + "; try another --format or a smaller --resolution")
-
-
-# -- verification ---------------------------------------------------------------------------------
-
-
-def verify_video(path, frames: int, fps: int, width: int, height: int, audio: bool) -> float:
-    """Reopen ``path``: exactly ``frames`` video frames of ``width`` x ``height`` spanning
-    ``frames / fps`` seconds (and a sound track when ``audio``); returns the file's duration."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except Exception as exc:
-        raise EncodeError(f"the finished video does not reopen ({exc}); nothing was written") from exc
-    with container:
-        if not container.streams.video:
-            raise EncodeError("the finished video has no video stream; nothing was written")
-        stream = container.streams.video[0]
-        size = (stream.codec_context.width, stream.codec_context.height)
-        if audio and not container.streams.audio:
-            raise EncodeError("the finished video lost its sound track; nothing was written")
-        count, first, last = 0, None, None
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.pts is None:
-                continue
-            count += 1
-            first = packet.pts if first is None else min(first, packet.pts)
-            last = packet.pts if last is None else max(last, packet.pts)
-        span = 0.0 if count == 0 else float((last - first) * stream.time_base) + 1.0 / fps
-        duration = float(container.duration / av.time_base) if container.duration else span
-    if size != (width, height):
-        raise EncodeError(f"the finished video is {size[0]}x{size[1]}, not {width}x{height}; nothing was written")
-    if count != frames:
-        raise EncodeError(f"the finished video has {count} frames, not {frames}; nothing was written")
-    if abs(span - frames / fps) > 0.5 / fps:
-        raise EncodeError(f"the finished video spans {span:.3f} s, not {frames / fps:.3f} s; nothing was written")
-    return duration
-
-
-# -- the export ---------------------------------------------------------------------------------
-
-
-
-
-def encoder_threads_beside_software() -> int:
-    """Encoder threads when a software adapter renders on the same cores: one per usable core.
-
-    x264 left to itself starts 1.5 threads per core, which oversubscribes the cores lavapipe's
-    threads render on. Measured on 2 cores, 10,000 points, alternating runs (median frames/s, one
-    thread per core vs automatic): 640x480 115 vs 102, 1280x720 62 vs 61, 1920x1080 34 vs 34.
-    (One thread in all, tried first, helped at 640x480 but cost 15-20% from 720p up.)
-    """
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _title_layer(title: str, size: float, color):
     """A validated ``text`` layer for the title in the top-left corner."""
     from ..render.layers.text import placeholder_names
@@ -279,7 +173,7 @@ def _title_layer(title: str, size: float, color):
     if unknown:
         raise SceneError(f"title: unknown placeholder {{{unknown[0]}}}; valid: {choices(TITLE_PLACEHOLDERS)}")
     layer = {"type": "text", "text": title, "size": size, "color": color, "x": 0.02, "y": 0.975, "anchor": "top-left"}
-    return scene_from_dict({"layers": [layer]}, source="title").layers[0]
+    return scene_from_dict({"layers": [layer]}, source="title", placeholders=TITLE_PLACEHOLDERS).layers[0]
 
 
 def _load_audio(audio):
@@ -317,6 +211,7 @@ def export_point_cloud_video(
     progress=True,
     ring_depth: int = 3,
     queue_size: int = 8,
+    job=None,
 ) -> PointCloudResult:
     """Render a sequence of point clouds to a video file at ``path``; returns what was written.
 
@@ -348,23 +243,23 @@ def export_point_cloud_video(
     is named. The file is reopened to verify its frame count and duration before it is moved onto
     ``path``; on any error nothing is left at ``path``.
 
+    ``job``: a :class:`gpurender.farm.JobOptions` renders the frames as chunks through a
+    resumable job directory, in this process or on a Ray cluster, as ``gpurender render`` does
+    (a re-iterable sequence only: a chunk reads its frames by index).
+
     ``progress``: True reports phases, frame counts and the final summary on stderr, False nothing;
     a :class:`gpurender.progress.Progress` gets the phases and frame counts (the caller prints the
     summary, as the CLI does).
     """
-    from ..encode import EncodeSettings, format_from_path, mux_audio
-    from ..encode.files import check_output_dir, publish, refuse_input_as_output, remove_quietly, temp_beside
-    from ..render.device import adapter_info, get_device
+    from ..encode import EncodeSettings, format_from_path
+    from ..encode.files import check_output_dir, refuse_input_as_output
+    from ..render.device import get_device
     from ..render.layers import pointseq  # registers the layer renderer
-    from ..render.pointvideo import PointVideoRenderer
-    from ..render.renderer import FrameRenderer
     from ..scene.colors import check_colormap, parse_color
-    from ..scene.model import Layer, Scene
     from ..settings import check_fps, parse_resolution
 
     own_report = not isinstance(progress, Progress)
     report = Progress(quiet=not progress) if own_report else progress
-    started = time.monotonic()
     output = Path(path)
     report.phase("preparing")
 
@@ -419,84 +314,129 @@ def export_point_cloud_video(
     if lo_hi is not None:
         axis = 2 if up == "z" else 1
         height_range = (float(lo_hi[0][axis]), float(lo_hi[1][axis]))
-    feed = FrameFeed(frames, norm, ColorMapper(colormap, height_range), total, limit)
-
-    if draw == "depth" and PointVideoRenderer.supports(width, height):
-        # the common case: splat and resolve straight into I420, no layer textures or compositing
-        title_spec = None
-        if title_layer is not None:
-            title_spec = {k: title_layer.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
-        direct = PointVideoRenderer(feed, cam, bg, width, height, fps, size=float(point_size), title=title_spec)
-
-        def render_frames(count):
-            return direct.frames(0, count, ring_depth=ring_depth)
-    else:
-        layers = [Layer(type="pointseq", name="points", params={
-            "feed": feed, "size": float(point_size), "softness": float(softness), "brightness": 1.0, "draw": draw})]
-        if title_layer is not None:
-            layers.append(title_layer)
-        scene = Scene(background=bg, camera=cam, layers=tuple(layers), source="point-cloud sequence")
-        renderer = FrameRenderer(scene, None, width, height, fps)
-
-        def render_frames(count):
-            return renderer.frames(0, count, output="yuv420p", ring_depth=ring_depth)
-    info = adapter_info()
-    adapter = info.summary()
-    if info.is_software and enc.threads == 0:
-        enc = replace(enc, threads=encoder_threads_beside_software())
-    report.info(f"adapter: {adapter}")
-
-    video_tmp = temp_beside(output)
-    final_tmp = temp_beside(output) if sound is not None else video_tmp
-    try:
-        writer, notice = open_writer(video_tmp, enc, queue_size)
-        report.info(notice)
-        with writer:
-            count = total if total is not None else sys.maxsize
-            report.phase("rendering", total=total or 0,
-                         detail=f"{total or 'an unknown number of'} frames at {width}x{height}, {fps} fps")
-            done, last_note = 0, time.monotonic()
-            stream = render_frames(count)
-            try:
-                for index, data in stream:
-                    if feed.end is not None and index >= feed.end:
-                        break  # the frames drawn past the end of an iterator of unknown length
-                    writer.write(data)
-                    done += 1
-                    if total:
-                        report.update(done)
-                    elif time.monotonic() - last_note >= 2.0:
-                        last_note = time.monotonic()
-                        report.info(f"rendering: {done} frames")
-            finally:
-                stream.close()
-            frames_done = feed.finish()
-            if frames_done == 0:
-                raise SceneError("the point-cloud sequence has no frames; give at least one frame")
-            report.phase("encoding", detail="flushing the encoder")
-        video_seconds = frames_done / fps
-        if sound is not None:
-            report.phase("muxing", detail=f"audio trimmed to {video_seconds:.3f} s")
-            mux_audio(video_tmp, sound, final_tmp, start_time=0.0,
-                      duration=video_seconds if sound.duration >= video_seconds else None, format=fmt)
-        report.phase("verifying", detail="reopening the file")
-        file_duration = verify_video(final_tmp, frames_done, fps, width, height, sound is not None)
-        size = final_tmp.stat().st_size
-        publish(final_tmp, output)
-    finally:
-        remove_quietly(video_tmp)
-        remove_quietly(final_tmp)
+    title_spec = None
+    if title_layer is not None:
+        title_spec = {k: title_layer.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
+    recipe = PointRecipe(frames=frames, normalizer=norm, colors=ColorMapper(colormap, height_range), total=total,
+                         limit=limit, camera=cam, background=bg, width=width, height=height, fps=fps,
+                         point_size=float(point_size), softness=float(softness), draw=draw, title=title_spec)
+    plan = OutputPlan(path=output, encode=enc, input_format="yuv420p", first=0, count=total, audio=sound,
+                      audio_start=0.0, ring_depth=ring_depth, queue_size=queue_size,
+                      settings={"draw": draw, "point_size": float(point_size)})
+    result = render_to_file(recipe, plan, report, job=job)
     result = PointCloudResult(
-        path=str(output), frames=frames_done, first_frame=0, duration=file_duration, size_bytes=size,
-        encoder=writer.choice.name, adapter=adapter, seconds=time.monotonic() - started,
-        width=width, height=height, fps=fps, min_points=feed.min_points or 0, max_points=feed.max_points,
-        encoder_notice=notice,
+        **{f: getattr(result, f) for f in RenderResult.__dataclass_fields__},
+        width=width, height=height, fps=fps, min_points=recipe.stats.get("min_points") or 0,
+        max_points=recipe.stats.get("max_points", 0),
     )
-    report.phase("complete")
     if own_report:
         report.info(result.summary())
     return result
 
 
-__all__ = ["DEFAULT_TITLE", "PointCloudResult", "export_point_cloud_video", "fit_distance", "open_writer",
-           "resolve_camera", "verify_video"]
+class _PointSource:
+    """A point renderer as a frame source: stops at the end of a sequence of unknown length."""
+
+    def __init__(self, renderer, feed, direct: bool, stats: dict):
+        self.renderer, self.feed, self.direct, self.stats = renderer, feed, direct, stats
+        self.width, self.height, self.fps = renderer.width, renderer.height, renderer.fps
+
+    def frames(self, first: int, count: int, output: str = "yuv420p", ring_depth: int = 3):
+        if output != "yuv420p":
+            raise ValueError("point-cloud frames are drawn as yuv420p")
+        if self.direct:
+            inner = self.renderer.frames(first, count, ring_depth=ring_depth)
+        else:
+            inner = self.renderer.frames(first, count, output=output, ring_depth=ring_depth)
+        try:
+            for index, data in inner:
+                if self.feed.end is not None and index >= self.feed.end:
+                    break  # frames drawn past the end of an iterator of unknown length
+                yield index, data
+        finally:
+            inner.close()
+            self.stats["max_points"] = max(self.stats.get("max_points", 0), self.feed.max_points)
+            if self.feed.min_points is not None:
+                low = self.stats.get("min_points")
+                self.stats["min_points"] = self.feed.min_points if low is None else min(low, self.feed.min_points)
+
+    def finish(self) -> int:
+        return self.feed.finish()
+
+
+@dataclass(frozen=True)
+class PointRecipe:
+    """The frame source of a point-cloud sequence (see :mod:`gpurender.output`).
+
+    Depth drawing at widths that are a multiple of 8 splats straight to I420
+    (:class:`PointVideoRenderer`); sprites and other widths go through the ``pointseq`` layer and
+    :class:`FrameRenderer`. ``stats`` collects the points per frame seen in this process.
+    """
+
+    frames: object
+    normalizer: object
+    colors: object
+    total: int | None
+    limit: object
+    camera: object
+    background: tuple
+    width: int
+    height: int
+    fps: int
+    point_size: float
+    softness: float
+    draw: str
+    title: dict | None
+    stats: dict = field(default_factory=dict, compare=False)
+
+    def build(self) -> _PointSource:
+        from ..render.pointvideo import PointVideoRenderer
+        from ..render.renderer import FrameRenderer
+        from ..scene import scene_from_dict
+        from ..scene.model import Layer, Scene
+        from .frames import FrameFeed
+
+        feed = FrameFeed(self.frames, self.normalizer, self.colors, self.total, self.limit)
+        if self.draw == "depth" and PointVideoRenderer.supports(self.width, self.height):
+            # the common case: splat and resolve straight into I420, no layer textures or compositing
+            renderer = PointVideoRenderer(feed, self.camera, self.background, self.width, self.height, self.fps,
+                                          size=self.point_size, title=self.title)
+            return _PointSource(renderer, feed, True, self.stats)
+        layers = [Layer(type="pointseq", name="points", params={
+            "feed": feed, "size": self.point_size, "softness": self.softness, "brightness": 1.0,
+            "draw": self.draw})]
+        if self.title is not None:
+            layers.append(scene_from_dict({"layers": [{"type": "text", **self.title}]}, source="title",
+                                          placeholders=TITLE_PLACEHOLDERS).layers[0])
+        scene = Scene(background=self.background, camera=self.camera, layers=tuple(layers),
+                      source="point-cloud sequence")
+        return _PointSource(FrameRenderer(scene, None, self.width, self.height, self.fps), feed, False, self.stats)
+
+    def for_workers(self, job) -> "PointRecipe":
+        return self  # frames are files or arrays, shipped as they are
+
+    def digests(self) -> dict:
+        import hashlib
+
+        from ..farm.identity import file_digest
+
+        h = hashlib.sha256()
+        drawing = (self.normalizer, self.colors.height_range, self.colors.table.tobytes(), self.total,
+                   self.camera, tuple(self.background), self.width, self.height, self.fps, self.point_size,
+                   self.softness, self.draw, self.title)
+        h.update(repr(drawing).encode())
+        files = self.frames.input_files() if hasattr(self.frames, "input_files") else None
+        if files:
+            for _, path in files:
+                h.update(path.encode() + b"\0" + file_digest(path).encode())
+        else:
+            for item in iter_frames(self.frames):
+                frame = check_frame(item, 0)
+                h.update(np.ascontiguousarray(frame.points).tobytes())
+                if frame.colors is not None:
+                    h.update(np.ascontiguousarray(frame.colors).tobytes())
+        return {"scene": h.hexdigest(), "audio": ""}
+
+
+__all__ = ["DEFAULT_TITLE", "PointCloudResult", "PointRecipe", "export_point_cloud_video", "fit_distance",
+           "resolve_camera"]

@@ -252,19 +252,28 @@ class PreparedFrame:
     colors: np.ndarray
 
 
+def _random_access(frames) -> bool:
+    """True for a sequence whose frames can be read by index (lists, arrays, file sequences)."""
+    return (hasattr(frames, "__getitem__") and hasattr(frames, "__len__")
+            and not isinstance(frames, (str, bytes, Mapping)) and iter(frames) is not frames)
+
+
 class FrameFeed:
-    """Hands out frames in order from one pass over ``frames``, keeping only the current one.
+    """Hands out frames from ``frames``, keeping only the current one.
 
     ``at(index)`` validates and prepares frames as the render loop reaches them and returns None
-    once the sequence has ended (``end`` is then the number of frames it had). ``total`` is the
-    frame count when known beforehand, for titles (``{n}``) and progress. ``limit`` (a
-    :class:`gpurender.scene.pointfile.PointLimit`) refuses a frame with more points than the
-    adapter can draw as it is read, before it reaches the GPU.
+    once the sequence has ended (``end`` is then the number of frames it had). A sequence that
+    can be read by index (a list, an array, a file sequence) is read at any index, so a chunk of
+    a render can start in the middle; any other iterable streams forward from its first frame.
+    ``total`` is the frame count when known beforehand, for titles (``{n}``) and progress.
+    ``limit`` (a :class:`gpurender.scene.pointfile.PointLimit`) refuses a frame with more points
+    than the adapter can draw as it is read, before it reaches the GPU.
     """
 
     def __init__(self, frames, normalizer: Normalizer, colors: ColorMapper, total: int | None = None,
                  limit=None):
-        self._iter = iter_frames(frames)
+        self._seq = frames if _random_access(frames) else None
+        self._iter = iter_frames(frames) if self._seq is None else None
         self.limit = limit
         self.normalizer = normalizer
         self.colors = colors
@@ -278,6 +287,20 @@ class FrameFeed:
     def at(self, index: int) -> PreparedFrame | None:
         if self.end is not None and index >= self.end:
             return None
+        if self._seq is not None:
+            if index == self._index:
+                return self._current
+            if index >= len(self._seq):
+                self.end = len(self._seq)
+                return None
+            try:
+                item = self._seq[index]
+            except IndexError as exc:
+                raise SceneError(f"{frame_label(index)} of {len(self._seq)} cannot be read (IndexError: {exc}); "
+                                 f"the frame source is broken") from None
+            self._index = index
+            self._current = self._prepare(check_frame(item, index))
+            return self._current
         if index < self._index:
             raise RuntimeError(f"frame {index} was asked for after frame {self._index}; frames stream forward only")
         while self._index < index:
@@ -305,6 +328,8 @@ class FrameFeed:
 
     def finish(self) -> int:
         """The number of frames the source gave; SceneError if it differs from ``total``."""
+        if self._seq is not None and self.end is None:
+            self.end = len(self._seq)
         if self.end is None:
             self.at(self._index + 1)
         if self.total is not None and self.end != self.total:

@@ -182,6 +182,10 @@ class FrameRenderer:
             yield from ring.submit(encoder, record, index)
         yield from ring.flush()
 
+    def finish(self) -> None:
+        """A scene has every frame a span asks for: nothing to learn at the end (frame-source protocol)."""
+        return None
+
     def render_rgba(self, index: int) -> np.ndarray:
         """One frame as ``[h, w, 4]`` uint8 straight-alpha RGBA (for stills)."""
         [(_, rgba)] = list(self.frames(index, 1, output="rgba", ring_depth=1))
