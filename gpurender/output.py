@@ -101,13 +101,14 @@ class RenderResult:
     job_dir: str | None = None  # kept only with keep_job
     encoder_notice: str = ""
 
+    def chunk_note(self) -> str:
+        """``", 4 chunks (1 rendered by this run)"`` for a chunked render, else ``""``."""
+        return f", {self.chunks} chunks ({self.chunks_rendered} rendered by this run)" if self.chunks else ""
+
     def summary(self) -> str:
         size = self.size_bytes / 1e6
-        chunked = ""
-        if self.chunks:
-            chunked = f", {self.chunks} chunks ({self.chunks_rendered} rendered by this run)"
         return (f"wrote {self.path}: {size:.1f} MB, {self.duration:.3f} s, {self.frames} frames, "
-                f"encoder {self.encoder}, adapter {self.adapter}{chunked}, {self.seconds:.1f} s")
+                f"encoder {self.encoder}, adapter {self.adapter}{self.chunk_note()}, {self.seconds:.1f} s")
 
 
 # -- encoder with fallback ----------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_ray_render_matches_the_local_render(tmp_path, cluster, media):
 
 
 def test_ray_render_survives_a_worker_killed_mid_chunk(tmp_path, cluster, media):
-    def dies_once(task, scene):
+    def dies_once(task, recipe):
         # Defined here, so Ray ships it by value; kills its own worker process on chunk 1's first try.
         import os
         from pathlib import Path as P
@@ -75,7 +75,7 @@ def test_ray_render_survives_a_worker_killed_mid_chunk(tmp_path, cluster, media)
                 marker.write_text("x")
                 os._exit(1)
 
-        return ray_entry(task, scene, on_frame=hook)
+        return ray_entry(task, recipe, on_frame=hook)
 
     out = tmp_path / "ray.mkv"
     executor = RayExecutor(retries=2, entry=dies_once)
@@ -160,3 +160,19 @@ def test_self_started_cluster_is_torn_down_even_when_the_driver_is_killed(tmp_pa
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+
+def test_ray_point_export_matches_the_single_pass(tmp_path, cluster):
+    """Point sequences go through the same farm: chunks on Ray, frame for frame the local pass."""
+    seq = tmp_path / "seq.npz"
+    runner = CliRunner()
+    assert runner.invoke(main, ["points-example", "sphere", "-o", str(seq), "--frames", "8",
+                                "--points", "300"]).exit_code == 0
+    common = ["--resolution", "64x48", "--fps", "8", "--lossless", "--quiet"]
+    single, farmed = tmp_path / "single.mkv", tmp_path / "farmed.mkv"
+    assert runner.invoke(main, ["points", str(seq), "-o", str(single), *common]).exit_code == 0
+    result = runner.invoke(main, ["points", str(seq), "-o", str(farmed), *common, "--farm", "ray", "--chunks", "2"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "2 chunks (2 rendered by this run)" in result.output
+    assert_same_frames(decoded(farmed), decoded(single))

@@ -6,6 +6,7 @@ import click
 
 from ..errors import GpurenderError
 from ..scene.colors import COLORMAPS
+from .render import _job_options, farm_options, interrupted_job_exits
 
 
 def _floats(text, count: int, option: str):
@@ -56,14 +57,19 @@ def _floats(text, count: int, option: str):
 @click.option("--no-title", is_flag=True, help="no overlay")
 @click.option("--title-size", type=float, default=None, help="title height in pixels (default 4 percent of the height)")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@farm_options
 def points(inputs, output, fps, resolution, quality, fmt, codec, encoder, lossless, point_size, colormap, background,
            camera, elevation, azimuth, distance, target, fov, orbit_speed, up, draw, bounds, audio_path, title,
-           no_title, title_size, quiet):
+           no_title, title_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job):
     """Render a point-cloud sequence to a video.
 
     INPUTS is an .npz (points_0000, colors_0000, ... or one stacked [frames, N, 3] array), a
     folder of per-frame .ply/.npy/.csv files (natural name order), a quoted glob such as
     'scans/*.ply', or the files themselves. Every frame is checked before anything is written.
+
+    With --chunk-frames, --chunks, --farm, --job-dir or --resume the export runs as chunks kept in
+    a job directory, as for ``gpurender render``: Ctrl-C or a crash loses at most the chunks in
+    flight, and --resume continues.
     """
     from ..pointcloud import DEFAULT_TITLE, export_point_cloud_video, open_sequence
     from ..progress import Progress
@@ -71,14 +77,17 @@ def points(inputs, output, fps, resolution, quality, fmt, codec, encoder, lossle
     box = _floats(bounds, 6, "--bounds")
     cam = {"mode": camera, "elevation": elevation, "azimuth": azimuth, "distance": distance,
            "target": _floats(target, 3, "--target"), "fov": fov, "orbit_speed": orbit_speed}
+    job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
     frames = open_sequence(list(inputs))
-    result = export_point_cloud_video(
-        frames, output, fps, resolution=resolution, quality=quality, format=fmt, codec=codec, encoder=encoder,
-        lossless=lossless, point_size=point_size, colormap=colormap, background=background, camera=cam,
-        bounds=(box[:3], box[3:]) if box else None, up=up, draw=draw, audio=audio_path,
-        title=None if no_title else (title if title is not None else DEFAULT_TITLE), title_size=title_size,
-        progress=Progress(quiet=quiet),
-    )
+    progress = Progress(quiet=quiet)
+    with interrupted_job_exits(progress):
+        result = export_point_cloud_video(
+            frames, output, fps, resolution=resolution, quality=quality, format=fmt, codec=codec, encoder=encoder,
+            lossless=lossless, point_size=point_size, colormap=colormap, background=background, camera=cam,
+            bounds=(box[:3], box[3:]) if box else None, up=up, draw=draw, audio=audio_path,
+            title=None if no_title else (title if title is not None else DEFAULT_TITLE), title_size=title_size,
+            progress=progress, job=job,
+        )
     click.echo(result.summary())
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from ..errors import GpurenderError
@@ -113,6 +116,20 @@ def _resume_hint() -> str:
     return "resume by running the same command with --resume"
 
 
+@contextlib.contextmanager
+def interrupted_job_exits(progress):
+    """Ctrl-C in a chunked job: say what is kept and how to resume, exit 130."""
+    from ..farm import JobInterrupted
+
+    try:
+        yield
+    except JobInterrupted as stop:
+        progress.close()
+        click.echo(stop.message(), err=True)
+        click.echo(f"{_resume_hint()}  (see what is done: gpurender status {stop.job_dir})", err=True)
+        sys.exit(130)
+
+
 @click.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
@@ -128,8 +145,6 @@ def render(scene, audio_path, output, start, duration, resolution, fps, quality,
     With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
     a job directory: Ctrl-C or a crash loses at most the chunks in flight, and --resume continues.
     """
-    import sys
-
     from ..audio import load_audio
     from ..pipeline import render_video
     from ..scene import load_scene
@@ -139,18 +154,8 @@ def render(scene, audio_path, output, start, duration, resolution, fps, quality,
     loaded = load_scene(scene)
     audio = load_audio(audio_path)
     progress = _progress(quiet)
-    if job is None:
-        result = render_video(loaded, audio, output, settings, progress)
-    else:
-        from ..farm import JobInterrupted
-
-        try:
-            result = render_video(loaded, audio, output, settings, progress, job=job)
-        except JobInterrupted as stop:
-            progress.close()
-            click.echo(stop.message(), err=True)
-            click.echo(f"{_resume_hint()}  (see what is done: gpurender status {stop.job_dir})", err=True)
-            sys.exit(130)
+    with interrupted_job_exits(progress):
+        result = render_video(loaded, audio, output, settings, progress, job=job)
     click.echo(result.summary())
 
 

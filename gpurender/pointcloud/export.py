@@ -52,7 +52,8 @@ class PointCloudResult(RenderResult):
                   else f"{self.min_points}-{self.max_points}")
         return (f"wrote {self.path}: {self.frames} frames, {self.width}x{self.height} at {self.fps} fps, "
                 f"{self.duration:.3f} s, {self.size_bytes / 1e6:.2f} MB, {points} points per frame, "
-                f"encoder {self.encoder}, adapter {self.adapter}, {self.seconds:.1f} s ({rate:.1f} frames/s)")
+                f"encoder {self.encoder}, adapter {self.adapter}{self.chunk_note()}, {self.seconds:.1f} s "
+                f"({rate:.1f} frames/s)")
 
 
 # -- camera ---------------------------------------------------------------------------------------

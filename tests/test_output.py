@@ -1,0 +1,160 @@
+"""The one output routine: every source gets encoder fallback, verification, chunks and resume."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import av
+import pytest
+from click.testing import CliRunner
+
+import gpurender
+from gpurender.cli import main
+from gpurender.encode import writer
+from gpurender.errors import EncodeError
+from gpurender.farm import JobOptions, load_manifest
+from gpurender.farm.job import default_job_dir
+from gpurender.pointcloud import example_sequence
+from gpurender.progress import Progress
+from media import assert_same_frames, decoded
+
+POINTS = dict(fps=6, resolution="64x48", lossless=True, progress=False)
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
+
+
+@pytest.fixture
+def sequence(tmp_path):
+    path = tmp_path / "seq.npz"
+    assert run("points-example", "torus", "-o", path, "--frames", "9", "--points", "400").exit_code == 0
+    return path
+
+
+# -- point sequences get chunks, resume and the farm --------------------------------------------
+
+def test_chunked_point_export_equals_the_single_pass(tmp_path, sequence):
+    single, chunked = tmp_path / "single.mkv", tmp_path / "chunked.mkv"
+    common = ["--resolution", "64x48", "--fps", "6", "--lossless", "--quiet"]
+    assert run("points", sequence, "-o", single, *common).exit_code == 0
+    result = run("points", sequence, "-o", chunked, *common, "--chunks", "3")
+    assert result.exit_code == 0, result.output
+    assert "3 chunks (3 rendered by this run)" in result.output
+    assert_same_frames(decoded(chunked), decoded(single))
+    assert not default_job_dir(chunked).exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("draw", ["blend", "depth"])
+def test_chunked_api_export_of_frames_in_memory_equals_the_single_pass(tmp_path, draw):
+    frames = list(example_sequence("helix", 8, 300))
+    # 68 wide is not a multiple of 8: depth drawing then takes the layer path, as sprites do
+    size = "68x48" if draw == "depth" else "64x48"
+    args = dict(POINTS, resolution=size, draw=draw)
+    one = gpurender.export_point_cloud_video(frames, tmp_path / "one.mkv", **args)
+    many = gpurender.export_point_cloud_video(frames, tmp_path / "many.mkv", job=JobOptions(chunk_frames=3),
+                                              **args)
+    assert (one.frames, many.frames, many.chunks) == (8, 8, 3)
+    assert_same_frames(decoded(many.path), decoded(one.path))
+
+
+def test_a_one_shot_iterator_cannot_be_chunked(tmp_path):
+    frames = iter(list(example_sequence("sphere", 3, 100)))
+    with pytest.raises(gpurender.GpurenderError, match="unknown length cannot be rendered in chunks"):
+        gpurender.export_point_cloud_video(frames, tmp_path / "x.mkv", bounds=((-2,) * 3, (2,) * 3),
+                                           job=JobOptions(chunks=2), **POINTS)
+    assert os.listdir(tmp_path) == []
+
+
+_KILLED_EXPORT = r"""
+import os, sys
+from gpurender.cli import main
+from gpurender.encode import VideoWriter
+
+real = VideoWriter._encode
+def encode(self, frame):
+    # the second chunk's third frame: the first chunk is finished and recorded by then
+    if "0001" in self.path.name and frame.pts == 2:
+        os.kill(os.getpid(), 9)
+    real(self, frame)
+VideoWriter._encode = encode
+sys.argv = ["gpurender", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_killed_chunked_point_export_resumes_to_the_same_frames(tmp_path, sequence):
+    out, single = tmp_path / "out.mkv", tmp_path / "single.mkv"
+    common = ["--resolution", "64x48", "--fps", "6", "--lossless", "--quiet"]
+    assert run("points", sequence, "-o", single, *common).exit_code == 0
+    killed = subprocess.run([sys.executable, "-c", _KILLED_EXPORT, "points", str(sequence), "-o", str(out),
+                             *common, "--chunk-frames", "3"], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    assert not out.exists()
+    states = [c.state for c in load_manifest(default_job_dir(out)).chunks]
+    assert states[0] == "done" and "done" not in states[2:]
+    result = run("points", sequence, "-o", out, *common, "--chunk-frames", "3", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "3 chunks (2 rendered by this run)" in result.output
+    assert_same_frames(decoded(out), decoded(single))
+    assert leftovers(tmp_path) == []
+
+
+# -- scene renders get the fallback and the verification ------------------------------------------
+
+def test_scene_render_falls_back_to_another_encoder(tmp_path, monkeypatch, small_scene, song):
+    real_open = writer._ContainerSink.open
+
+    def refuse_x264(sink):
+        if sink.choice.name == "libx264":
+            raise EncodeError("encoder libx264 would not open (refused by the test)")
+        real_open(sink)
+
+    monkeypatch.setattr(writer._ContainerSink, "open", refuse_x264)
+    log = io.StringIO()
+    result = gpurender.render_video(gpurender.load_scene(small_scene), gpurender.load_audio(song),
+                                    tmp_path / "fb.mp4", gpurender.RenderSettings(width=64, height=48, fps=10),
+                                    Progress(stream=log, live=False))
+    assert result.encoder not in ("libx264", "h264_nvenc")
+    assert "falling back from libx264" in log.getvalue()
+    with av.open(result.path) as c:
+        assert c.streams.video[0].frames in (0, 20) and len(c.streams.audio) == 1
+
+
+def test_scene_render_is_verified_before_it_is_published(tmp_path, monkeypatch, small_scene, song):
+    real_write = writer.VideoWriter.write
+    seen = []
+
+    def drop_the_fifth(self, data):
+        seen.append(1)
+        if len(seen) != 5:
+            real_write(self, data)
+
+    monkeypatch.setattr(writer.VideoWriter, "write", drop_the_fifth)
+    out = tmp_path / "v.mp4"
+    with pytest.raises(EncodeError, match="has 19 frames, not 20; nothing was written"):
+        gpurender.render_video(gpurender.load_scene(small_scene), gpurender.load_audio(song), out,
+                               gpurender.RenderSettings(width=64, height=48, fps=10))
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_the_orchestration_lives_in_one_place():
+    """render_video and export_point_cloud_video hand their frames to render_to_file; no copy of the
+    writer, mux, verification or segment join stays in either."""
+    import inspect
+
+    from gpurender import pipeline
+    from gpurender.pointcloud import export
+
+    for module in (pipeline, export):
+        text = inspect.getsource(module)
+        assert "render_to_file(" in text
+        for word in ("VideoWriter(", "mux_audio(", "open_writer(", "verify_video(", "join_segments("):
+            assert word not in text, (module.__name__, word)
