@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+from .encode.formats import BIT_DEPTHS, QUALITIES
 from .errors import GpurenderError
 
 RESOLUTIONS = {
@@ -20,7 +21,6 @@ RESOLUTIONS = {
     "4k": (3840, 2160),
     "2160p": (3840, 2160),
 }
-QUALITIES = ("high", "medium", "low")
 
 
 def parse_resolution(text: str | tuple[int, int]) -> tuple[int, int]:
@@ -101,10 +101,13 @@ class RenderSettings:
     ring_depth: int = 3
     queue_size: int = 8
     seed: int = 0
+    bit_depth: int = 8  # 10: 10-bit 4:2:0 video from a float composite (HEVC Main 10, AV1)
 
     def __post_init__(self):
         if self.quality not in QUALITIES:
             raise GpurenderError(f"quality {self.quality!r} is not valid; use one of {', '.join(QUALITIES)}")
+        if self.bit_depth not in BIT_DEPTHS:
+            raise GpurenderError(f"bit depth {self.bit_depth!r} is not valid; use 8 or 10")
         if self.ring_depth < 1:
             raise GpurenderError("ring depth must be at least 1")
 

@@ -70,12 +70,16 @@ fn unpremultiply(c: vec3<f32>, a: f32) -> vec3<f32> {
     return select(clamp(c / a, vec3<f32>(0.0), vec3<f32>(1.0)), vec3<f32>(1.0), c >= vec3<f32>(a));
 }
 
+// Steps of the output's precision that each layer is read at (see compositor.py): 255 for the
+// 8-bit output, 1023 for the float output behind 10-bit video.
+override LEVELS: f32 = 255.0;
+
 fn quantize(c: vec3<f32>) -> vec3<f32> {
-    return round(c * 255.0) / 255.0;
+    return round(c * LEVELS) / LEVELS;
 }
 
 fn quantize1(a: f32) -> f32 {
-    return round(a * 255.0) / 255.0;
+    return round(a * LEVELS) / LEVELS;
 }
 
 // ---- separable blend functions B(Cb, Cs), per channel ----
@@ -198,7 +202,7 @@ fn composite_layer(b: vec4<f32>, p: vec2<i32>, i: u32, mode: u32) -> vec4<f32> {
     // brightest channel, so its light is kept instead of being clamped away.
     let cs_layer = clamp(s.rgb, vec3<f32>(0.0), vec3<f32>(1.0));
     let as_layer = clamp(max(s.a, max(cs_layer.r, max(cs_layer.g, cs_layer.b))), 0.0, 1.0);
-    // The layer is read as 8-bit straight RGBA (see compositor.py for why).
+    // The layer is read as straight RGBA at the output's precision (see compositor.py for why).
     let cs = quantize(unpremultiply(cs_layer, as_layer));
     let as_ = quantize1(as_layer) * opacity;
     if (mode == ADD) {

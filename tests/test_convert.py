@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpurender.errors import RenderError
-from gpurender.render.convert import YuvConverter, i420_size, rgba_to_i420_cpu, split_i420
+from gpurender.render.convert import YuvConverter, i420_size, rgb_to_yuv420_cpu, rgba_to_i420_cpu, split_i420, yuv_size
 
 
 def reference_i420(rgba: np.ndarray) -> np.ndarray:
@@ -217,3 +217,72 @@ def test_plane_layout_tiles(device):
     _, ur, vr = split_i420(reference_i420(img), w, h)
     assert np.abs(up.astype(int) - ur).max() <= 1 and np.abs(vp.astype(int) - vr).max() <= 1
     assert (yp[0::2] == yp[1::2]).all() and (yp[:, 0::2] == yp[:, 1::2]).all()
+
+
+# -- 10-bit: yuv420p10le and P010 from a float texture ---------------------------------------------
+
+
+def gpu_yuv16(device, rgb: np.ndarray, layout: str, kernel=None) -> np.ndarray:
+    """Convert float R'G'B' through an rgba16float texture (the 10-bit composite's format)."""
+    import wgpu
+
+    h, w = rgb.shape[:2]
+    rgba = np.ones((h, w, 4), np.float16)
+    rgba[..., :3] = rgb
+    tex = device.create_texture(size=(w, h, 1), format="rgba16float",
+                                usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+    device.queue.write_texture({"texture": tex}, rgba, {"bytes_per_row": 8 * w, "rows_per_image": h}, (w, h, 1))
+    conv = YuvConverter(device, w, h, kernel=kernel, layout=layout)
+    assert conv.nbytes == yuv_size(w, h, layout) == w * h * 3
+    enc = device.create_command_encoder()
+    conv.encode(enc, tex.create_view())
+    device.queue.submit([enc.finish()])
+    return np.frombuffer(device.queue.read_buffer(conv.buffer), "<u2")[: conv.nbytes // 2].copy()
+
+
+def _float_images():
+    rng = np.random.default_rng(99)
+    out = {f"random-{w}x{h}": rng.random((h, w, 3)) for w, h in [(2, 2), (6, 4), (10, 6), (16, 4), (64, 36), (24, 6)]}
+    ramp = np.linspace(0.45, 0.55, 64)  # a gentle gradient that 8 bits band: 22 codes for 64 columns
+    out["ramp"] = np.broadcast_to(ramp[None, :, None], (8, 64, 3)).copy()
+    return {name: img.astype(np.float16).astype(np.float64) for name, img in out.items()}  # what the texture holds
+
+
+FLOAT_IMAGES = _float_images()
+
+
+@pytest.mark.parametrize("layout", ["yuv420p10le", "p010le"])
+@pytest.mark.parametrize("name", sorted(FLOAT_IMAGES))
+def test_gpu_10bit_matches_reference(device, name, layout):
+    img = FLOAT_IMAGES[name]
+    want = rgb_to_yuv420_cpu(img, layout)
+    kernels = ["bytes", "tiles"] if img.shape[1] % 8 == 0 else ["bytes"]
+    for kernel in kernels:
+        got = gpu_yuv16(device, img, layout, kernel=kernel)
+        shift = 6 if layout == "p010le" else 0
+        if shift:
+            assert not (got & 0x3F).any(), "P010 keeps its codes in the top 10 bits"
+        diff = np.abs((got >> shift).astype(int) - (want >> shift).astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() >= 0.99, (kernel, diff.max(), (diff == 0).mean())
+
+
+def test_10bit_codes_and_layouts():
+    # BT.709 at 10 bits: black Y 64, white 940, red (Y 250.2, Cb 409.3, Cr 960) in a 4x2 frame
+    w, h = 4, 2
+    img = np.zeros((h, w, 3))
+    img[:, 2:] = (1.0, 0.0, 0.0)
+    planar = rgb_to_yuv420_cpu(img, "yuv420p10le")
+    assert list(planar[:4]) == [64, 64, 250, 250]
+    assert list(planar[8:10]) == [512, 409] and list(planar[10:12]) == [512, 960]  # Cb plane, then Cr
+    p010 = rgb_to_yuv420_cpu(img, "p010le") >> 6
+    assert list(p010[8:12]) == [512, 512, 409, 960]  # interleaved Cb Cr pairs
+    assert list(rgb_to_yuv420_cpu(np.ones((h, w, 3)), "yuv420p10le")[:1]) == [940]
+    assert list(rgb_to_yuv420_cpu(img, "yuv420p")[8:12]) == [128, 102, 128, 240]
+
+
+def test_10bit_ramp_has_finer_steps_than_8bit(device):
+    img = FLOAT_IMAGES["ramp"]
+    y10 = gpu_yuv16(device, img, "yuv420p10le")[:64]
+    y8 = rgb_to_yuv420_cpu(img, "yuv420p")[:64]
+    assert len(np.unique(y10)) == 64 > len(np.unique(y8))  # 8 bits: neighbours share a code
+    assert len(np.unique(y8)) <= 24

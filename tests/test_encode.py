@@ -19,7 +19,7 @@ from gpurender.encode import (
     format_from_path,
     probe_encoders,
 )
-from gpurender.encode.encoders import NVENC, X264_CRF, probe_encoder
+from gpurender.encode.encoders import NVENC, SVTAV1_CRF, VP9_CRF, X264_CRF, X265_CRF, probe_encoder
 from gpurender.errors import EncodeError
 from media import fail_encoding_at
 
@@ -129,11 +129,12 @@ def test_quality_maps_to_constant_quality_controls():
         for q in ("high", "medium", "low")
     ]
     assert crfs == [str(v) for v in X264_CRF] == ["18", "23", "28"]
-    vp9 = [
-        choose_encoder(EncodeSettings(W, H, FPS, format="webm", quality=q)).options for q in ("high", "medium", "low")
-    ]
-    assert [o["b"] for o in vp9] == ["2M", "1M", "500k"]
-    assert all("crf" in o for o in vp9)
+    for fmt, codec, crfs in (("webm", "vp9", VP9_CRF), ("mkv", "av1", SVTAV1_CRF), ("mkv", "hevc", X265_CRF)):
+        opts = [choose_encoder(EncodeSettings(W, H, FPS, format=fmt, codec=codec, quality=q, encoder="cpu")).options
+                for q in ("high", "medium", "low")]
+        assert [o["crf"] for o in opts] == [str(v) for v in crfs]
+        # constant quality: no bitrate cap (VP9's "b" 0 is libvpx's constant-quality mode)
+        assert all(o.get("b", "0") == "0" and "maxrate" not in o for o in opts)
     lossless = choose_encoder(EncodeSettings(W, H, FPS, encoder="cpu", lossless=True))
     assert lossless.options.get("qp") == "0" and "crf" not in lossless.options
 
@@ -173,6 +174,7 @@ PAIRS = [
     ("mov", "h264"),
     ("mkv", "h264"),
     ("mkv", "prores"),
+    ("mkv", "ffv1"),
 ]
 
 
@@ -187,8 +189,8 @@ def test_each_codec_and_format_reopens_exactly(tmp_path, fmt, codec):
     assert info["size"] == (W, H)
     assert info["rate"] == FPS
     assert len(frames) == 13
-    # BT.709 primaries, transfer and matrix (1), limited range (1)
-    assert info["colour"] == (1, 1, 1, 1)
+    # BT.709 primaries, transfer and matrix (1), limited range (1); FFV1 holds R'G'B': matrix RGB (0), full range (2)
+    assert info["colour"] == ((1, 1, 0, 2) if codec == "ffv1" else (1, 1, 1, 1))
     assert [round(f.pts * f.time_base * FPS) for f in frames] == list(range(13))
     assert leftovers(tmp_path) == []
 

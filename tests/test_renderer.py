@@ -73,3 +73,25 @@ def test_adapter_choice_by_index_or_name():
         choose_adapter(adapters, "5")
     with pytest.raises(RenderError, match="matches no adapter"):
         choose_adapter(adapters, "radeon")
+
+
+def test_10bit_output_comes_from_a_float_composite(features):
+    scene = dict(SCENE, layers=SCENE["layers"] + [{"type": "spectrum", "bars": 4, "opacity": 0.37}])
+    r = FrameRenderer(scene_from_dict(scene), features, 48, 32, 12)
+    [(_, i420)] = list(r.frames(4, 1))
+    [(_, planar)] = list(r.frames(4, 1, output="yuv420p10le"))
+    assert r.compositor.output_format == "rgba16float"
+    [(_, p010)] = list(r.frames(4, 1, output="p010le"))
+    assert planar.dtype == np.uint8 and planar.size == 48 * 32 * 3  # 16-bit samples, as bytes
+    ten = planar.view("<u2").astype(int)
+    # the same picture: within a code of 8 bits (the 8-bit frame was rounded once more)
+    assert np.abs(ten - 4 * i420.astype(int)).max() <= 4 + 2
+    # P010 holds the same codes as the planar frame, chroma interleaved and shifted to the top bits
+    pw = p010.view("<u2").astype(int)
+    n = 48 * 32
+    assert (pw[:n] >> 6 == ten[:n]).all()
+    assert (pw[n::2] >> 6 == ten[n:n + n // 4]).all() and (pw[n + 1::2] >> 6 == ten[n + n // 4:]).all()
+    # and codes 8 bits cannot hold: the float composite's opacity blend is not rounded to 8 bits
+    assert (ten % 4 != 0).mean() > 0.2
+    # back to 8 bits: RGBA readback still works after the swap
+    assert r.render_rgba(4).shape == (32, 48, 4) and r.compositor.output_format == "rgba8unorm"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AudioError, EncodeError, choices
+from .encoders import PRORES_PROFILES
 from .files import publish, remove_quietly, temp_beside
 from .formats import MUXER, format_from_path
 
@@ -36,6 +37,7 @@ AUDIO_ALLOWED = {
     "mkv": tuple(AUDIO_CODECS),
     "webm": ("opus",),
 }
+_PRORES_TAG = {name: tag for tag, name in PRORES_PROFILES}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 _BLOCK = 1 << 16  # samples read from the source at a time
 _MAX_SHORTFALL_S = 0.05  # audio that ends this close before the span is padded with silence
@@ -106,8 +108,20 @@ def _copy_stream(out, template, fmt: str):
             f"{fmt} cannot hold the {template.codec_context.name} video stream; write the video in a "
             f"format that takes it"
         ) from exc
-    if template.codec_context.name == "hevc" and fmt in ("mp4", "mov"):
+    name = template.codec_context.name
+    if name == "hevc" and fmt in ("mp4", "mov"):
         stream.codec_tag = "hvc1"
+    elif name == "prores" and fmt in ("mov", "mkv"):
+        # A copied ProRes stream would be tagged apch (422 HQ) whatever it holds: tag its profile.
+        tag = _PRORES_TAG.get(template.codec_context.profile or "")
+        if tag:
+            stream.codec_tag = tag
+    # VP9's alpha travels in each packet's BlockAdditional (copied with the packet), but players
+    # only look for it when the track says AlphaMode 1: the Matroska demuxer reports that as this
+    # stream tag, and the muxer writes it back from the same tag.
+    alpha_mode = template.metadata.get("alpha_mode")
+    if alpha_mode and fmt in ("webm", "mkv"):
+        stream.metadata["alpha_mode"] = alpha_mode
     return stream
 
 

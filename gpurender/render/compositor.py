@@ -21,6 +21,9 @@ and moves float content by at most half an 8-bit step, the output's own precisio
 backdrop stays in float32 between layers (a half-float backdrop alone still gave 8/255 in
 color-burn, since it is un-premultiplied for every layer). With both, the output is the
 correctly rounded 8-bit value of the specification.
+
+For 10-bit video the compositor writes ``FLOAT_OUTPUT_FORMAT`` (rgba16float) instead, and reads
+each layer at 1023 steps, so a gradient keeps its 10-bit steps all the way to the colour conversion.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from typing import Sequence
 
 from ..errors import RenderError, SceneError, choices
 from .device import LAYER_FORMAT, OUTPUT_FORMAT
+
+#: The composite's format for output deeper than 8 bits (10-bit video): half floats hold 11
+#: significant bits, so every 10-bit code of 0..1 survives.
+FLOAT_OUTPUT_FORMAT = "rgba16float"
+_LEVELS = {OUTPUT_FORMAT: 255.0, FLOAT_OUTPUT_FORMAT: 1023.0}
 from .shaderlib import load_wgsl, params_buffer
 
 #: Blend modes by name; the index is the mode number in ``composite.wgsl``.
@@ -42,7 +50,7 @@ _MODE_INDEX = {name: i for i, name in enumerate(BLEND_MODES)}
 #: Most layers one compositor stacks (the size of the stack array in composite.wgsl).
 MAX_LAYERS = 32
 
-__all__ = ["BLEND_MODES", "Compositor", "LAYER_FORMAT", "MAX_LAYERS", "OUTPUT_FORMAT"]
+__all__ = ["BLEND_MODES", "Compositor", "FLOAT_OUTPUT_FORMAT", "LAYER_FORMAT", "MAX_LAYERS", "OUTPUT_FORMAT"]
 
 
 def check_blend_mode(mode: str, where: str = "layer") -> int:
@@ -61,9 +69,12 @@ class Compositor:
     pass, so each frame must be submitted before the next frame's :meth:`encode`.
     """
 
-    def __init__(self, device, width: int, height: int, n_layers: int = 1):
+    def __init__(self, device, width: int, height: int, n_layers: int = 1, output_format: str = OUTPUT_FORMAT):
         import wgpu
 
+        if output_format not in _LEVELS:
+            raise ValueError(f"compositor output format must be one of {', '.join(_LEVELS)}, not {output_format!r}")
+        self.output_format = output_format
         self.device = device
         self.width = int(width)
         self.height = int(height)
@@ -84,9 +95,10 @@ class Compositor:
             for i in range(self.n_layers)
         ]
         self._slice_of = {id(v): i for i, v in enumerate(self._layer_views)}
-        #: The composited frame: OUTPUT_FORMAT ("rgba8unorm"), straight alpha, sRGB-encoded values.
+        #: The composited frame: ``output_format`` (OUTPUT_FORMAT, "rgba8unorm", unless asked for
+        #: FLOAT_OUTPUT_FORMAT), straight alpha, sRGB-encoded values.
         self.output_texture = device.create_texture(
-            label="gpurender composite", size=(self.width, self.height, 1), format=OUTPUT_FORMAT,
+            label="gpurender composite", size=(self.width, self.height, 1), format=output_format,
             usage=usage | wgpu.TextureUsage.COPY_SRC,
         )
         self.output_view = self.output_texture.create_view()
@@ -113,7 +125,7 @@ class Compositor:
         if pipeline is None:
             import wgpu
 
-            constants = {"LAYER_COUNT": len(modes)}
+            constants = {"LAYER_COUNT": len(modes), "LEVELS": _LEVELS[self.output_format]}
             constants.update({f"MODE{i}": m for i, m in enumerate(modes[:8])})
             pipeline = self.device.create_render_pipeline(
                 label="gpurender composite",
@@ -121,7 +133,7 @@ class Compositor:
                 vertex={"module": self._module, "entry_point": "vs_main"},
                 primitive={"topology": wgpu.PrimitiveTopology.triangle_list},
                 fragment={"module": self._module, "entry_point": "fs_main", "constants": constants,
-                          "targets": [{"format": OUTPUT_FORMAT}]},
+                          "targets": [{"format": self.output_format}]},
             )
             self._pipelines[modes] = pipeline
         return pipeline

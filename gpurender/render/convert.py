@@ -1,18 +1,27 @@
-"""Converts the composited RGBA frame to YUV 4:2:0 (I420) for the encoder, on the GPU or in NumPy.
+"""Converts the composited RGBA frame to Y'CbCr 4:2:0 for the encoder, on the GPU or in NumPy.
 
-The GPU path (:class:`YuvConverter`) records one WGSL compute pass that writes planar I420 into a
-storage buffer, so readback moves 1.5 bytes per pixel instead of 4 and the encoder needs no CPU
-conversion. :func:`rgba_to_i420_cpu` is the same conversion in NumPy, the CPU baseline and the
-fallback. Both follow one convention, stated here once:
+The GPU path (:class:`YuvConverter`) records one WGSL compute pass that writes planar 4:2:0 into a
+storage buffer, so readback moves 1.5 bytes per pixel (8-bit I420) or 3 (10-bit) instead of 4 (or
+8 for a float frame) and the encoder needs no CPU conversion. Layouts (:data:`LAYOUTS`):
 
-* BT.709 coefficients, limited ("TV") range: Y in 16..235, Cb/Cr in 16..240.
+* ``yuv420p``: 8-bit I420;
+* ``yuv420p10le``: the same planes, 10-bit codes in little-endian 16-bit samples (libx265, SVT-AV1);
+* ``p010le``: 10-bit, the Y plane then one plane of interleaved Cb Cr, codes in the top 10 bits of
+  each 16-bit sample (NVENC's 10-bit input).
+
+:func:`rgba_to_i420_cpu` is the 8-bit conversion in NumPy, the CPU baseline and the fallback;
+:func:`rgb_to_yuv420_cpu` computes any layout from float R'G'B' (the reference for 10-bit). All
+follow one convention, stated here once:
+
+* BT.709 coefficients, limited ("TV") range: Y in 16..235, Cb/Cr in 16..240 (10-bit: four times
+  those codes, Y 64..940, Cb/Cr 64..960).
 * The RGBA values are sRGB-encoded and used as R'G'B' directly; alpha is ignored (the frame is
   shown over nothing).
 * Chroma comes from the mean R'G'B' of each 2x2 block, converted afterwards (equal to averaging
   the unrounded per-pixel chroma, because the conversion is affine); the sample sits at the
   centre of the block.
 * Every code value is rounded to nearest, halves up.
-* Output layout: Y (W*H bytes), then U (W/2 x H/2), then V, tightly packed, no row padding.
+* Output layout: Y (W*H samples), then U (W/2 x H/2), then V, tightly packed, no row padding.
 """
 
 from __future__ import annotations
@@ -30,11 +39,23 @@ KG = 1.0 - KR - KB
 _WORKGROUP = 64  # must match @workgroup_size in rgba_to_yuv.wgsl
 _MAX_GROUPS = 65535  # WebGPU's guaranteed maxComputeWorkgroupsPerDimension
 _VIEW_CACHE = 4  # bind groups kept for recently seen source textures (double buffering etc.)
+# (kernel, bytes per sample) -> entry point of rgba_to_yuv.wgsl
+_ENTRY_POINTS = {("tiles", 1): "main_tiles", ("bytes", 1): "main_bytes",
+                 ("tiles", 2): "main_tiles16", ("bytes", 2): "main_words16"}
+
+
+#: What the converter writes, and the bytes per sample of each.
+LAYOUTS = {"yuv420p": 1, "yuv420p10le": 2, "p010le": 2}
 
 
 def i420_size(width: int, height: int) -> int:
     """Bytes of one I420 frame of ``width`` x ``height`` (both even)."""
     return width * height * 3 // 2
+
+
+def yuv_size(width: int, height: int, layout: str = "yuv420p") -> int:
+    """Bytes of one 4:2:0 frame of ``layout`` (see :data:`LAYOUTS`)."""
+    return i420_size(width, height) * LAYOUTS[layout]
 
 
 def _check_size(width: int, height: int) -> None:
@@ -88,6 +109,38 @@ def rgba_to_i420_cpu(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
+def rgb_to_yuv420_cpu(rgb: np.ndarray, layout: str = "yuv420p10le") -> np.ndarray:
+    """Convert float R'G'B' ``[h, w, 3+]`` in 0..1 to a flat frame of ``layout``, in float64.
+
+    The reference for the 10-bit GPU outputs (and, with ``layout="yuv420p"``, for the 8-bit one):
+    ``uint8`` for yuv420p, else ``uint16`` samples (P010's codes shifted into the top bits).
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)[..., :3]
+    h, w = rgb.shape[:2]
+    _check_size(w, h)
+    scale = 1.0 if layout == "yuv420p" else 4.0
+    top = 255 if layout == "yuv420p" else 1023
+
+    def luma(x):
+        return KR * x[..., 0] + KG * x[..., 1] + KB * x[..., 2]
+
+    def code(v):
+        return np.floor(scale * v + 0.5).clip(0, top).astype(np.uint16)
+
+    y = code(16.0 + 219.0 * luma(rgb))
+    block = rgb.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    lb = luma(block)
+    cb = code(128.0 + 112.0 * (block[..., 2] - lb) / (1.0 - KB))
+    cr = code(128.0 + 112.0 * (block[..., 0] - lb) / (1.0 - KR))
+    if layout == "yuv420p":
+        return np.concatenate([p.ravel() for p in (y, cb, cr)]).astype(np.uint8)
+    if layout == "p010le":
+        return np.concatenate([y.ravel(), np.stack([cb, cr], axis=-1).ravel()]) << 6
+    if layout == "yuv420p10le":
+        return np.concatenate([p.ravel() for p in (y, cb, cr)])
+    raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+
+
 def split_i420(data: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of the Y ``[h, w]``, U and V ``[h/2, w/2]`` planes of a flat I420 frame."""
     n_y = width * height
@@ -101,25 +154,28 @@ def split_i420(data: np.ndarray, width: int, height: int) -> tuple[np.ndarray, n
 
 
 class YuvConverter:
-    """GPU RGBA -> I420 conversion for frames of one size.
+    """GPU RGBA -> Y'CbCr 4:2:0 conversion for frames of one size and one layout.
 
     ``self.buffer`` (usage STORAGE | COPY_SRC, size rounded up to a multiple of 4) receives the
-    I420 bytes; ``self.nbytes`` of them are meaningful. Pipeline, uniforms and bind groups are
-    created once; each frame only calls :meth:`encode`.
+    frame's bytes; ``self.nbytes`` of them are meaningful. Pipeline, uniforms and bind groups are
+    created once; each frame only calls :meth:`encode`. ``layout`` is one of :data:`LAYOUTS`.
 
     ``kernel`` picks the compute entry point: "tiles" (one invocation per 8x2 pixel tile, needs a
     width that is a multiple of 8) or "bytes" (one invocation per output word, any even size).
     The default takes "tiles" when it can; both give identical bytes.
     """
 
-    def __init__(self, device, width: int, height: int, kernel: str | None = None):
+    def __init__(self, device, width: int, height: int, kernel: str | None = None, layout: str = "yuv420p"):
         import wgpu
 
         _check_size(width, height)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
         self.device = device
         self.width = int(width)
         self.height = int(height)
-        self.nbytes = i420_size(self.width, self.height)
+        self.layout = layout
+        self.nbytes = yuv_size(self.width, self.height, layout)
         self.n_words = (self.nbytes + 3) // 4
         tiles_ok = self.width % 8 == 0
         if kernel is None:
@@ -137,7 +193,7 @@ class YuvConverter:
             size=4 * self.n_words,
             usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC,
         )
-        params = np.array([self.width, self.height, self.n_words, self.nbytes], np.uint32)
+        params = np.array([self.width, self.height, self.n_words, self.nbytes, int(layout == "p010le")], np.uint32)
         self._params = params_buffer(device, params.nbytes, "gpurender i420 params", data=params.tobytes())
         self._layout = device.create_bind_group_layout(
             label="gpurender i420",
@@ -164,7 +220,7 @@ class YuvConverter:
         self._pipeline = device.create_compute_pipeline(
             label="gpurender i420",
             layout=device.create_pipeline_layout(bind_group_layouts=[self._layout]),
-            compute={"module": module, "entry_point": f"main_{kernel}"},
+            compute={"module": module, "entry_point": _ENTRY_POINTS[kernel, LAYOUTS[layout]]},
         )
         # Source object -> (view, bind group). Strong references keep ids from being reused.
         self._bind_groups: dict[int, tuple[object, object, object]] = {}
@@ -201,12 +257,12 @@ class YuvConverter:
         format such as "rgba8unorm". Reusing the same view across frames costs nothing extra.
         """
         group = self._bind_group_for(rgba_texture_view)
-        cpass = command_encoder.begin_compute_pass(label="gpurender rgba->i420")
+        cpass = command_encoder.begin_compute_pass(label=f"gpurender rgba->{self.layout}")
         cpass.set_pipeline(self._pipeline)
         cpass.set_bind_group(0, group)
         cpass.dispatch_workgroups(*self._dispatch)
         cpass.end()
 
     def record_copy(self, command_encoder, destination) -> None:
-        """Copy the I420 bytes into ``destination`` (e.g. a readback-ring slot)."""
+        """Copy the frame's bytes into ``destination`` (e.g. a readback-ring slot)."""
         command_encoder.copy_buffer_to_buffer(self.buffer, 0, destination, 0, self.buffer.size)

@@ -22,7 +22,8 @@ from ..scene.model import Scene
 from .device import get_device, max_texture_size
 from .layers import FrameInfo, RenderContext, create_renderer
 
-OUTPUTS = ("yuv420p", "rgba")
+#: Frame formats :meth:`FrameRenderer.frames` yields: the GPU conversion's layouts, or RGBA.
+OUTPUTS = ("yuv420p", "yuv420p10le", "p010le", "rgba")
 
 
 def check_size(width: int, height: int) -> None:
@@ -86,7 +87,7 @@ class FrameRenderer:
 
         self.compositor = Compositor(device, width, height, len(self.layers))
         self.layer_views = [self.compositor.layer_view(i) for i in range(len(self.layers))]
-        self._converter = None
+        self._converters: dict[str, object] = {}
         self._next_state_frame = 0  # the track frame stateful layers will be advanced to next
 
     @property
@@ -135,26 +136,42 @@ class FrameRenderer:
             stack.append((view, layer.layer.blend, min(max(opacity, 0.0), 1.0)))
         self.compositor.encode(encoder, self.scene.background, stack)
 
-    def _converter_for(self):
-        if self._converter is None:
+    def _converter_for(self, layout: str = "yuv420p"):
+        if layout not in self._converters:
             from .convert import YuvConverter
 
-            self._converter = YuvConverter(self.device, self.width, self.height)
-        return self._converter
+            self._converters[layout] = YuvConverter(self.device, self.width, self.height, layout=layout)
+        return self._converters[layout]
+
+    def _composite_for(self, output: str) -> None:
+        """Composite in float for 10-bit output, in 8 bits otherwise (swapping the compositor once).
+
+        Layers draw into the compositor's textures afresh every frame and keep their state in
+        their own buffers, so a new compositor changes nothing else.
+        """
+        from .compositor import FLOAT_OUTPUT_FORMAT, Compositor
+        from .device import OUTPUT_FORMAT
+
+        want = OUTPUT_FORMAT if output in ("yuv420p", "rgba") else FLOAT_OUTPUT_FORMAT
+        if self.compositor.output_format != want:
+            self.compositor = Compositor(self.device, self.width, self.height, len(self.layers), output_format=want)
+            self.layer_views = [self.compositor.layer_view(i) for i in range(len(self.layers))]
 
     def frames(self, first: int, count: int, output: str = "yuv420p", ring_depth: int = 3
                ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(track frame index, data)`` for frames ``first .. first+count-1`` in order.
 
-        ``yuv420p`` gives flat I420 bytes converted on the GPU; ``rgba`` gives ``[h, w, 4]`` uint8
-        with straight alpha.
+        ``yuv420p`` gives flat I420 bytes converted on the GPU; ``yuv420p10le`` and ``p010le``
+        10-bit 4:2:0 from a float composite, as flat bytes of 16-bit little-endian samples (see
+        :mod:`gpurender.render.convert`); ``rgba`` gives ``[h, w, 4]`` uint8 with straight alpha.
         """
         from .readback import ReadbackRing, record_texture_copy, strip_row_padding, texture_copy_layout
 
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}")
-        if output == "yuv420p":
-            conv = self._converter_for()
+        self._composite_for(output)
+        if output != "rgba":
+            conv = self._converter_for(output)
             record = conv.record_copy
             ring = ReadbackRing(self.device, conv.nbytes, depth=ring_depth)
         else:
