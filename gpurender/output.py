@@ -100,6 +100,15 @@ class RenderResult:
     chunks_rendered: int = 0  # chunks rendered by this run (the rest came from an earlier one)
     job_dir: str | None = None  # kept only with keep_job
     encoder_notice: str = ""
+    files: tuple = ()  # a PNG sequence: the files written, in order
+
+    def written(self) -> str:
+        """What was written, as a person would look for it: the file, or the PNG files."""
+        if not self.files:
+            return self.path
+        first, last = Path(self.files[0]), Path(self.files[-1])
+        names = first.name if len(self.files) == 1 else f"{first.name} .. {last.name}"
+        return f"{len(self.files)} PNG files {names} in {first.parent}{os.sep}"
 
     def chunk_note(self) -> str:
         """``", 4 chunks (1 rendered by this run)"`` for a chunked render, else ``""``."""
@@ -107,7 +116,7 @@ class RenderResult:
 
     def summary(self) -> str:
         size = self.size_bytes / 1e6
-        return (f"wrote {self.path}: {size:.1f} MB, {self.duration:.3f} s, {self.frames} frames, "
+        return (f"wrote {self.written()}: {size:.1f} MB, {self.duration:.3f} s, {self.frames} frames, "
                 f"encoder {self.encoder}, adapter {self.adapter}{self.chunk_note()}, {self.seconds:.1f} s")
 
 
@@ -240,6 +249,8 @@ def render_to_file(recipe: SourceRecipe, plan: OutputPlan, progress: Progress | 
 
     progress = progress or Progress(quiet=True)
     check_output_dir(Path(plan.path))
+    if plan.format == "png":
+        _png_folder_is_free(Path(plan.path))
     if job is not None:
         return _chunked(recipe, plan, progress, job)
     return _single_pass(recipe.build(), plan, progress)
@@ -297,7 +308,9 @@ def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> R
                       format=plan.format, audio_codec=plan.audio_codec)
         if png:
             duration = seconds
+            files = _png_files(output, produced)
         else:
+            files = ()
             progress.phase("verifying", detail="reopening the file")
             duration = verify_video(final_tmp, produced, enc.fps, enc.width, enc.height, audio is not None)
             publish(final_tmp, output)
@@ -308,7 +321,34 @@ def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> R
     progress.phase("complete")
     return RenderResult(path=str(output), frames=produced, first_frame=plan.first, duration=duration,
                         size_bytes=_size(output), encoder=writer.choice.name, adapter=adapter,
-                        seconds=time.monotonic() - started, encoder_notice=notice)
+                        seconds=time.monotonic() - started, encoder_notice=notice, files=files)
+
+
+def _png_folder_is_free(path: Path) -> None:
+    """Refuse a PNG sequence into a folder that holds other files (frames are never mixed in)."""
+    from .encode.writer import png_target
+
+    folder, _, folder_is_target = png_target(path)
+    if folder_is_target and folder.exists():
+        if not folder.is_dir():
+            raise EncodeError(f"{str(folder)!r} is a file, not a folder; give a new or empty folder for the PNG frames")
+        others = [p.name for p in folder.iterdir()]
+        if others:
+            raise EncodeError(f"folder {str(folder)!r} already holds {len(others)} file(s) (e.g. {others[0]!r}); "
+                              "give a new or empty folder for the PNG frames, or a name pattern such as "
+                              "out/frame_%06d.png")
+
+
+def _png_files(path: Path, count: int) -> tuple:
+    """The files a PNG sequence of ``count`` frames wrote; EncodeError if one is missing."""
+    from .encode.writer import png_target
+
+    folder, pattern, _ = png_target(path)
+    files = tuple(str(folder / (pattern % i)) for i in range(count))
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise EncodeError(f"{len(missing)} of {count} PNG frames are missing after writing (first: {missing[0]!r})")
+    return files
 
 
 def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options) -> RenderResult:

@@ -28,7 +28,7 @@ def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None, 
     return EncodeSettings(
         width=settings.width, height=settings.height, fps=settings.fps, format=container or fmt,
         codec=settings.codec or default_codec(fmt), encoder=settings.encoder, quality=settings.quality,
-        lossless=settings.lossless, alpha=alpha, gop=gop,
+        lossless=settings.lossless, alpha=alpha, gop=gop, bit_depth=settings.bit_depth,
     )
 
 
@@ -116,18 +116,20 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     file goes through :func:`gpurender.output.render_to_file`: encoder fallback, mux,
     verification and an atomic publish.
     """
-    from .encode import default_codec
+    from .encode import alpha_plan, default_codec
     from .output import OutputPlan, render_to_file
 
     progress = progress or Progress(quiet=True)
+    fmt = resolve_format(output, settings)  # before Path() drops the trailing slash of "folder/"
     output = Path(output)
     progress.phase("preparing")
-    fmt = resolve_format(output, settings)
     _refuse_inputs(output, scene, audio, fmt)
     first, count = frame_span(settings.start, settings.duration, settings.fps, audio.duration)
     codec = settings.codec or default_codec(fmt)
-    # A transparent background survives only where the codec carries alpha (PNG, ProRes 4444).
-    alpha = scene.transparent and codec in ("png", "prores")
+    # A transparent background survives only where the codec carries alpha; elsewhere one warning line.
+    alpha, alpha_warning = alpha_plan(fmt, codec, scene.transparent)
+    if alpha_warning:
+        progress.info(alpha_warning)
     enc = _encode_settings(settings, fmt, alpha)  # refuses a format/codec pair before any work
     if job is not None:
         from .farm import make_executor, plan_chunks
@@ -142,7 +144,7 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
         audio_id = audio_digest(audio)
     recipe = SceneRecipe(scene, features, settings.width, settings.height, settings.fps, settings.seed, audio_id)
     plan = OutputPlan(
-        path=output, encode=enc, input_format="rgba" if (alpha or fmt == "png") else "yuv420p",
+        path=output, encode=enc, input_format=enc.input_format,
         first=first, count=count, audio=audio, audio_start=first / settings.fps, audio_codec=audio_codec,
         ring_depth=settings.ring_depth, queue_size=settings.queue_size,
         settings={"fft_size": settings.fft_size, "seed": settings.seed},
@@ -169,9 +171,32 @@ def _absolute_paths(scene: Scene) -> Scene:
     return replace(scene, layers=tuple(layers))
 
 
+#: Still image formats by extension: Pillow's save options for each.
+STILL_FORMATS = {
+    ".png": {"format": "PNG"},
+    ".jpg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    ".jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    ".webp": {"format": "WEBP", "lossless": True},
+}
+
+
+def still_format(output: Path, transparent: bool) -> dict:
+    """Pillow's save options for a still at ``output``, chosen by its extension; GpurenderError
+    for an extension it cannot write or a transparent picture in a format without alpha."""
+    options = STILL_FORMATS.get(output.suffix.lower())
+    if options is None:
+        raise GpurenderError(f"cannot tell the image format from {str(output)!r}; name it with one of "
+                             f"{', '.join(STILL_FORMATS)}")
+    if transparent and options["format"] == "JPEG":
+        raise GpurenderError(f"{str(output)!r}: JPEG cannot keep the scene's transparent background; "
+                             "write .png or .webp, or make the background opaque")
+    return options
+
+
 def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSettings = RenderSettings(),
                  sheet: tuple[int, int] | None = None, progress: Progress | None = None) -> str:
-    """Render the frame at ``time_s`` (or a ``cols x rows`` contact sheet across the track) to a PNG."""
+    """Render the frame at ``time_s`` (or a ``cols x rows`` contact sheet across the track) to an
+    image: PNG, JPEG or WebP (lossless) by the output's extension."""
     import numpy as np
     from PIL import Image
 
@@ -181,6 +206,7 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     progress = progress or Progress(quiet=True)
     output = Path(output)
     check_output_dir(output)
+    save_options = still_format(output, scene.transparent)
     _refuse_inputs(output, scene, audio, "still")  # one file, not a sequence
     features = analyse(audio, settings, progress, scene)
     n_track = max(int(features.n_frames), 1)
@@ -208,9 +234,9 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
             picture[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
     mode = "RGBA" if scene.transparent else "RGB"
     pil = Image.fromarray(picture if mode == "RGBA" else np.ascontiguousarray(picture[..., :3]), mode)
-    tmp = temp_beside(output, ".png")
+    tmp = temp_beside(output)
     try:
-        pil.save(tmp, format="PNG")
+        pil.save(tmp, **save_options)
         publish(tmp, output)
     finally:
         remove_quietly(tmp)  # gone already when published

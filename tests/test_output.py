@@ -158,3 +158,51 @@ def test_the_orchestration_lives_in_one_place():
         assert "render_to_file(" in text
         for word in ("VideoWriter(", "mux_audio(", "open_writer(", "verify_video(", "join_segments("):
             assert word not in text, (module.__name__, word)
+
+
+# -- output names ------------------------------------------------------------------------------
+
+SCENE_SMALL = ["--resolution", "64x48", "--fps", "5", "--quiet"]
+
+
+def test_a_folder_output_is_a_png_sequence_into_a_new_or_empty_folder(tmp_path, small_scene, song):
+    new = tmp_path / "new"
+    result = run("render", small_scene, "--audio", song, "-o", f"{new}/", *SCENE_SMALL)
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(new)) == [f"frame_{i:06d}.png" for i in range(10)]
+    assert f"wrote 10 PNG files frame_000000.png .. frame_000009.png in {new}{os.sep}:" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run("render", small_scene, "--audio", song, "-o", empty, *SCENE_SMALL).exit_code == 0
+    assert len(os.listdir(empty)) == 10
+    result = run("render", small_scene, "--audio", song, "-o", f"{new}/", *SCENE_SMALL)
+    assert result.exit_code != 0
+    assert "already holds 10 file(s)" in result.output and "new or empty folder" in result.output
+
+
+def test_the_summary_names_the_png_files_it_wrote(tmp_path, small_scene, song):
+    result = run("render", small_scene, "--audio", song, "-o", tmp_path / "seq.png", *SCENE_SMALL)
+    assert result.exit_code == 0, result.output
+    assert "wrote 10 PNG files seq_000000.png .. seq_000009.png in" in result.output
+    assert not (tmp_path / "seq.png").exists() and (tmp_path / "seq_000009.png").is_file()
+
+
+@pytest.mark.parametrize("name, kind", [("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.jpeg", "JPEG"), ("a.webp", "WEBP")])
+def test_still_writes_the_format_its_name_asks_for(tmp_path, small_scene, song, name, kind):
+    from PIL import Image
+
+    out = tmp_path / name
+    result = run("still", small_scene, "--audio", song, "-o", out, "--resolution", "64x48", "--quiet")
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.format == kind and img.size == (64, 48)
+
+
+def test_still_refuses_formats_it_cannot_write(tmp_path, small_scene, song):
+    result = run("still", small_scene, "--audio", song, "-o", tmp_path / "a.gif", "--quiet")
+    assert result.exit_code != 0 and "name it with one of .png, .jpg, .jpeg, .webp" in result.output
+    clear = tmp_path / "clear.toml"
+    clear.write_text('background = [0, 0, 0, 0]\n[[layers]]\ntype = "spectrum"\nbars = 8\n')
+    result = run("still", clear, "--audio", song, "-o", tmp_path / "a.jpg", "--quiet")
+    assert result.exit_code != 0 and "JPEG cannot keep the scene's transparent background" in result.output
+    assert sorted(os.listdir(tmp_path)) == ["clear.toml", "scene.toml", "song.wav"]

@@ -50,7 +50,8 @@ def render_options(f):
 
 
 @click.command()
-@click.option("--output", "-o", default="demo.mp4", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", default="demo.mp4", show_default=True, type=click.Path(),
+              help="a video file, or a folder/ for PNG frames")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
 @render_options
 def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, ring_depth, fft_size, quiet):
@@ -133,7 +134,8 @@ def interrupted_job_exits(progress):
 @click.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="a video file (.mp4 .webm .mov .mkv), a folder/ or name_%06d.png for PNG frames")
 @click.option("--start", default=0.0, show_default=True, type=float, help="seconds into the audio")
 @click.option("--duration", default=None, type=float, help="seconds to render (default: to the end)")
 @render_options
