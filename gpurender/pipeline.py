@@ -206,8 +206,8 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     progress = progress or Progress(quiet=True)
     output = Path(output)
     check_output_dir(output)
-    save_options = still_format(output, scene.transparent)
     _refuse_inputs(output, scene, audio, "still")  # one file, not a sequence
+    save_options = still_format(output, scene.transparent)
     features = analyse(audio, settings, progress, scene)
     n_track = max(int(features.n_frames), 1)
     renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
