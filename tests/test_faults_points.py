@@ -324,8 +324,8 @@ def test_scene_point_count_over_the_adapter_limit_names_the_layer_and_key(device
             scene_from_dict({"layers": layers})
         return
     started = time.monotonic()
-    with pytest.raises(RenderError, match=rf"layer 'cloud' \(points\): count: {most + 1} points.*"
+    with pytest.raises(RenderError, match=rf"^scene\.toml: layer 1 \(points\)\.count: {most + 1} points.*"
                                           rf"max_storage_buffer_binding_size.*lower count to at most {most}"):
-        FrameRenderer(scene_from_dict({"layers": layers}), None, 32, 24, 12)
+        FrameRenderer(scene_from_dict({"layers": layers}, source="scene.toml"), None, 32, 24, 12)
     assert time.monotonic() - started < 10.0  # refused before the points are made
 

@@ -22,12 +22,12 @@ def test_defaults_are_filled():
 
 @pytest.mark.parametrize("data, needle", [
     ({"layers": [{"type": "cubes"}]}, "unknown layer type 'cubes'; valid: "),
-    ({"layers": [{"type": "points", "blend": "burn"}]}, "unknown blend mode 'burn'; valid: "),
+    ({"layers": [{"type": "points", "blend": "burn"}]}, "blend: 'burn' is not valid; use one of "),
     ({"layers": [{"type": "points", "shape": "blob"}]}, "'blob' is not valid"),
     ({"layers": [{"type": "points", "colour": "#fff"}]}, "unknown parameter 'colour'"),
     ({"layers": [{"type": "points", "size": {"scale": 2}}]}, "needs feature"),
     ({"background": "#12"}, "colour '#12' is not understood"),
-    ({"layers": [{"type": "points", "opacity": 2}]}, "opacity 2"),
+    ({"layers": [{"type": "points", "opacity": 2}]}, "opacity: 2.0 is out of range"),
 ])
 def test_bad_scenes_name_the_problem(data, needle):
     with pytest.raises(SceneError) as info:

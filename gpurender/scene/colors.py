@@ -6,6 +6,8 @@ Colormaps come from matplotlib (imported on first use) and are sampled into 256-
 from __future__ import annotations
 
 import functools
+import numbers
+import re
 
 import numpy as np
 
@@ -14,27 +16,34 @@ from ..errors import SceneError, choices
 COLORMAPS = ("viridis", "magma", "inferno", "plasma", "turbo", "cividis", "twilight", "gray")
 
 
+#: The colour strings :func:`parse_color` reads, as a regular expression (the JSON Schema uses it too):
+#: ``#rgb``, ``#rgba``, ``#rrggbb``, ``#rrggbbaa`` (the ``#`` may be left out) or ``transparent``.
+COLOR_PATTERN = (r"^\s*#*([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})\s*$"
+                 r"|^\s*[tT][rR][aA][nN][sS][pP][aA][rR][eE][nN][tT]\s*$")
+_COLOR = re.compile(COLOR_PATTERN)
+
+
 def parse_color(value, where: str = "color") -> tuple[float, float, float, float]:
     """A colour as straight RGBA floats in 0..1."""
     if isinstance(value, str):
+        if not _COLOR.match(value):
+            raise SceneError(f"{where}: colour {value!r} is not understood; use '#rrggbb', '#rrggbbaa' or "
+                             "[r, g, b(, a)] in 0..1")
         text = value.strip().lstrip("#")
+        if text.lower() == "transparent":
+            return (0.0, 0.0, 0.0, 0.0)
         if len(text) in (3, 4):
             text = "".join(c * 2 for c in text)
-        if len(text) in (6, 8):
-            try:
-                parts = [int(text[i:i + 2], 16) / 255.0 for i in range(0, len(text), 2)]
-            except ValueError:
-                parts = None
-            if parts is not None:
-                if len(parts) == 3:
-                    parts.append(1.0)
-                return tuple(parts)
-        if value.strip().lower() == "transparent":
-            return (0.0, 0.0, 0.0, 0.0)
-        raise SceneError(f"{where}: colour {value!r} is not understood; use '#rrggbb', '#rrggbbaa' or [r, g, b(, a)] in 0..1")
+        parts = [int(text[i:i + 2], 16) / 255.0 for i in range(0, len(text), 2)]
+        if len(parts) == 3:
+            parts.append(1.0)
+        return tuple(parts)
     try:
+        if isinstance(value, (bytes, dict)) or not all(
+                isinstance(x, numbers.Real) and not isinstance(x, bool) for x in value):
+            raise TypeError
         parts = [float(x) for x in value]
-    except (TypeError, ValueError):
+    except TypeError:
         raise SceneError(f"{where}: colour {value!r} is not understood; use '#rrggbb' or [r, g, b(, a)] in 0..1") from None
     if len(parts) == 3:
         parts.append(1.0)

@@ -6,11 +6,23 @@ under ``gpurender/render/layers/``.
 
 from __future__ import annotations
 
+from ..errors import SceneError
 from .colors import COLORMAPS
 from .model import ParamSpec as P
 from .model import register_layer_type
-from .pointfile import MAX_POINTS
+from .pointfile import MAX_POINTS, check_point_source
 from .shapes import SHAPES
+
+#: Seeds are 32-bit (NumPy's generators take no negative seed; the particle hash is 32-bit).
+SEED_LIMITS = (0, 2 ** 32 - 1)
+
+
+def _check_points(params: dict, place, placeholders) -> None:
+    if params.get("file"):
+        check_point_source(params["file"], place("file"))
+    elif params.get("color_by") == "file" and params.get("color") is None:
+        raise SceneError(f"{place('color_by')}: \"file\" takes each point's colour from the point file, and this "
+                         "layer has none; set file = \"cloud.ply\", or use color_by = \"height\"")
 
 register_layer_type(
     "points",
@@ -22,35 +34,41 @@ register_layer_type(
                                       "(default: hold the last)"),
         "count": P(20000, "int", help="number of points of a built-in shape, at most what one frame can hold",
                    limits=(1, MAX_POINTS)),
-        "seed": P(0, "int"),
+        "seed": P(0, "int", help="seed of the shapes drawn at random (torus, helix, cube, galaxy, random)",
+                  limits=SEED_LIMITS),
         "size": P(4.0, help="sprite diameter in pixels"),
         "scale": P(1.0, help="uniform scale of the cloud"),
         "rotation": P(0.0, help="extra rotation about the vertical axis, degrees"),
         "spin": P(0.0, help="rotation speed about the vertical axis, degrees per second"),
         "color": P(None, "color", help="one colour for every point (overrides colormap)"),
-        "colormap": P("viridis", "str", COLORMAPS),
+        "colormap": P("viridis", "str", COLORMAPS, "the colours color_by picks from (matplotlib's maps)"),
         "color_by": P(None, "str", ("height", "distance", "feature", "file"),
                       "what picks each point's colormap colour: height, distance from the centre, "
                       "an audio feature (color_feature; the map slides with it), or the file's own "
                       "colours; default: the file's colours when it has them, else height"),
-        "color_feature": P("bass", "str", help="audio feature that shifts the colours with color_by = \"feature\""),
-        "softness": P(0.35, help="fraction of the sprite radius faded at its edge"),
-        "draw": P("blend", "str", ("blend", "additive", "depth")),
+        "color_feature": P("bass", "feature", help="audio feature that shifts the colours with color_by = \"feature\""),
+        "softness": P(0.35, help="fraction of the sprite radius faded at its edge", limits=(0, 1)),
+        "draw": P("blend", "str", ("blend", "additive", "depth"),
+                  "blend: premultiplied over, in point order; additive: glow; depth: the nearest point wins"),
         "brightness": P(1.0, help="multiplies the colours"),
     },
     help="a point cloud drawn as round sprites",
+    check=_check_points,
+    placeholders={"points": 0},
 )
 
 register_layer_type(
     "spectrum",
     {
-        "bars": P(64, "int"),
-        "style": P("bars", "str", ("bars", "mirrored", "radial")),
-        "color": P("#40a0ff", "color"),
-        "color_top": P("#ff40a0", "color"),
+        "bars": P(64, "int", help="number of bars; the frequency bands are shared out among them "
+                                  "(4096: narrower than a pixel at 4K)", limits=(1, 4096)),
+        "style": P("bars", "str", ("bars", "mirrored", "radial"),
+                   "bars: up from the baseline; mirrored: up and down from it; radial: a ring around the centre"),
+        "color": P("#40a0ff", "color", help="colour at the foot of each bar"),
+        "color_top": P("#ff40a0", "color", help="colour at the top of a full bar (the bar fades from color to it)"),
         "height": P(0.35, help="bar height at full level, fraction of the frame height"),
         "y": P(0.0, help="baseline, fraction of the frame height from the bottom"),
-        "gap": P(0.2, help="fraction of each bar slot left empty"),
+        "gap": P(0.2, help="fraction of each bar slot left empty", limits=(0, 0.95)),
         "gain": P(1.0, help="multiplies band levels"),
         "radius": P(0.25, help="inner radius of the radial style, fraction of the frame height"),
     },

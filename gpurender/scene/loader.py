@@ -28,15 +28,15 @@ except ModuleNotFoundError:  # Python 3.10
 from ..errors import SceneError, choices
 from .colors import parse_color
 from .model import (
-    BLEND_MODES, Camera, Layer, ParamSpec, Scene, binding_from_dict, coerce_param, layer_types,
-    _with_defaults,
+    CAMERA_PARAMS, FRAME_PLACEHOLDERS, LAYER_PARAMS, MAX_LAYERS, SCENE_PARAMS, Camera, Layer, Scene, coerce_param,
+    layer_types, _with_defaults,
 )
 
-_TOP_KEYS = {"background", "camera", "layers", "title"}
+_TOP_KEYS = {*SCENE_PARAMS, "camera", "layers"}
 
 
 def load_scene(path) -> Scene:
-    """Read and validate a scene TOML file."""
+    """Read and validate a scene TOML file (comments, ``#:schema`` lines included, are ignored)."""
     path = Path(path)
     if not path.is_file():
         raise SceneError(f"scene file {str(path)!r} does not exist")
@@ -51,74 +51,87 @@ def load_scene(path) -> Scene:
     return scene_from_dict(data, source=str(path), base_dir=path.parent)
 
 
-def scene_from_dict(data: dict, source: str = "<scene>", base_dir=None) -> Scene:
-    """Validate a scene given as plain data (the same structure as the TOML file)."""
+def scene_from_dict(data: dict, source: str = "<scene>", base_dir=None, *, placeholders=None) -> Scene:
+    """Validate a scene given as plain data (the same structure as the TOML file).
+
+    Everything that can be checked without a GPU is checked here: keys, kinds, ranges, colours,
+    feature names, the files layers read (they exist and are of the right kind) and text
+    placeholders. ``placeholders`` names extra text placeholders the caller's frames provide
+    beyond a scene render's own (the point-cloud export's ``{i}`` and ``{n}``).
+    """
     if not isinstance(data, dict):
         raise SceneError(f"{source}: a scene is a table with background, camera and layers")
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise SceneError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {choices(_TOP_KEYS)}")
-    background = parse_color(data.get("background", "#000000"), f"{source}: background")
+        key = sorted(unknown)[0]
+        raise SceneError(f"{source}: {key}: unknown key {key!r}; valid: {choices(_TOP_KEYS)}")
+    top = {key: coerce_param(f"{source}: {key}", spec, data.get(key, spec.default), parse_color)
+           for key, spec in SCENE_PARAMS.items()}
     camera = _camera(data.get("camera", {}), source)
     raw_layers = data.get("layers", [])
-    if not isinstance(raw_layers, list):
-        raise SceneError(f"{source}: layers must be a list of tables ([[layers]] in TOML)")
+    if not isinstance(raw_layers, (list, tuple)):
+        raise SceneError(f"{source}: layers: must be a list of tables ([[layers]] in TOML)")
+    if len(raw_layers) > MAX_LAYERS:
+        raise SceneError(f"{source}: layers: {len(raw_layers)} layers; a scene may have at most {MAX_LAYERS}")
     layers = tuple(_layer(raw, i, source, base_dir) for i, raw in enumerate(raw_layers))
-    return Scene(background=background, camera=camera, layers=layers, source=source)
+    _check_layers(layers, placeholders)
+    return Scene(background=top["background"], camera=camera, layers=layers, source=source, title=top["title"])
 
 
 def _camera(raw, source) -> Camera:
     if isinstance(raw, Camera):
-        return raw
+        raw = {key: getattr(raw, key) for key in CAMERA_PARAMS}
     if not isinstance(raw, dict):
-        raise SceneError(f"{source}: camera must be a table")
-    allowed = set(Camera.NUMERIC) | {"target"}
-    unknown = set(raw) - allowed
+        raise SceneError(f"{source}: camera: must be a table ([camera] in TOML)")
+    unknown = set(raw) - set(CAMERA_PARAMS)
     if unknown:
-        raise SceneError(f"{source}: camera: unknown key {sorted(unknown)[0]!r}; valid: {choices(allowed)}")
-    values = {}
-    for key in Camera.NUMERIC:
-        if key in raw:
-            values[key] = coerce_param(f"{source}: camera.{key}", ParamSpec(0.0), raw[key], parse_color)
-    if "target" in raw:
-        values["target"] = coerce_param(f"{source}: camera.target", ParamSpec((0, 0, 0), "vec3"), raw["target"], parse_color)
-    return Camera(**values)
+        key = sorted(unknown)[0]
+        raise SceneError(f"{source}: camera.{key}: unknown key {key!r}; valid: {choices(CAMERA_PARAMS)}")
+    return Camera(**{key: coerce_param(f"{source}: camera.{key}", CAMERA_PARAMS[key], raw[key], parse_color)
+                     for key in raw})
 
 
 def _layer(raw, index: int, source: str, base_dir) -> Layer:
     if isinstance(raw, Layer):
         raw = {"type": raw.type, "blend": raw.blend, "opacity": raw.opacity, "name": raw.name, **raw.params}
+    where = f"{source}: layer {index + 1}"
     if not isinstance(raw, dict):
-        raise SceneError(f"{source}: layer {index + 1} must be a table")
+        raise SceneError(f"{where}: must be a table ([[layers]] in TOML)")
     raw = dict(raw)
     kind = raw.pop("type", None)
     types = layer_types()
-    where = f"{source}: layer {index + 1}"
     if kind is None:
-        raise SceneError(f"{where}: missing type; valid: {choices(types)}")
+        raise SceneError(f"{where}.type: missing; give the layer's type, one of {choices(types)}")
     if kind not in types:
-        raise SceneError(f"{where}: unknown layer type {kind!r}; valid: {choices(types)}")
+        raise SceneError(f"{where}.type: unknown layer type {kind!r}; valid: {choices(types)}")
     where = f"{source}: layer {index + 1} ({kind})"
-    blend = raw.pop("blend", "normal")
-    if blend not in BLEND_MODES:
-        raise SceneError(f"{where}: unknown blend mode {blend!r}; valid: {choices(BLEND_MODES)}")
-    opacity = raw.pop("opacity", 1.0)
-    if isinstance(opacity, dict):
-        opacity = binding_from_dict(f"{where}.opacity", opacity)
-    elif isinstance(opacity, bool) or not isinstance(opacity, (int, float)) or not 0.0 <= opacity <= 1.0:
-        if not hasattr(opacity, "feature"):
-            raise SceneError(f"{where}: opacity {opacity!r} must be a number in 0..1 or a binding")
-    else:
-        opacity = float(opacity)
-    name = str(raw.pop("name", f"{kind}{index + 1}"))
+    common = {key: coerce_param(f"{where}.{key}", LAYER_PARAMS[key], raw.pop(key), parse_color)
+              for key in ("blend", "opacity", "name") if key in raw}
+    name = common.get("name") or f"{kind}{index + 1}"
     params = _with_defaults(where, types[kind], raw, parse_color)
     for key, spec in types[kind].params.items():
         if spec.kind == "path" and params.get(key) and base_dir is not None:
             p = Path(params[key])
             if not p.is_absolute():  # relative to the scene file, as users expect
                 params[key] = str(Path(base_dir) / p)
-    return Layer(type=kind, params=params, blend=blend, opacity=opacity, name=name)
+    return Layer(type=kind, params=params, blend=common.get("blend", LAYER_PARAMS["blend"].default),
+                 opacity=common.get("opacity", LAYER_PARAMS["opacity"].default), name=name, origin=where)
+
+
+def _check_layers(layers: tuple, extra_placeholders) -> None:
+    """Each layer type's own check (files, combinations of parameters, text placeholders)."""
+    types = layer_types()
+    placeholders = dict(FRAME_PLACEHOLDERS)
+    for layer in layers:
+        placeholders.update(types[layer.type].placeholders)
+    for name in extra_placeholders or ():
+        placeholders.setdefault(name, 0)
+    for layer in layers:
+        check = types[layer.type].check
+        if check is not None:
+            check(layer.params, layer.where, placeholders)
 
 
 def default_scene_path() -> str:
     return os.path.join(os.path.dirname(__file__), "demo.toml")
+

@@ -1,13 +1,20 @@
 """Scene data: background, camera and a list of layers, with audio bindings on numeric parameters.
 
 Pure data, no GPU library: a scene loads, validates and tests anywhere. Each layer type declares
-its parameters once (:func:`register_layer_type`); validation fills defaults and rejects unknown
-names. The render stage looks the same type names up in its own registry to draw them.
+its parameters once (:func:`register_layer_type`), and so do the scene's top-level keys, the camera,
+the keys every layer has and a binding's keys (:data:`SCENE_PARAMS`, :data:`CAMERA_PARAMS`,
+:data:`LAYER_PARAMS`, :data:`BINDING_PARAMS`): validation, the scene reference (``docs/scenes.md``)
+and the JSON Schema are all derived from these. Validation fills defaults, rejects unknown names and
+checks everything that can be checked without a GPU, so a scene that loads fails at render only for
+what needs the GPU (shader compilation, adapter limits) or the contents of its files. Every error
+names its place: ``scene.toml: layer 2 (points).size: ...``. The render stage looks the same type
+names up in its own registry to draw them.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -17,6 +24,9 @@ import numpy as np
 from ..errors import SceneError, choices
 
 BASIC_BLEND_MODES = ("normal", "multiply", "screen", "add")
+#: Most layers one scene may stack: the compositor's ``MAX_LAYERS``, the size of the stack array in
+#: ``shaders/composite.wgsl`` (a test keeps the three equal), refused here when a scene loads.
+MAX_LAYERS = 32
 BLEND_MODES = (
     "normal", "multiply", "screen", "overlay", "darken", "lighten", "color-dodge", "color-burn",
     "hard-light", "soft-light", "difference", "exclusion", "hue", "saturation", "color",
@@ -57,15 +67,27 @@ class Binding:
 Param = Any  # float | int | str | tuple | Binding
 
 
+#: What a parameter's ``kind`` may be: ``number`` (a float that may follow an audio feature),
+#: ``float`` (a fixed float), ``int``, ``str`` (one of ``options`` when given), ``feature`` (the name
+#: of an audio feature), ``color``, ``vec3``, ``path`` (relative to the scene file), ``bool``, ``list``.
+KINDS = ("number", "float", "int", "str", "feature", "color", "vec3", "path", "bool", "list")
+
+
 @dataclass(frozen=True)
 class ParamSpec:
-    """One declared parameter of a layer type."""
+    """One declared parameter of a layer type (or of the scene, the camera or a binding)."""
 
     default: Any
-    kind: str = "number"  # number (bindable) | int | str | color | vec3 | path | bool | list
+    kind: str = "number"  # one of KINDS
     options: tuple = ()
     help: str = ""
     limits: tuple = ()  # (lowest, highest) a number or int may be, checked when the scene loads
+
+
+#: A layer type's load-time check of its validated parameters, beyond each one's kind and range:
+#: ``check(params, place, placeholders)``; ``place(key)`` formats where a key is for messages and
+#: ``placeholders`` are the text placeholders the scene's frames will have, with a sample value each.
+LayerCheck = Callable[[dict, Callable[[str], str], dict], None]
 
 
 @dataclass(frozen=True)
@@ -73,14 +95,22 @@ class LayerType:
     name: str
     params: dict[str, ParamSpec]
     help: str = ""
+    check: LayerCheck | None = None
+    #: Text placeholders a layer of this type adds to every frame (name -> a sample value).
+    placeholders: dict = field(default_factory=dict)
 
 
 _LAYER_TYPES: dict[str, LayerType] = {}
 
 
-def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "") -> LayerType:
-    """Declare a layer type and its parameters (done once per layer module)."""
-    spec = LayerType(name, dict(params), help)
+def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "", check: LayerCheck | None = None,
+                        placeholders: dict | None = None) -> LayerType:
+    """Declare a layer type, its parameters, its load-time check and the text placeholders it adds
+    (done once per layer module)."""
+    for key, p in params.items():
+        if p.kind not in KINDS:
+            raise ValueError(f"{name}.{key}: unknown parameter kind {p.kind!r}")
+    spec = LayerType(name, dict(params), help, check, dict(placeholders or {}))
     _LAYER_TYPES[name] = spec
     return spec
 
@@ -88,6 +118,18 @@ def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "")
 def layer_types() -> dict[str, LayerType]:
     from . import layers as _builtin  # noqa: F401  (registers the built-in types)
     return dict(_LAYER_TYPES)
+
+
+def feature_names() -> tuple[str, ...]:
+    """The audio features a binding may follow, as the audio stage declares them."""
+    from ..audio import Features
+
+    return tuple(Features.SCALAR_NAMES)
+
+
+#: Text placeholders every frame has (``text`` layers), with a sample value of each one's type;
+#: layer types add their own (:attr:`LayerType.placeholders`).
+FRAME_PLACEHOLDERS = {"frame": 0, "frames": 1, "time": 0.0, "fps": 30}
 
 
 @dataclass(frozen=True)
@@ -107,6 +149,49 @@ class Camera:
     NUMERIC = ("distance", "elevation", "azimuth", "orbit_speed", "fov")
 
 
+_P = ParamSpec
+
+#: The scene's top-level keys besides ``camera`` (a table, :data:`CAMERA_PARAMS`) and ``layers``.
+SCENE_PARAMS = {
+    "title": _P("", "str", help="a name for the scene, for people and tools (it is not drawn; use a text layer)"),
+    "background": _P("#000000", "color", help="colour behind every layer; an alpha below 1 makes a transparent "
+                                             "background (kept by PNG and ProRes 4444 outputs)"),
+}
+
+#: The ``[camera]`` table: an orbit around ``target`` (see :class:`Camera`).
+CAMERA_PARAMS = {
+    "distance": _P(Camera.distance, help="distance from the target (the far plane is at 100)", limits=(0.01, 100)),
+    "elevation": _P(Camera.elevation, help="height of the orbit, degrees above the horizontal plane"),
+    "azimuth": _P(Camera.azimuth, help="angle around the vertical axis at time 0, degrees"),
+    "orbit_speed": _P(Camera.orbit_speed, help="degrees per second the camera turns around the vertical axis"),
+    "fov": _P(Camera.fov, help="vertical field of view, degrees", limits=(1, 170)),
+    "target": _P(Camera.target, "vec3", help="the point the camera looks at and orbits"),
+}
+
+#: Keys every ``[[layers]]`` table has besides its type's own parameters.
+LAYER_PARAMS = {
+    "type": _P(None, "str", help="the layer type (required)"),
+    "name": _P(None, "str", help="a name for messages and tools (default: the type and position, e.g. points2)"),
+    "blend": _P("normal", "str", BLEND_MODES, "how the layer is composited over the layers below it"),
+    "opacity": _P(1.0, help="the layer's opacity", limits=(0, 1)),
+}
+
+#: Keys of a binding, ``{ feature = "bass", scale = 2, ... }``: ``offset + scale * feature[frame]``.
+BINDING_PARAMS = {
+    "feature": _P(None, "feature", help="the audio feature to follow (required)"),
+    "scale": _P(1.0, "float", help="multiplies the feature"),
+    "offset": _P(0.0, "float", help="added after scaling"),
+    "min": _P(None, "float", help="lowest value (default: no limit)"),
+    "max": _P(None, "float", help="highest value (default: no limit)"),
+    "smoothing": _P(0.0, "float", help="seconds of smoothing of the feature, rising and falling "
+                                      "(sets attack and release)", limits=(0, 60)),
+    "attack": _P(0.0, "float", help="seconds of smoothing while the feature rises (default: smoothing)",
+                limits=(0, 60)),
+    "release": _P(0.0, "float", help="seconds of smoothing while the feature falls (default: smoothing)",
+                 limits=(0, 60)),
+}
+
+
 @dataclass(frozen=True)
 class Layer:
     type: str
@@ -114,9 +199,16 @@ class Layer:
     blend: str = "normal"
     opacity: Param = 1.0
     name: str = ""
+    #: Where the layer was declared, for messages: ``scene.toml: layer 2 (points)`` (set by the loader).
+    origin: str = field(default="", compare=False, repr=False)
 
     def get(self, key):
         return self.params[key]
+
+    def where(self, key: str | None = None) -> str:
+        """The place of the layer (and of ``key`` in it) for a message: ``scene.toml: layer 2 (points).size``."""
+        base = self.origin or f"layer {self.name!r} ({self.type})"
+        return f"{base}.{key}" if key else base
 
 
 @dataclass(frozen=True)
@@ -125,6 +217,7 @@ class Scene:
     camera: Camera = field(default_factory=Camera)
     layers: tuple = ()
     source: str = "<scene>"
+    title: str = ""
 
     @property
     def transparent(self) -> bool:
@@ -158,12 +251,17 @@ class Scene:
         return found
 
     def bindings(self) -> list[Binding]:
-        found = [v for v in vars_of(self.camera) if isinstance(v, Binding)]
-        for layer in self.layers:
-            found += [v for v in layer.params.values() if isinstance(v, Binding)]
-            if isinstance(layer.opacity, Binding):
-                found.append(layer.opacity)
-        return found
+        return [binding for _, binding in self.binding_places()]
+
+    def binding_places(self) -> list[tuple[str, Binding]]:
+        """``(place, binding)`` for every parameter that follows an audio feature, the place as in
+        messages (``scene.toml: camera.distance``, ``scene.toml: layer 2 (points).size``)."""
+        found = [(f"{self.source}: camera.{key}", getattr(self.camera, key)) for key in Camera.NUMERIC]
+        for i, layer in enumerate(self.layers):
+            at = layer.origin or f"{self.source}: layer {i + 1} ({layer.type})"
+            found += [(f"{at}.{key}", value) for key, value in layer.params.items()]
+            found.append((f"{at}.opacity", layer.opacity))
+        return [(where, value) for where, value in found if isinstance(value, Binding)]
 
 
 def vars_of(camera: Camera):
@@ -173,9 +271,9 @@ def vars_of(camera: Camera):
 def _with_defaults(where: str, spec: LayerType, given: dict, resolve_color: Callable) -> dict:
     unknown = set(given) - set(spec.params)
     if unknown:
+        key = sorted(unknown)[0]
         raise SceneError(
-            f"{where}: unknown parameter {sorted(unknown)[0]!r} for a {spec.name!r} layer; "
-            f"valid: {choices(spec.params)}"
+            f"{where}.{key}: unknown parameter {key!r} for a {spec.name!r} layer; valid: {choices(spec.params)}"
         )
     out = {}
     for key, p in spec.params.items():
@@ -184,11 +282,16 @@ def _with_defaults(where: str, spec: LayerType, given: dict, resolve_color: Call
     return out
 
 
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
+    """``value`` checked against its declaration and converted (``where`` starts every message)."""
     if isinstance(value, Binding):
         if p.kind != "number":
             raise SceneError(f"{where}: only numeric parameters can follow an audio feature")
-        return value
+        return check_binding(where, value)
     if isinstance(value, dict):
         if p.kind != "number":
             raise SceneError(f"{where}: only numeric parameters can follow an audio feature")
@@ -196,8 +299,8 @@ def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
     if value is None:
         return None
     try:
-        if p.kind == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if p.kind in ("number", "float"):
+            if not _number(value):
                 raise ValueError
             return _within(where, p, float(value))
         if p.kind == "int":
@@ -209,12 +312,15 @@ def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
                 raise ValueError
             return value
         if p.kind == "color":
-            return resolve_color(value)
+            return resolve_color(value, where)
         if p.kind == "vec3":
-            vec = tuple(float(x) for x in value)
-            if len(vec) != 3:
+            if isinstance(value, str) or len(value) != 3 or not all(_number(x) for x in value):
                 raise ValueError
-            return vec
+            return tuple(float(x) for x in value)
+        if p.kind == "feature":
+            if not isinstance(value, str):
+                raise ValueError
+            return check_feature(where, value)
         if p.kind in ("str", "path"):
             if not isinstance(value, str):
                 raise ValueError
@@ -226,8 +332,13 @@ def coerce_param(where: str, p: ParamSpec, value, resolve_color: Callable):
     except SceneError:
         raise
     except (TypeError, ValueError):
-        raise SceneError(f"{where}: {value!r} is not a valid {p.kind}") from None
+        raise SceneError(f"{where}: {value!r} is not {_KIND_WORDS[p.kind]}") from None
     return value
+
+
+_KIND_WORDS = {"number": "a number or a binding", "float": "a number", "int": "a whole number",
+               "vec3": "[x, y, z] (three numbers)", "feature": "an audio feature name", "path": "a path (a string)",
+               "str": "a string", "bool": "true or false", "list": "a list", "color": "a colour"}
 
 
 def _within(where: str, p: ParamSpec, value):
@@ -239,32 +350,43 @@ def _within(where: str, p: ParamSpec, value):
     return value
 
 
+def check_feature(where: str, name: str) -> str:
+    """``name`` when it is an audio feature, else SceneError at ``where`` listing the valid ones."""
+    valid = feature_names()
+    if name not in valid:
+        raise SceneError(f"{where}: unknown audio feature {name!r}; valid: {choices(valid)}")
+    return name
+
+
 def binding_from_dict(where: str, d: dict) -> Binding:
-    allowed = {"feature", "scale", "offset", "min", "max", "smoothing", "attack", "release"}
-    unknown = set(d) - allowed
+    """A :class:`Binding` from its table (``where`` is the parameter's place, e.g. ``... .size``)."""
+    unknown = set(d) - set(BINDING_PARAMS)
     if unknown:
-        raise SceneError(f"{where}: unknown binding key {sorted(unknown)[0]!r}; valid: {choices(allowed)}")
+        key = sorted(unknown)[0]
+        raise SceneError(f"{where}.{key}: unknown binding key {key!r}; valid: {choices(BINDING_PARAMS)}")
     if "feature" not in d or not isinstance(d["feature"], str):
-        raise SceneError(f"{where}: a binding needs feature = \"name\" (e.g. bass, rms, beat)")
-    try:
-        smoothing = float(d.get("smoothing", 0.0))
-        return Binding(
-            feature=d["feature"],
-            scale=float(d.get("scale", 1.0)),
-            offset=float(d.get("offset", 0.0)),
-            min=None if d.get("min") is None else float(d["min"]),
-            max=None if d.get("max") is None else float(d["max"]),
-            attack=float(d.get("attack", smoothing)),
-            release=float(d.get("release", smoothing)),
-        )
-    except (TypeError, ValueError):
-        raise SceneError(f"{where}: binding values must be numbers") from None
+        raise SceneError(f"{where}: a binding needs feature = \"name\" (one of {choices(feature_names())})")
+    values = {key: coerce_param(f"{where}.{key}", BINDING_PARAMS[key], d[key], None)
+              for key in BINDING_PARAMS if key in d}
+    smoothing = values.pop("smoothing", None) or 0.0
+    values.setdefault("attack", smoothing)
+    values.setdefault("release", smoothing)
+    for key in ("scale", "offset", "attack", "release"):
+        if values.get(key) is None:
+            values[key] = BINDING_PARAMS[key].default
+    return check_binding(where, Binding(**values))
+
+
+def check_binding(where: str, b: Binding) -> Binding:
+    """A binding given as an object is checked as its table would be."""
+    check_feature(f"{where}.feature", b.feature)
+    if b.min is not None and b.max is not None and b.min > b.max:
+        raise SceneError(f"{where}: min {b.min:g} is above max {b.max:g}; swap them")
+    return b
 
 
 def check_features(scene: Scene, valid: tuple[str, ...]) -> None:
-    """Reject bindings to features the analysis does not produce."""
-    for b in scene.bindings():
+    """Reject bindings to features the analysis does not produce, naming where each one is."""
+    for where, b in scene.binding_places():
         if b.feature not in valid:
-            raise SceneError(
-                f"{scene.source}: unknown audio feature {b.feature!r}; valid: {choices(valid)}"
-            )
+            raise SceneError(f"{where}.feature: unknown audio feature {b.feature!r}; valid: {choices(valid)}")

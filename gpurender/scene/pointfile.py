@@ -378,6 +378,24 @@ def resolve_point_files(spec) -> list[Path]:
     return sorted(found, key=_natural_key)
 
 
+def check_point_source(spec, where: str) -> None:
+    """Refuse, when a scene loads, a ``file`` parameter that names no point file: a missing file,
+    an unsupported suffix, a folder or pattern without point files. Their contents are read (and
+    checked) when they are drawn."""
+    try:
+        files = resolve_point_files(spec)
+    except SceneError as exc:
+        raise SceneError(f"{where}: {exc}") from None
+    if len(files) == 1 and not is_sequence(spec):
+        path = files[0]
+        if not path.is_file():
+            raise SceneError(f"{where}: point file {str(path)!r} does not exist; check the path "
+                             "(relative paths are relative to the scene file)")
+        if path.suffix.lower() not in SUFFIXES:
+            raise SceneError(f"{where}: point file {str(path)!r} has the unsupported suffix "
+                             f"{path.suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+
+
 class PointSequence:
     """Per-frame point files: track frame ``k`` uses file ``k``.
 

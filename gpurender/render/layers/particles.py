@@ -54,15 +54,11 @@ class ParticlesRenderer(LayerRenderer):
         device = ctx.device
         self.capacity = int(p["count"])
         self.substeps = int(p["substeps"])
-        where = f"layer {layer.name!r} (particles)"
-        if self.capacity < 1:
-            raise SceneError(f"{where}: count must be at least 1 (got {self.capacity})")
-        if not 1 <= self.substeps <= 64:
-            raise SceneError(f"{where}: substeps must be between 1 and 64 (got {self.substeps})")
+        # count and substeps are range-checked when the scene loads; only the adapter's limit is left
         limit = min(device.limits.get("max-storage-buffer-binding-size", 1 << 27),
                     device.limits.get("max-buffer-size", 1 << 28))
         if self.capacity * PARTICLE_BYTES > limit:
-            raise SceneError(f"{where}: count {self.capacity} needs more GPU memory in one buffer than "
+            raise SceneError(f"{layer.where('count')}: {self.capacity} particles need more GPU memory in one buffer than "
                              f"this adapter allows; use at most {limit // PARTICLE_BYTES}")
         self.screen = p["space"] == "screen"
 

@@ -202,7 +202,6 @@ class PointsRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
-        where = f"layer {layer.name!r} (points)"
         self.sequence = None
         self._feature = None
         if p.get("color_by") == "feature" and p.get("color") is None:
@@ -211,7 +210,7 @@ class PointsRenderer(LayerRenderer):
                 try:
                     ctx.params.series(self._feature)
                 except GpurenderError as exc:
-                    raise SceneError(f"{where}: color_feature: {exc}") from None
+                    raise SceneError(f"{layer.where('color_feature')}: {exc}") from None
         self.gpu = PointCloudPipeline(ctx.device, p["draw"], self.target_format)
         self._file_index = None
         self._offset = None
@@ -222,7 +221,7 @@ class PointsRenderer(LayerRenderer):
             self._use_frame(0)  # reads and checks the first file now, before any frame is drawn
         else:
             # before make_shape allocates them: the scene allows what any adapter might hold
-            self.gpu.limit.check(int(p["count"]), f"{where}: count", f"lower count to at most {self.gpu.limit.most}")
+            self.gpu.limit.check(int(p["count"]), layer.where("count"), f"lower count to at most {self.gpu.limit.most}")
             points = make_shape(p["shape"], p["count"], seed=p.get("seed", ctx.seed))
             self._upload(points, None)
 
@@ -235,10 +234,10 @@ class PointsRenderer(LayerRenderer):
         p = self.layer.params
         color_by = p.get("color_by")
         if color_by == "file" and file_colors is None and p.get("color") is None:
-            raise SceneError(f"layer {self.layer.name!r} (points): color_by = \"file\" but the point file has "
+            raise SceneError(f"{self.layer.where('color_by')}: \"file\" but the point file {p.get('file')!r} has "
                              "no colours; use a colormap (color_by = \"height\") or a file with colours")
         self.n_points = len(points)
-        self.gpu.limit.check(self.n_points, f"layer {self.layer.name!r} (points): file {p.get('file')!r}")
+        self.gpu.limit.check(self.n_points, f"{self.layer.where('file')}: {p.get('file')!r}")
         if p.get("color") is None and file_colors is not None and color_by in (None, "file"):
             colors = file_colors
         elif self._feature is not None:

@@ -14,23 +14,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from pathlib import Path
 
 import numpy as np
 import wgpu
 
 from ...errors import SceneError
+from ...scene.layers_fx import DEFINES_SHADE, SHADE_SIGNATURE, read_shader_code
 from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 #: Scalar features in the order of the WGSL ``AudioFeatures`` struct.
 FEATURE_ORDER = ("bass", "mid", "treble", "rms", "peak", "centroid", "flux", "onset", "beat")
-SIGNATURE = "fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32>"
+SIGNATURE = SHADE_SIGNATURE
 _INPUTS_FLOATS = 16
 _FEATURES_FLOATS = 12
 
-_DEFINES_SHADE = re.compile(r"\bfn\s+shade\s*\(")
 _LOCATION = re.compile(r"┌─\s*[^\s:]*:(\d+):(\d+)")
 _SNIPPET_LINE = re.compile(r"^\s*(\d+)\s*│")
 _LABEL_LINE = re.compile(r"^\s*│(.*)$")
@@ -112,20 +111,8 @@ def _quiet_wgpu_log():
 
 
 def _read_user_code(layer) -> tuple[str, str]:
-    p = layer.params
-    file, code = p.get("file"), p.get("code")
-    where = f"layer {layer.name!r} (shader)"
-    if bool(file) == bool(code):
-        raise SceneError(f"{where}: give either file = \"shade.wgsl\" or code = \"...\" (exactly one)")
-    if code:
-        return code, f"<{layer.name} code>"
-    path = Path(file)
-    if not path.is_file():
-        raise SceneError(f"{where}: shader file {str(path)!r} does not exist")
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SceneError(f"{where}: shader file {str(path)!r} cannot be read: {exc}") from None
+    code, file = read_shader_code(layer.params, layer.where)
+    return code, file or f"<{layer.name} code>"
 
 
 def build_pipeline(device, code: str, label: str, target_format: str):
@@ -178,7 +165,7 @@ class ShaderRenderer(LayerRenderer):
         super().__init__(ctx, layer)
         device = ctx.device
         user_code, self.source_name = _read_user_code(layer)
-        if not _DEFINES_SHADE.search(user_code):
+        if not DEFINES_SHADE.search(user_code):
             raise SceneError(f"{self.source_name}: defines no shade function; declare `{SIGNATURE}`")
         # A hostile or huge shader must not crash or hang this process: measure it, then let a
         # child process compile it first (see shadercheck).

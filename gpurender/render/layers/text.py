@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import math
 import os
-import string
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import SceneError, choices
+from ...errors import SceneError
+from ...scene.layers_media import format_text, placeholder_names  # noqa: F401  (declared with the layer type)
 from .base import FrameInfo, LayerRenderer, register_renderer
 from .image import ANCHORS, TexturedQuad
 
@@ -49,35 +49,6 @@ def default_font() -> str:
         return str(bundled)
     raise SceneError("no default font found (DejaVu Sans); set font = \"/path/to/font.ttf\" "
                      "or install fonts-dejavu-core")
-
-
-def placeholder_names(template: str, where: str = "text") -> list[str]:
-    """The placeholder names in a format string; SceneError for bad syntax or non-name fields."""
-    names = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise SceneError(f"{where}: {exc} in {template!r}; write literal braces as {{{{ and }}}}") from None
-    for _, field, spec, _ in parsed:
-        if field is None:
-            continue
-        if not field.isidentifier():
-            raise SceneError(f"{where}: placeholder {{{field}}} must be a plain name such as {{time}} or {{frame}}")
-        if spec and "{" in spec:
-            raise SceneError(f"{where}: nested placeholders in a format spec are not supported ({{{field}:{spec}}})")
-        names.append(field)
-    return names
-
-
-def format_text(template: str, values: dict, where: str = "text") -> str:
-    """``template`` with its placeholders filled from ``values``; SceneError naming what is wrong."""
-    missing = sorted(set(placeholder_names(template, where)) - set(values))
-    if missing:
-        raise SceneError(f"{where}: unknown placeholder {{{missing[0]}}}; valid: {choices(values)}")
-    try:
-        return template.format(**values)
-    except (ValueError, TypeError) as exc:
-        raise SceneError(f"{where}: cannot format {template!r}: {exc}") from None
 
 
 class Font:
@@ -218,7 +189,7 @@ class TextRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
-        self.where = f"layer {layer.name!r} (text)"
+        self.where = layer.where("text")
         self.template = p["text"]
         placeholder_names(self.template, self.where)  # syntax now; names once layers can describe
         self.font = open_font(str(p.get("font") or default_font()))
