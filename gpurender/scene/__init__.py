@@ -1,4 +1,5 @@
-"""The scene stage: layer dataclasses, TOML loading and validation. Imports no GPU library."""
+"""The scene stage: layer dataclasses, TOML loading and validation, and the scene reference and JSON
+Schema derived from the same declarations (:mod:`.reference`, :mod:`.schema`). Imports no GPU library."""
 
 from .colors import COLORMAPS, apply_colormap, parse_color
 from .loader import load_scene, scene_from_dict

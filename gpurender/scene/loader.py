@@ -135,3 +135,8 @@ def _check_layers(layers: tuple, extra_placeholders) -> None:
 def default_scene_path() -> str:
     return os.path.join(os.path.dirname(__file__), "demo.toml")
 
+
+def starter_scene(name: str) -> str:
+    """The commented scene ``gpurender init`` writes, its comments naming the file ``name``."""
+    with open(os.path.join(os.path.dirname(__file__), "starter.toml"), encoding="utf-8") as handle:
+        return handle.read().replace("SCENE_FILE", name)
