@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Protocol
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from .errors import EncodeError, GpurenderError, RenderError
 from .progress import Progress
+from .settings import fps_json, fps_label
 
 
 class FrameSource(Protocol):
@@ -36,7 +38,7 @@ class FrameSource(Protocol):
 
     width: int
     height: int
-    fps: int
+    fps: object  # int, or an exact Fraction such as 30000/1001
 
     def frames(self, first: int, count: int, output: str = "yuv420p", ring_depth: int = 3
                ) -> Iterator[tuple[int, np.ndarray]]:
@@ -75,7 +77,7 @@ class OutputPlan:
     first: int = 0
     count: int | None = None
     audio: object = None
-    audio_start: float = 0.0
+    audio_start: float = 0.0  # seconds (a Fraction is kept exact until the mux)
     audio_codec: str | None = None
     ring_depth: int = 3
     queue_size: int = 8
@@ -193,7 +195,7 @@ def _threads_for_adapter(enc):
 # -- verification ---------------------------------------------------------------------------------
 
 
-def verify_video(path, frames: int, fps: int, width: int, height: int, audio: bool) -> float:
+def verify_video(path, frames: int, fps, width: int, height: int, audio: bool) -> float:
     """Reopen ``path``: exactly ``frames`` video frames of ``width`` x ``height`` spanning
     ``frames / fps`` seconds (and a sound track when ``audio``); returns the file's duration."""
     import av
@@ -216,14 +218,15 @@ def verify_video(path, frames: int, fps: int, width: int, height: int, audio: bo
             count += 1
             first = packet.pts if first is None else min(first, packet.pts)
             last = packet.pts if last is None else max(last, packet.pts)
-        span = 0.0 if count == 0 else float((last - first) * stream.time_base) + 1.0 / fps
+        span = 0.0 if count == 0 else float((last - first) * stream.time_base) + float(1 / Fraction(fps))
         duration = float(container.duration / av.time_base) if container.duration else span
     if size != (width, height):
         raise EncodeError(f"the finished video is {size[0]}x{size[1]}, not {width}x{height}; nothing was written")
     if count != frames:
         raise EncodeError(f"the finished video has {count} frames, not {frames}; nothing was written")
-    if abs(span - frames / fps) > 0.5 / fps:
-        raise EncodeError(f"the finished video spans {span:.3f} s, not {frames / fps:.3f} s; nothing was written")
+    expected = float(frames / Fraction(fps))
+    if abs(span - expected) > float(Fraction(1, 2) / Fraction(fps)):
+        raise EncodeError(f"the finished video spans {span:.3f} s, not {expected:.3f} s; nothing was written")
     return duration
 
 
@@ -279,7 +282,7 @@ def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> R
         with writer:
             progress.phase("rendering", total=plan.count or 0,
                            detail=f"{plan.count or 'an unknown number of'} frames at {enc.width}x{enc.height}, "
-                                  f"{enc.fps} fps")
+                                  f"{fps_label(enc.fps)} fps")
             done, last_note = 0, time.monotonic()
             frames = source.frames(plan.first, count, output=plan.input_format, ring_depth=plan.ring_depth)
             try:
@@ -300,11 +303,12 @@ def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> R
             if produced != done:
                 raise RenderError(f"{done} of {produced} frames were drawn; rerun")
             progress.phase("encoding", detail="flushing the encoder")
-        seconds = produced / enc.fps
+        seconds = float(produced / Fraction(enc.fps))
         if audio is not None:
-            progress.phase("muxing", detail=f"audio {plan.audio_start:.3f}s + {seconds:.3f}s")
-            mux_audio(video_tmp, audio, final_tmp, start_time=plan.audio_start,
-                      duration=seconds if audio.duration - plan.audio_start >= seconds else None,
+            start = float(plan.audio_start)
+            progress.phase("muxing", detail=f"audio {start:.3f}s + {seconds:.3f}s")
+            mux_audio(video_tmp, audio, final_tmp, start_time=start,
+                      duration=seconds if audio.duration - start >= seconds else None,
                       format=plan.format, audio_codec=plan.audio_codec)
         if png:
             duration = seconds
@@ -378,7 +382,7 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
     digests = recipe.digests()
     enc = plan.encode
     # What the job's identity covers (the manifest checks its header and repairs against these).
-    settings = {"width": enc.width, "height": enc.height, "fps": fps, "format": plan.format,
+    settings = {"width": enc.width, "height": enc.height, "fps": fps_json(fps), "format": plan.format,
                 "codec": enc.resolved_codec, "quality": enc.quality, "encoder": enc.encoder,
                 "lossless": enc.lossless, "alpha": enc.alpha, "audio_codec": plan.audio_codec,
                 **plan.settings, "first": first, "count": count}
@@ -389,7 +393,7 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
 
     def new_manifest():
         return Manifest(
-            identity=identity, output=str(output), format=plan.format, fps=fps, first=first, count=count,
+            identity=identity, output=str(output), format=plan.format, fps=fps_json(fps), first=first, count=count,
             gop=segment_gop(chunk_plan), plan=requested or {"chunk_frames": chunk_plan[0].count},
             settings=settings, chunks=[ChunkRecord(c.index, c.first, c.count) for c in chunk_plan],
             version=__version__,
@@ -422,13 +426,14 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
         progress.phase("encoding", detail=f"joining {total} segments by stream copy")
         video_tmp = temp_beside(output)
         final_tmp = temp_beside(output) if plan.audio is not None else video_tmp
-        seconds = count / fps
+        seconds = float(count / Fraction(fps))
         try:
             encoder_name = join_segments(job, video_tmp)
             if plan.audio is not None:
-                progress.phase("muxing", detail=f"audio {plan.audio_start:.3f}s + {seconds:.3f}s")
-                mux_audio(video_tmp, plan.audio, final_tmp, start_time=plan.audio_start,
-                          duration=seconds if plan.audio.duration - plan.audio_start >= seconds else None,
+                start = float(plan.audio_start)
+                progress.phase("muxing", detail=f"audio {start:.3f}s + {seconds:.3f}s")
+                mux_audio(video_tmp, plan.audio, final_tmp, start_time=start,
+                          duration=seconds if plan.audio.duration - start >= seconds else None,
                           format=plan.format, audio_codec=plan.audio_codec)
             progress.phase("verifying", detail="reopening the file")
             duration = verify_video(final_tmp, count, fps, plan.encode.width, plan.encode.height,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from .errors import GpurenderError
 from .output import RenderResult  # noqa: F401  (the result type callers of render_video import from here)
 from .progress import Progress
 from .scene.model import Scene, check_features
-from .settings import RenderSettings, frame_span
+from .settings import RenderSettings, fps_label, frame_span
 
 
 def _encode_settings(settings: RenderSettings, fmt: str, alpha: bool, gop=None, container: str | None = None):
@@ -59,7 +60,7 @@ def analyse(audio, settings: RenderSettings, progress: Progress, scene: Scene | 
         check_features(scene, Features.SCALAR_NAMES)
 
     progress.phase("analysing", detail=f"{audio.duration:.2f} s of audio at {audio.sample_rate} Hz, "
-                                        f"{settings.fps} fps, FFT {settings.fft_size}")
+                                        f"{fps_label(settings.fps)} fps, FFT {settings.fft_size}")
     features = analyze(audio, settings.fps,
                        settings=AnalysisSettings(fft_size=settings.fft_size, keep_spectrum=False))
     progress.info(f"analysis on {features.backend}: {features.n_frames} frames")
@@ -78,7 +79,7 @@ class SceneRecipe:
     features: object
     width: int
     height: int
-    fps: int
+    fps: object  # int, or an exact Fraction
     seed: int = 0
     audio_digest: str = ""
 
@@ -145,7 +146,7 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     recipe = SceneRecipe(scene, features, settings.width, settings.height, settings.fps, settings.seed, audio_id)
     plan = OutputPlan(
         path=output, encode=enc, input_format=enc.input_format,
-        first=first, count=count, audio=audio, audio_start=first / settings.fps, audio_codec=audio_codec,
+        first=first, count=count, audio=audio, audio_start=Fraction(first) / Fraction(settings.fps), audio_codec=audio_codec,
         ring_depth=settings.ring_depth, queue_size=settings.queue_size,
         settings={"fft_size": settings.fft_size, "seed": settings.seed},
     )
@@ -214,7 +215,7 @@ def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSet
     if sheet is None:
         if not 0 <= time_s <= audio.duration:
             raise GpurenderError(f"--time {time_s:g}s is outside the audio (0..{audio.duration:.3f}s)")
-        indices = [min(round(time_s * settings.fps), n_track - 1)]
+        indices = [min(round(Fraction(time_s) * Fraction(settings.fps)), n_track - 1)]
     else:
         cols, rows = sheet
         n = cols * rows

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..encode.encoders import ENCODER_MODES
+from ..encode.formats import CODECS, MUXER, QUALITIES
 from ..errors import GpurenderError
 from ..scene.colors import COLORMAPS
 from .render import _job_options, farm_options, interrupted_job_exits
@@ -24,14 +26,14 @@ def _floats(text, count: int, option: str):
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the video (.mp4, .webm, .mov, .mkv)")
-@click.option("--fps", default="30", show_default=True, help="frames per second: one point cloud per frame")
+@click.option("--fps", default="30", show_default=True, help="frames per second (one point cloud per frame): a whole number, 30000/1001 or 29.97 ...")
 @click.option("--resolution", "-r", default="1280x720", show_default=True, help="720p, 1080p, 4k or WxH (even numbers)")
-@click.option("--quality", "-q", type=click.Choice(["high", "medium", "low"]), default="high", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["mp4", "webm", "mov", "mkv"]), default=None,
+@click.option("--quality", "-q", type=click.Choice(QUALITIES), default="high", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(MUXER)), default=None,
               help="container (default: from the output's extension)")
-@click.option("--codec", type=click.Choice(["h264", "hevc", "av1", "vp9", "prores"]), default=None,
+@click.option("--codec", type=click.Choice(CODECS), default=None,
               help="video codec (default: the format's own)")
-@click.option("--encoder", type=click.Choice(["auto", "gpu", "cpu"]), default="auto", show_default=True,
+@click.option("--encoder", type=click.Choice(ENCODER_MODES), default="auto", show_default=True,
               help="auto probes NVENC, then CPU encoders; if one will not open the next is tried")
 @click.option("--lossless", is_flag=True, help="lossless video stream")
 @click.option("--point-size", default=3.0, show_default=True, type=float, help="point diameter in pixels")

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from ..encode.encoders import ENCODER_MODES
+from ..encode.formats import BIT_DEPTHS, CODECS, FORMATS, QUALITIES
 from ..errors import GpurenderError
 from ..settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
 
@@ -18,11 +20,11 @@ def _progress(quiet: bool):
 
 
 def _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size,
-              ring_depth=3) -> RenderSettings:
+              ring_depth=3, bit_depth="8") -> RenderSettings:
     width, height = parse_resolution(resolution)
     return RenderSettings(width=width, height=height, fps=check_fps(fps), quality=quality, format=fmt,
                           codec=codec, encoder=encoder, lossless=lossless, start=start, duration=duration,
-                          fft_size=fft_size, ring_depth=ring_depth)
+                          fft_size=fft_size, ring_depth=ring_depth, bit_depth=int(bit_depth))
 
 
 def render_options(f):
@@ -30,15 +32,18 @@ def render_options(f):
     opts = [
         click.option("--resolution", "-r", default="720p", show_default=True,
                      help=f"{', '.join(k for k in RESOLUTIONS if k != '2160p')} or WxH (even numbers)"),
-        click.option("--fps", default="30", show_default=True, help="frames per second (a positive whole number)"),
-        click.option("--quality", "-q", type=click.Choice(["high", "medium", "low"]), default="high", show_default=True),
-        click.option("--format", "fmt", type=click.Choice(["mp4", "webm", "mov", "mkv", "png"]), default=None,
+        click.option("--fps", default="30", show_default=True,
+                     help="frames per second: a whole number, a ratio such as 30000/1001, or 23.976/29.97/59.94"),
+        click.option("--quality", "-q", type=click.Choice(QUALITIES), default="high", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                      help="container (default: from the output's extension)"),
-        click.option("--codec", type=click.Choice(["h264", "hevc", "av1", "vp9", "prores"]), default=None,
-                     help="video codec (default: the format's own)"),
-        click.option("--encoder", type=click.Choice(["auto", "gpu", "cpu"]), default="auto", show_default=True,
+        click.option("--codec", type=click.Choice(CODECS), default=None,
+                     help="video codec (default: the format's own; ffv1 in .mkv keeps the rendered RGB exactly)"),
+        click.option("--encoder", type=click.Choice(ENCODER_MODES), default="auto", show_default=True,
                      help="auto probes NVENC and falls back to CPU encoders"),
         click.option("--lossless", is_flag=True, help="lossless video stream (archiving, exact comparisons)"),
+        click.option("--bit-depth", type=click.Choice([str(b) for b in BIT_DEPTHS]), default="8", show_default=True,
+                     help="10: 10-bit 4:2:0 from a float composite (hevc Main 10, av1; prores is 10-bit always)"),
         click.option("--ring", "ring_depth", default=3, show_default=True, type=click.IntRange(1, 16),
                      help="staging buffers in the readback ring"),
         click.option("--fft-size", default=2048, show_default=True, type=int, help="analysis window, a power of two"),
@@ -54,7 +59,8 @@ def render_options(f):
               help="a video file, or a folder/ for PNG frames")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
 @render_options
-def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, ring_depth, fft_size, quiet):
+def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, bit_depth, ring_depth, fft_size,
+         quiet):
     """Render the built-in scene over a built-in synthesized track (no files needed)."""
     from ..audio import demo_track
     from ..pipeline import render_video
@@ -63,7 +69,8 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
 
     if not duration > 0:
         raise GpurenderError(f"--duration {duration} is not valid; give a positive number of seconds")
-    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, 0.0, None, fft_size, ring_depth)
+    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, 0.0, None, fft_size, ring_depth,
+                         bit_depth)
     audio = demo_track(duration=duration)
     result = render_video(load_scene(default_scene_path()), audio, output, settings, _progress(quiet))
     click.echo(result.summary())
@@ -141,7 +148,8 @@ def interrupted_job_exits(progress):
 @render_options
 @farm_options
 def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
-           ring_depth, fft_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job):
+           bit_depth, ring_depth, fft_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries,
+           keep_job):
     """Render SCENE (a TOML file) over a song to a video with sound.
 
     With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
@@ -151,7 +159,8 @@ def render(scene, audio_path, output, start, duration, resolution, fps, quality,
     from ..pipeline import render_video
     from ..scene import load_scene
 
-    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth)
+    settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth,
+                         bit_depth)
     job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
     loaded = load_scene(scene)
     audio = load_audio(audio_path)

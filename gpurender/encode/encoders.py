@@ -198,7 +198,7 @@ class EncodeSettings:
 
     width: int
     height: int
-    fps: int
+    fps: int | Fraction  # exact: 30, or Fraction(30000, 1001)
     format: str = "mp4"
     codec: str | None = None  # None: the format's default codec
     encoder: str = "auto"  # auto | gpu | cpu
@@ -212,8 +212,9 @@ class EncodeSettings:
     def __post_init__(self):
         if self.format not in FORMATS:
             raise EncodeError(f"format {self.format!r} is not known; use one of {choices(FORMATS)}")
-        if not isinstance(self.fps, int) or isinstance(self.fps, bool) or self.fps <= 0:
-            raise EncodeError(f"fps {self.fps!r} is not valid; use a positive whole number such as 30, 60 or 120")
+        if isinstance(self.fps, bool) or not isinstance(self.fps, (int, Fraction)) or self.fps <= 0:
+            raise EncodeError(f"fps {self.fps!r} is not valid; use a positive whole number such as 30, 60 or 120, "
+                              "or an exact Fraction such as Fraction(30000, 1001)")
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 2:

@@ -117,9 +117,10 @@ def _copy_stream(out, template, fmt: str):
         if tag:
             stream.codec_tag = tag
     # VP9's alpha travels in each packet's BlockAdditional (copied with the packet), but players
-    # only look for it when the track says AlphaMode 1: the Matroska demuxer reports that as this
-    # stream tag, and the muxer writes it back from the same tag.
-    alpha_mode = template.metadata.get("alpha_mode")
+    # only look for it when the track says AlphaMode 1: the Matroska demuxer reports that as the
+    # stream tag alpha_mode, and the muxer writes the element back from the same tag. Once copied
+    # the tag is also stored as a Matroska tag, which comes back spelt ALPHA_MODE.
+    alpha_mode = next((v for k, v in template.metadata.items() if k.lower() == "alpha_mode"), None)
     if alpha_mode and fmt in ("webm", "mkv"):
         stream.metadata["alpha_mode"] = alpha_mode
     return stream

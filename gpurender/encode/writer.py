@@ -129,13 +129,13 @@ class _ContainerSink:
             raise EncodeError(f"cannot write {str(self.target)!r}: {exc.strerror or exc}") from exc
         try:
             _quiet_env(c.name)
-            stream = self.container.add_stream(c.name, rate=s.fps, options=dict(c.options))
+            stream = self.container.add_stream(c.name, rate=Fraction(s.fps), options=dict(c.options))
             stream.width = s.width
             stream.height = s.height
             stream.pix_fmt = c.pix_fmt
             ctx = stream.codec_context
-            ctx.time_base = Fraction(1, s.fps)
-            ctx.framerate = Fraction(s.fps, 1)
+            ctx.time_base = 1 / Fraction(s.fps)
+            ctx.framerate = Fraction(s.fps)
             if c.pix_fmt in RGB_PIX_FMTS:
                 _tag_bt709(ctx, RANGE_PC, SPC_RGB)
             else:
@@ -222,8 +222,8 @@ class _PngSink:
         ctx = av.CodecContext.create("png", "w")
         ctx.width, ctx.height = s.width, s.height
         ctx.pix_fmt = self.choice.pix_fmt
-        ctx.time_base = Fraction(1, s.fps)
-        ctx.framerate = Fraction(s.fps, 1)
+        ctx.time_base = 1 / Fraction(s.fps)
+        ctx.framerate = Fraction(s.fps)
         ctx.thread_type = "AUTO"
         ctx.thread_count = s.threads
         try:
@@ -473,6 +473,10 @@ class VideoWriter:
                 # R'G'B' targets are a reordering (exact); Y'CbCr ones BT.709 limited range
                 frame = frame.reformat(format=pix, dst_colorspace=BT709,
                                        dst_color_range=RANGE_PC if rgb_out else RANGE_TV)
+            if pix == "yuva420p":
+                # swscale moves some alpha values by one; the alpha plane is the input's, exactly
+                plane = frame.planes[3]
+                np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: s.height, : s.width] = array[..., 3]
         else:
             if self.input_format == "yuv420p":
                 frame = _i420_frame(array, s.width, s.height)
@@ -490,5 +494,5 @@ class VideoWriter:
         if not rgb_out:  # R'G'B' frames stay untagged: PNG would write BT.709's gamma into every file
             _tag_bt709(frame, RANGE_TV)
         frame.pts = index
-        frame.time_base = Fraction(1, s.fps)
+        frame.time_base = 1 / Fraction(s.fps)
         return frame

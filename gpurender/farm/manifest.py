@@ -66,7 +66,7 @@ class Manifest:
     identity: JobIdentity
     output: str
     format: str
-    fps: int
+    fps: int | str  # a whole number or an exact ratio "30000/1001" (as JSON keeps it)
     first: int
     count: int
     gop: int
@@ -230,6 +230,15 @@ def _whole(value, name: str, minimum: int = 0) -> int:
     return value
 
 
+def _fps(value, name: str) -> int | str:
+    """A frame rate as manifests store it: a whole number, or an exact ratio ``"30000/1001"``."""
+    import re
+
+    if isinstance(value, str) and re.fullmatch(r"[1-9]\d*/[1-9]\d*", value):
+        return value
+    return _whole(value, name, 1)
+
+
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Bad(f"{name} is {_shown(value)}, not a number")
@@ -276,7 +285,7 @@ def parse_header(data, where: str, folder) -> dict:
             identity=JobIdentity(**parts),
             output=_text(_get(data, "output"), "'output'"),
             format=_text(_get(data, "output_format"), "'output_format'"),
-            fps=_whole(_get(data, "fps"), "'fps'", 1),
+            fps=_fps(_get(data, "fps"), "'fps'"),
             first=_whole(_get(data, "first"), "'first'", 0),
             count=_whole(_get(data, "count"), "'count'", 1),
             gop=_whole(_get(data, "gop"), "'gop'", 1),

@@ -8,6 +8,7 @@ The plan is pure arithmetic (no media, no GPU) so that the driver, the workers, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..errors import GpurenderError
 
@@ -54,7 +55,7 @@ def plan_chunks(first: int, count: int, chunk_frames: int | None = None, chunks:
         sizes = [base + (1 if i < extra else 0) for i in range(int(chunks))]
     else:
         if chunk_frames is None:
-            chunk_frames = DEFAULT_CHUNK_SECONDS * int(fps)
+            chunk_frames = max(1, round(DEFAULT_CHUNK_SECONDS * Fraction(fps)))
         if isinstance(chunk_frames, bool) or int(chunk_frames) != chunk_frames or chunk_frames < 1:
             raise GpurenderError(
                 f"--chunk-frames {chunk_frames!r} is not valid; give a whole number of frames >= 1"

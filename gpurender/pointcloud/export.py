@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from ..errors import EncodeError, SceneError, choices
 from ..output import OutputPlan, RenderResult, render_to_file
 from ..progress import Progress
+from ..settings import fps_label
 from .frames import UP_AXES, ColorMapper, Normalizer, check_bounds, check_frame, iter_frames, scan
 
 DEFAULT_TITLE = "Frame {i}/{n} | {points} points"
@@ -41,7 +43,7 @@ class PointCloudResult(RenderResult):
 
     width: int = 0
     height: int = 0
-    fps: int = 0
+    fps: object = 0  # int, or an exact Fraction
     min_points: int = 0
     max_points: int = 0
     encoder_notice: str = ""
@@ -50,7 +52,7 @@ class PointCloudResult(RenderResult):
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
         points = (f"{self.max_points}" if self.min_points == self.max_points
                   else f"{self.min_points}-{self.max_points}")
-        return (f"wrote {self.path}: {self.frames} frames, {self.width}x{self.height} at {self.fps} fps, "
+        return (f"wrote {self.path}: {self.frames} frames, {self.width}x{self.height} at {fps_label(self.fps)} fps, "
                 f"{self.duration:.3f} s, {self.size_bytes / 1e6:.2f} MB, {points} points per frame, "
                 f"encoder {self.encoder}, adapter {self.adapter}{self.chunk_note()}, {self.seconds:.1f} s "
                 f"({rate:.1f} frames/s)")
@@ -188,7 +190,7 @@ def _load_audio(audio):
 def export_point_cloud_video(
     frames,
     path,
-    fps: int = 30,
+    fps=30,
     *,
     resolution="1280x720",
     quality: str = "high",
@@ -309,7 +311,7 @@ def export_point_cloud_video(
         lo_hi = check_bounds(bounds)
     else:
         lo_hi = (info.lo, info.hi) if info is not None else None
-    duration = total / fps if total else None
+    duration = float(total / Fraction(fps)) if total else None
     cam, norm = resolve_camera(camera, lo_hi, width / height, up, duration)
     height_range = None
     if lo_hi is not None:
@@ -383,7 +385,7 @@ class PointRecipe:
     background: tuple
     width: int
     height: int
-    fps: int
+    fps: object  # int, or an exact Fraction
     point_size: float
     softness: float
     draw: str

@@ -29,7 +29,7 @@ from ..scene.evaluate import ParamEvaluator
 from ..scene.model import Camera
 from .convert import i420_size
 from .device import get_device
-from .layers.base import FrameInfo, RenderContext
+from .layers.base import FrameInfo, RenderContext, fps_value, frame_time
 from .layers.pointseq import SplatPipeline, splat_compute
 from .layers.text import default_font, format_text, open_font, rasterize, text_origin
 from .readback import ReadbackRing
@@ -200,9 +200,9 @@ class PointVideoRenderer:
         check_size(width, height)
         self.device = get_device()
         self.feed = feed
-        self.width, self.height, self.fps = width, height, int(fps)
-        self.ctx = RenderContext(device=self.device, width=width, height=height, fps=self.fps, features=None,
-                                 params=ParamEvaluator(None, self.fps), camera=camera)
+        self.width, self.height, self.fps = width, height, fps  # exact: an int or a Fraction
+        self.ctx = RenderContext(device=self.device, width=width, height=height, fps=float(fps), features=None,
+                                 params=ParamEvaluator(None, fps), camera=camera)
         self.size, self.brightness = float(size), float(brightness)
         self.splat = I420Splat(self.device, width, height)
         self.title = title
@@ -219,7 +219,8 @@ class PointVideoRenderer:
 
     def describe(self, index: int) -> dict:
         """Title placeholders at frame ``index``: ``frame``, ``time``, ``fps`` and the feed's."""
-        return {"frame": index, "time": index / self.fps, "fps": self.fps, **self.feed.describe(index)}
+        return {"frame": index, "time": frame_time(index, self.fps), "fps": fps_value(self.fps),
+                **self.feed.describe(index)}
 
     def _prepare(self, index: int) -> None:
         data = self.feed.at(index)
@@ -230,7 +231,7 @@ class PointVideoRenderer:
         elif self._uploaded != data.index:
             self.splat.set_points(data.points, data.colors)
             self._uploaded = data.index
-        frame = FrameInfo(index=index, time=index / self.fps, fps=self.fps)
+        frame = FrameInfo(index=index, time=frame_time(index, self.fps), fps=float(self.fps))
         self.splat.set_uniforms(self.ctx.view_proj(frame), self.size, self.brightness)
         if self.title:
             text = format_text(self.title["text"], self.describe(index), "title")

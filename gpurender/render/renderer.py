@@ -21,6 +21,7 @@ from ..scene.evaluate import ParamEvaluator
 from ..scene.model import Scene
 from .device import get_device, max_texture_size
 from .layers import FrameInfo, RenderContext, create_renderer
+from .layers.base import fps_value, frame_time
 
 #: Frame formats :meth:`FrameRenderer.frames` yields: the GPU conversion's layouts, or RGBA.
 OUTPUTS = ("yuv420p", "yuv420p10le", "p010le", "rgba")
@@ -72,9 +73,9 @@ class FrameRenderer:
         check_size(width, height)
         self.device = device = get_device()
         self.scene = scene
-        self.width, self.height, self.fps = width, height, int(fps)
+        self.width, self.height, self.fps = width, height, fps  # exact: an int or a Fraction
         self.ctx = RenderContext(
-            device=device, width=width, height=height, fps=self.fps, features=features,
+            device=device, width=width, height=height, fps=float(fps), features=features,
             params=ParamEvaluator(features, fps), camera=scene.camera, seed=seed,
         )
         # Through a weak reference: a bound method would make renderer -> context -> renderer a
@@ -95,7 +96,7 @@ class FrameRenderer:
         return any(layer.stateful for layer in self.layers)
 
     def frame_info(self, index: int, render_index: int = 0, render_frames: int = 1) -> FrameInfo:
-        return FrameInfo(index=index, time=index / self.fps, fps=self.fps,
+        return FrameInfo(index=index, time=frame_time(index, self.fps), fps=float(self.fps),
                          render_index=render_index, render_frames=render_frames)
 
     def seek(self, index: int) -> None:
@@ -211,7 +212,7 @@ class FrameRenderer:
     def describe(self, frame: FrameInfo) -> dict:
         """Placeholder values for text at ``frame`` (``{frame}``, ``{frames}``, ``{time}``, ``{points}`` ...)."""
         info = {"frame": frame.index, "frames": self.ctx.params.n_frames or frame.render_frames,
-                "time": frame.time, "fps": self.fps}
+                "time": frame.time, "fps": fps_value(self.fps)}
         for layer in self.layers:
             info.update(layer.describe(frame))
         return info

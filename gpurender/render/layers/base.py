@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
@@ -14,13 +15,23 @@ from ..camera import orbit_view_proj
 from ..device import LAYER_FORMAT
 
 
+def frame_time(index: int, fps) -> float:
+    """Frame ``index``'s time, ``index / fps`` computed exactly (``fps`` may be a Fraction) and rounded once."""
+    return float(Fraction(index) / Fraction(fps))
+
+
+def fps_value(fps):
+    """A frame rate for text placeholders: ``30`` stays 30, ``30000/1001`` is 29.97002997..."""
+    return fps if isinstance(fps, int) else float(fps)
+
+
 @dataclass(frozen=True)
 class FrameInfo:
     """Which frame is drawn: ``index`` in the track's frame grid, at ``time = index / fps``."""
 
     index: int
     time: float
-    fps: int
+    fps: float
     render_index: int = 0  # position within this render (0 for its first frame)
     render_frames: int = 1  # frames in this render
 
