@@ -120,7 +120,7 @@ def _settings(variant: str, fft_size: int) -> AnalysisSettings:
 
 def _output_mb(features) -> float:
     total = 0
-    for value in vars(features).values():
+    for value in [*vars(features).values(), *features.scalars.values()]:
         if isinstance(value, np.ndarray):
             total += value.nbytes
     return total / 2**20

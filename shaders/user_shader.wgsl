@@ -13,7 +13,8 @@
 //     inputs.fps         f32
 //     inputs.phase       f32        integral of the layer's `speed` parameter over time
 //     inputs.params      vec4<f32>  the layer's param1..param4
-//     features.bass, .mid, .treble, .rms, .peak, .centroid (Hz), .flux, .onset, .beat  (f32)
+//     features.bass, .mid, .treble, .rms, .peak, .centroid (Hz), .flux, .onset, .beat,
+//             .tempo (BPM), .beat_phase, .downbeat  (f32; gpurender.audio.features.FEATURES)
 //     band(i), band_count()       the frame's log-spaced band levels in 0..1
 //     wave(i), wave_count()       the frame's audio samples in -1..1
 // Names starting with `gpurender_`, and `fullscreen_position`, are reserved.
@@ -45,9 +46,9 @@ struct AudioFeatures {
     flux: f32,
     onset: f32,
     beat: f32,
-    gpurender_pad0: f32,
-    gpurender_pad1: f32,
-    gpurender_pad2: f32,
+    tempo: f32,
+    beat_phase: f32,
+    downbeat: f32,
 };
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.

@@ -5,8 +5,10 @@ strided view, never a Python loop over frames), transformed with one batched rea
 on NumPy/SciPy or CuPy, and reduced to spectrum, bands, waveform, RMS, peak and centroid (plus
 a short-window FFT of the same frames for onsets); the per-block results land in preallocated
 arrays, so the FFT's working memory is bounded by the block size whatever the track's length.
-The cheap whole-track steps (named bands, flux, onsets, beats and the optional attack/release
-follower) then run on the small ``[n_frames]`` series. In
+The beat tracker gets its own batched short-window FFT of the whole track at a fixed 100 frames
+a second (whatever the video's frame rate), and :mod:`gpurender.audio.beats` finds the beats, in
+seconds, from it. The cheap whole-track steps (named bands, flux, onsets, the beat features and
+the optional attack/release follower) then run on the small ``[n_frames]`` series. In
 ``webaudio`` mode the W3C AnalyserNode algorithm is reproduced: Blackman window (alpha 0.16),
 magnitudes scaled by 1/N, ``smoothingTimeConstant`` smoothing over successive video frames,
 dB conversion and the spec's floor-and-clamp byte conversions.
@@ -14,7 +16,6 @@ dB conversion and the spec's floor-and-clamp byte conversions.
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 
@@ -23,9 +24,10 @@ import numpy as np
 from ..errors import GpurenderError
 from .backend import NUMPY, Backend, get_backend
 from .decode import AudioData, load_audio
-from .features import Features
+from .beats import beat_band_edges, beat_series, envelope_hop, track_beats
+from .features import FEATURES, Features
 from .framing import default_frame_count, fps_fraction, frame_end_samples
-from .settings import AnalysisSettings
+from .settings import BLOCK_SAMPLES, AnalysisSettings
 
 # Named bands, Hz: [low, high).
 NAMED_BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, 20000.0)}
@@ -33,7 +35,7 @@ NAMED_BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0,
 BLACKMAN_ALPHA = 0.16
 # getFloatFrequencyData reports -inf for silent bins; we report this instead so shaders never see inf.
 FLOAT_DB_FLOOR = -1000.0
-# Flux, onsets and beats come from their own short window (Hann, the power of two nearest to this
+# Flux and onsets come from their own short window (Hann, the power of two nearest to this
 # many seconds, at most fft_size), so that they stay sharp and alike whatever fft_size is chosen.
 ONSET_WINDOW_SECONDS = 0.0213  # 1024 samples at 44.1 and 48 kHz
 # Spectral flux compares band levels this far apart in time (rounded to whole frames, at least one).
@@ -41,13 +43,6 @@ FLUX_LAG_SECONDS = 1.0 / 30.0
 # onset = (flux - running median) / ONSET_FULL_SCALE: a rise of a fifth of the dB range in every band reads 1.
 ONSET_FULL_SCALE = 0.2
 ONSET_MEDIAN_SECONDS = 0.5
-# Beats: peaks of onset over BEAT_PEAK_SECONDS reaching BEAT_THRESHOLD and BEAT_RELATIVE of the
-# strongest onset within BEAT_CONTEXT_SECONDS either side, at least BEAT_MIN_INTERVAL apart.
-BEAT_THRESHOLD = 0.1
-BEAT_RELATIVE = 0.4
-BEAT_CONTEXT_SECONDS = 0.5
-BEAT_PEAK_SECONDS = 0.1
-BEAT_MIN_INTERVAL = 0.1
 
 
 def analyze(audio: AudioData, fps, n_frames: int | None = None,
@@ -218,9 +213,10 @@ class _Analysis:
             smoothing_state = self._block(frames, rows, out, device, smoothing_state)
         return self._finish(out, ends)
 
-    def _frames(self, ends: np.ndarray, xp):
-        """``[B, N]`` windows ending at ``ends``, cut from one zero-padded stretch of the mono mix."""
-        size = self.settings.fft_size
+    def _frames(self, ends: np.ndarray, xp, size: int | None = None, dtype=None):
+        """``[B, size]`` windows (``fft_size`` by default) ending at ``ends``, cut from one
+        zero-padded stretch of the mono mix, in ``dtype`` (the plan's by default)."""
+        size = self.settings.fft_size if size is None else size
         mono = self.audio.mono
         low, high = int(ends[0]) - size, int(ends[-1])
         segment = np.zeros(high - low, np.float32)
@@ -230,7 +226,31 @@ class _Analysis:
         starts = (ends - size - low).astype(np.int64)
         segment = self.backend.to_device(segment)
         frames = self.backend.frames(segment, self.backend.to_device(starts), size)
-        return frames.astype(self.plan.dtype, copy=False)
+        return frames.astype(self.plan.dtype if dtype is None else dtype, copy=False)
+
+    def _beat_energy(self):
+        """Band energies ``[frames, BEAT_BANDS]`` and window RMS of the whole track for the beat
+        tracker: Hann windows of the onset size ending every ``envelope_hop`` samples, from
+        sample 0 to the first past the end, in blocks (float32, whatever the mode)."""
+        sample_rate = self.audio.sample_rate
+        hop, size = envelope_hop(sample_rate), onset_window_size(sample_rate)
+        count = -(-self.audio.n_samples // hop) + 1
+        xp, host = self.backend.xp, self.backend.to_host
+        index = np.arange(size, dtype=np.float64)
+        window = self.backend.to_device((0.5 - 0.5 * np.cos(2 * np.pi * index / size)).astype(np.float32))
+        weights = self.backend.matrix(_band_weights(beat_band_edges(sample_rate), sample_rate, size).astype(np.float32))
+        energy = np.zeros((count, weights.shape[1]), np.float32)
+        rms = np.zeros(count, np.float32)
+        block = max(1, BLOCK_SAMPLES.get(self.backend.name, BLOCK_SAMPLES["numpy"]) // size)
+        for start in range(0, count, block):
+            rows = slice(start, min(start + block, count))
+            ends = np.arange(rows.start, rows.stop, dtype=np.int64) * hop
+            x = self._frames(ends, xp, size, np.float32)
+            rms[rows] = host(xp.sqrt(xp.einsum("ij,ij->i", x, x) / size))
+            magnitude = xp.abs(self.backend.rfft(x * window))
+            magnitude *= 1.0 / size
+            energy[rows] = host((magnitude * magnitude) @ weights)
+        return energy, rms, hop
 
     def _block(self, x, rows: slice, out: dict, device: "_DeviceConstants", smoothing_state):
         s, host = self.settings, self.backend.to_host
@@ -308,22 +328,21 @@ class _Analysis:
         named = (bands.astype(np.float64) @ self.plan.named_weights).astype(np.float32)
         onset_bands = out.get("onset_bands", bands)
         flux = spectral_flux(onset_bands, max(1, round(fps * FLUX_LAG_SECONDS)))
-        strength = onset_strength(flux, fps)
-        # Beats are picked on the unclipped strength, so that a hit stronger than full scale still
-        # outranks the smaller onsets around it.
-        beat = beat_pulse(strength, fps, s.beat_decay)
-        onset = np.clip(strength, 0.0, 1.0).astype(np.float32)
+        onset = np.clip(onset_strength(flux, fps), 0.0, 1.0).astype(np.float32)
+        energy, rms, hop = self._beat_energy()
+        beats = track_beats(energy, rms, self.audio.sample_rate, hop, self.audio.mono)
         scalars = {
             "bass": named[:, 0], "mid": named[:, 1], "treble": named[:, 2],
             "rms": out["rms"], "peak": out["peak"], "centroid": out["centroid"],
             "flux": flux, "onset": onset,
+            **beat_series(beats, ends, self.audio.sample_rate, fps, s.beat_decay),
         }
         if s.attack > 0 or s.release > 0:
-            names = list(scalars)
+            names = [spec.name for spec in FEATURES if spec.smoothed]
             table = np.concatenate([bands, np.stack([scalars[k] for k in names], axis=1)], axis=1)
             table = follow(table, fps, s.attack, s.release)
             bands = np.ascontiguousarray(table[:, : bands.shape[1]])
-            scalars = {k: np.ascontiguousarray(table[:, bands.shape[1] + i]) for i, k in enumerate(names)}
+            scalars.update({k: np.ascontiguousarray(table[:, bands.shape[1] + i]) for i, k in enumerate(names)})
         return Features(
             sample_rate=self.audio.sample_rate,
             fps=fps,
@@ -333,13 +352,14 @@ class _Analysis:
             spectrum=out["spectrum"],
             bands=bands,
             waveform=out["waveform"],
-            beat=beat,
+            scalars={spec.name: scalars[spec.name].astype(np.float32, copy=False) for spec in FEATURES},
+            beat_times=beats.times,
+            downbeat_times=beats.downbeats,
             band_edges=self.plan.band_edges,
             frame_end=ends,
             byte_frequency=out.get("byte_frequency"),
             float_frequency=out.get("float_frequency"),
             byte_time_domain=out.get("byte_time_domain"),
-            **{k: v.astype(np.float32, copy=False) for k, v in scalars.items()},
         )
 
 
@@ -381,48 +401,6 @@ def onset_strength(flux: np.ndarray, fps: float) -> np.ndarray:
     flux = flux.astype(np.float64)
     baseline = median_filter(flux, size=_odd(ONSET_MEDIAN_SECONDS * fps), mode="nearest")
     return np.maximum(flux - baseline, 0.0) / ONSET_FULL_SCALE
-
-
-def detect_beats(onset: np.ndarray, fps: float) -> np.ndarray:
-    """Frame indices of detected beats, in order, from the (unclipped) onset strength.
-
-    A beat is a local maximum of ``onset`` (over :data:`BEAT_PEAK_SECONDS`) that reaches
-    :data:`BEAT_THRESHOLD` and at least :data:`BEAT_RELATIVE` of the strongest onset within
-    :data:`BEAT_CONTEXT_SECONDS` around it; of two beats closer than :data:`BEAT_MIN_INTERVAL`
-    the stronger one stays.
-    """
-    from scipy.ndimage import maximum_filter1d
-
-    if onset.size == 0:
-        return np.zeros(0, np.int64)
-    peak = maximum_filter1d(onset, size=_odd(BEAT_PEAK_SECONDS * fps), mode="nearest")
-    context = maximum_filter1d(onset, size=_odd(2 * BEAT_CONTEXT_SECONDS * fps), mode="nearest")
-    candidates = np.flatnonzero((onset >= peak) & (onset >= BEAT_THRESHOLD) & (onset >= BEAT_RELATIVE * context))
-    gap = BEAT_MIN_INTERVAL * fps
-    kept: list[int] = []
-    # Strongest first (earliest among equals), so a weak onset just before a strong one yields to it.
-    # Candidates are few (a handful per second); the frames themselves are never looped over.
-    for i in sorted(candidates.tolist(), key=lambda j: (-float(onset[j]), j)):
-        place = bisect.bisect_left(kept, i)
-        if place > 0 and i - kept[place - 1] < gap:
-            continue
-        if place < len(kept) and kept[place] - i < gap:
-            continue
-        kept.insert(place, i)
-    return np.asarray(kept, np.int64)
-
-
-def beat_pulse(onset: np.ndarray, fps: float, decay: float) -> np.ndarray:
-    """float32 ``[n]``: 1 on beat frames, ``exp(-dt / decay)`` after them, 0 before the first."""
-    n = onset.size
-    beats = detect_beats(onset, fps)
-    marks = np.full(n, -1, np.int64)
-    marks[beats] = beats
-    last = np.maximum.accumulate(marks) if n else marks
-    if decay <= 0:
-        return (np.arange(n) == last).astype(np.float32)
-    since = (np.arange(n) - last) / fps
-    return np.where(last >= 0, np.exp(-since / decay), 0.0).astype(np.float32)
 
 
 def follow(table: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:

@@ -10,6 +10,7 @@ and the hats' noise) and built from whole-array operations, one small array per 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -145,3 +146,163 @@ def _pluck(frequency: float, sample_rate: int) -> np.ndarray:
     t = _time(0.3, sample_rate)
     wave = np.sin(2 * np.pi * frequency * t) + 0.5 * np.sin(6 * np.pi * frequency * t)
     return wave * np.exp(-t / 0.08) * np.minimum(1.0, t / 0.002)
+
+
+@dataclass(frozen=True)
+class BeatTrack:
+    """A generated track and the ground truth of its beats, for measuring a beat tracker.
+
+    ``beats`` and ``downbeats`` are the times in seconds at which each kick starts (the first
+    sample of its sound); ``silences`` are the ``(start, end)`` stretches, in seconds, where the
+    track is digitally silent; ``tempo_changes`` the times of the first beat after each change of
+    tempo between two sections that play.
+    """
+
+    audio: AudioData
+    beats: np.ndarray
+    downbeats: np.ndarray
+    silences: tuple[tuple[float, float], ...]
+    tempo_changes: tuple[float, ...]
+
+
+def beat_track(sections, sample_rate: int = 44100, meter: int = 4, hats: float = 0.35,
+               lead_in: float = 0.25, seed: int = 0) -> BeatTrack:
+    """A drum-and-bass track whose beat times are known exactly.
+
+    ``sections`` is a sequence of ``(bpm, beats)`` that play ``beats`` beats at ``bpm`` (or
+    ``(bpm, beats, gain_db)``, louder or quieter), and ``(0, seconds)`` for that many seconds of
+    digital silence. Every beat has a kick; the first
+    of each bar of ``meter`` beats has a louder kick, a bass note and a new chord; hi-hats at
+    ``hats`` gain fall on the off-beats, halfway between two beats (0 leaves them out). A faint
+    hiss plays wherever music does (not in silences). Bars count on across tempo changes and
+    restart after a silence. Deterministic for a given seed.
+    """
+    sample_rate = int(sample_rate)
+    rng = np.random.default_rng(seed)
+    plan: list[tuple[float, float, float]] = []  # (time, period, gain) of every beat
+    silences: list[tuple[float, float]] = []
+    changes: list[float] = []
+    time = float(lead_in)
+    previous_bpm = None
+    for section in sections:
+        bpm, amount = section[0], section[1]
+        gain = 10.0 ** (section[2] / 20.0) if len(section) > 2 else 1.0
+        if bpm <= 0:
+            silences.append((time, time + float(amount)))
+            time += float(amount)
+            previous_bpm = None
+            continue
+        period = 60.0 / bpm
+        if previous_bpm is not None and bpm != previous_bpm:
+            changes.append(time)
+        for _ in range(int(amount)):
+            plan.append((time, period, gain))
+            time += period
+        previous_bpm = bpm
+    n = int(round((time + 0.5) * sample_rate))
+    mix = _Mix(n, sample_rate)
+    kick = _kick(sample_rate)
+    fade = len(kick) // 8
+    kick[len(kick) - fade:] *= np.linspace(1.0, 0.0, fade)  # no click where it is cut off
+    beats, downbeats = [], []
+    index = 0
+    restart = {round(end, 9) for _, end in silences}
+    for time, period, gain in plan:
+        if round(time, 9) in restart:
+            index = 0
+        down = index % meter == 0
+        mix.add(time, kick, gain * (0.9 if down else 0.6), pan=0.0)
+        if down:
+            root = PROGRESSION[(index // meter) % len(PROGRESSION)]
+            mix.add(time, _bass(_hz(root[0] - 12), sample_rate, 0.9 * period), gain * 0.25, pan=0.0)
+            for i, note in enumerate(root[1]):
+                mix.add(time, _pad(_hz(note), sample_rate, meter * period, 1.0), gain * 0.04, pan=0.25 * (i - 1))
+            downbeats.append(time)
+        if hats > 0:
+            mix.add(time + period / 2, _hat(sample_rate, rng, open_=False), gain * hats, pan=0.2)
+        beats.append(time)
+        index += 1
+    hiss = rng.standard_normal((n + 1, 2), dtype=np.float32)
+    mix.buffer += 0.002 * (hiss[1:] - hiss[:-1])
+    # Silence is silence: cut whatever rings on into it (sounds, hiss) with a 5 ms fade.
+    fade = int(0.005 * sample_rate)
+    for start, end in silences:
+        a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
+        mix.buffer[a:a + fade] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        mix.buffer[a + fade:b] = 0.0
+    first = int(round(lead_in * sample_rate))
+    mix.buffer[:first] = 0.0
+    tail = min(int(0.3 * sample_rate), n)  # fade out: an abrupt end would click
+    mix.buffer[n - tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)[:, None]
+    peak = float(np.abs(mix.buffer).max())
+    if peak > 0:
+        mix.buffer *= 0.89 / peak
+    return BeatTrack(AudioData(mix.samples(), sample_rate), np.asarray(beats), np.asarray(downbeats),
+                     tuple(silences), tuple(changes))
+
+
+@dataclass(frozen=True)
+class BeatScore:
+    """How detected beats compare with true ones (see :func:`score_beats`)."""
+
+    found: int  # true beats matched (of those scored)
+    scored: int  # true beats scored (all, less the ones a tempo change is allowed to miss)
+    extras: int  # detections matched to no true beat (less those allowed in a tempo change)
+    errors: np.ndarray  # seconds, detected - true, per matched beat
+
+    @property
+    def found_fraction(self) -> float:
+        return self.found / self.scored if self.scored else 1.0
+
+    @property
+    def max_error_ms(self) -> float:
+        return float(np.abs(self.errors).max() * 1000) if self.errors.size else 0.0
+
+    @property
+    def median_error_ms(self) -> float:
+        return float(np.median(np.abs(self.errors)) * 1000) if self.errors.size else 0.0
+
+
+def score_beats(detected, truth, tolerance: float = 0.03, tempo_changes=(), allowance: int = 4) -> BeatScore:
+    """Match detected beat times to true ones, one to one, within ``tolerance`` seconds.
+
+    Pairs are taken closest first (a detection and a true beat each join at most one pair). A
+    true beat without a detection is missed; a detection without a true beat is an extra. For
+    each time in ``tempo_changes`` (the first true beat of a new tempo), the first ``allowance``
+    true beats from it on are not scored if missed, and an unmatched detection between the last
+    true beat before it and the last of those beats is not counted as an extra.
+    """
+    detected = np.sort(np.asarray(detected, np.float64))
+    truth = np.sort(np.asarray(truth, np.float64))
+    pairs = []
+    for j, t in enumerate(truth):
+        lo, hi = np.searchsorted(detected, [t - tolerance, t + tolerance], side="left")
+        for i in range(lo, hi):
+            if abs(detected[i] - t) <= tolerance:
+                pairs.append((abs(detected[i] - t), i, j))
+    pairs.sort()
+    used_detected: dict[int, int] = {}
+    used_truth: set[int] = set()
+    for _, i, j in pairs:
+        if i in used_detected or j in used_truth:
+            continue
+        used_detected[i] = j
+        used_truth.add(j)
+    excused_truth: set[int] = set()
+    spans = []
+    for change in tempo_changes:
+        first = int(np.searchsorted(truth, change - 1e-9))
+        granted = list(range(first, min(first + allowance, len(truth))))
+        excused_truth.update(j for j in granted if j not in used_truth)
+        start = truth[first - 1] if first > 0 else -np.inf
+        end = truth[granted[-1]] + tolerance if granted else change
+        spans.append((start, end))
+    extras = 0
+    for i, d in enumerate(detected):
+        if i in used_detected:
+            continue
+        if any(start < d <= end for start, end in spans):
+            continue
+        extras += 1
+    errors = np.array([detected[i] - truth[j] for i, j in sorted(used_detected.items())])
+    return BeatScore(found=len(used_truth), scored=len(truth) - len(excused_truth), extras=extras, errors=errors)

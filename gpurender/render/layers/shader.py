@@ -18,17 +18,19 @@ import re
 import numpy as np
 import wgpu
 
+from ...audio.features import feature_names
 from ...errors import SceneError
 from ...scene.layers_fx import DEFINES_SHADE, SHADE_SIGNATURE, read_shader_code
 from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl, params_buffer
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
-#: Scalar features in the order of the WGSL ``AudioFeatures`` struct.
-FEATURE_ORDER = ("bass", "mid", "treble", "rms", "peak", "centroid", "flux", "onset", "beat")
+#: Scalar features in the order of the WGSL ``AudioFeatures`` struct (which
+#: tests/test_audio_features.py checks against gpurender.audio.features.FEATURES).
+FEATURE_ORDER = feature_names()
 SIGNATURE = SHADE_SIGNATURE
 _INPUTS_FLOATS = 16
-_FEATURES_FLOATS = 12
+_FEATURES_FLOATS = -(-len(FEATURE_ORDER) // 4) * 4  # the struct is padded to whole vec4s
 
 _LOCATION = re.compile(r"┌─\s*[^\s:]*:(\d+):(\d+)")
 _SNIPPET_LINE = re.compile(r"^\s*(\d+)\s*│")
