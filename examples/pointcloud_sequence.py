@@ -51,18 +51,18 @@ def main(argv=None) -> None:
     sequence_path = out / "torus.npz"
     write_sequence(example_sequence("torus", args.frames, args.points), sequence_path)
 
-    # 2. from disk to video: checked, camera fitted to all frames, title on every frame; progress
-    #    and a summary (frames, size, duration, encoder) go to stderr
+    # 2. from disk to video: checked, camera fitted to all frames, title on every frame;
+    #    progress=True sends progress and a summary (frames, size, duration, encoder) to stderr
     gpurender.export_point_cloud_video(
         open_sequence(sequence_path), out / "torus.mp4", fps=args.fps, resolution=args.resolution,
-        colormap="plasma", camera="orbit",
+        colormap="plasma", camera="orbit", progress=True,
     )
 
     # 3. frames produced lazily: a one-shot generator, so the bounds are given instead of measured
     gpurender.export_point_cloud_video(
         swirl(args.frames, args.points), out / "swirl.mp4", fps=args.fps, resolution=args.resolution,
         bounds=((-1, -0.3, -1), (1, 0.3, 1)), n_frames=args.frames, camera={"elevation": 45},
-        title="swirl {i}/{n}: {points} particles",
+        title="swirl {i}/{n}: {points} particles", progress=True,
     )
 
 

@@ -29,7 +29,7 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from .errors import EncodeError, GpurenderError, RenderError
-from .progress import Progress
+from .progress import Progress, ProgressCancelled
 from .settings import fps_json, fps_label
 
 
@@ -442,7 +442,7 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
         finally:
             remove_quietly(video_tmp)
             remove_quietly(final_tmp)
-    except JobInterrupted:
+    except (JobInterrupted, ProgressCancelled):
         raise
     except KeyboardInterrupt:  # during the join or the mux: every chunk is kept
         counts = job.manifest.counts()

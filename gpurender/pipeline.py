@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import GpurenderError
 from .output import RenderResult  # noqa: F401  (the result type callers of render_video import from here)
-from .progress import Progress
+from .progress import Progress, as_progress, cancellable
 from .scene.model import Scene, check_features
 from .settings import RenderSettings, fps_label, frame_span
 
@@ -106,9 +106,41 @@ class SceneRecipe:
         return {"scene": scene_digest(self.scene), "audio": self.audio_digest}
 
 
-def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderSettings(),
-                 progress: Progress | None = None, *, job=None, audio_codec: str | None = None) -> RenderResult:
-    """Render ``scene`` over ``audio`` (a :class:`gpurender.audio.AudioData`) to ``output``.
+def scene_of(scene) -> Scene:
+    """A loaded scene, from a :class:`Scene`, a path to a TOML file or a dict of the same structure."""
+    from .scene import load_scene, scene_from_dict
+
+    if isinstance(scene, Scene):
+        return scene
+    if isinstance(scene, dict):
+        return scene_from_dict(scene)
+    if isinstance(scene, (str, os.PathLike)):
+        return load_scene(scene)
+    raise GpurenderError(f"scene must be a Scene, a path to a .toml file or a dict, not {type(scene).__name__}")
+
+
+def audio_of(audio):
+    """Decoded audio, from an :class:`~gpurender.audio.AudioData` or a path to an audio file."""
+    if isinstance(audio, (str, os.PathLike)):
+        from .audio import load_audio
+
+        return load_audio(audio)
+    if not hasattr(audio, "samples"):
+        raise GpurenderError(f"audio must be an AudioData or a path to an audio file, not {type(audio).__name__}")
+    return audio
+
+
+@cancellable
+def render_video(scene, audio, output, settings: RenderSettings = RenderSettings(),
+                 progress=None, *, job=None, audio_codec: str | None = None) -> RenderResult:
+    """Render ``scene`` over ``audio`` to ``output``; returns what was written.
+
+    ``scene``: a :class:`Scene`, a path to a scene TOML file or a dict; ``audio``: an
+    :class:`gpurender.audio.AudioData` or a path to an audio file. ``progress``: None/False
+    (quiet, the default), True (progress on stderr), a callable receiving
+    :class:`gpurender.progress.ProgressEvent` on this thread (an exception it raises cancels the
+    render: nothing is left at ``output``, a chunked job keeps its folder for ``--resume``, and the
+    exception propagates), or a Progress.
 
     With ``job`` (a :class:`gpurender.farm.JobOptions`) the frames are rendered as chunks through
     a job directory, in this process or on Ray, and can be resumed; Ctrl-C then raises
@@ -120,10 +152,11 @@ def render_video(scene: Scene, audio, output, settings: RenderSettings = RenderS
     from .encode import alpha_plan, default_codec
     from .output import OutputPlan, render_to_file
 
-    progress = progress or Progress(quiet=True)
+    progress = as_progress(progress)
+    progress.phase("preparing")
+    scene, audio = scene_of(scene), audio_of(audio)
     fmt = resolve_format(output, settings)  # before Path() drops the trailing slash of "folder/"
     output = Path(output)
-    progress.phase("preparing")
     _refuse_inputs(output, scene, audio, fmt)
     first, count = frame_span(settings.start, settings.duration, settings.fps, audio.duration)
     codec = settings.codec or default_codec(fmt)
@@ -194,17 +227,21 @@ def still_format(output: Path, transparent: bool) -> dict:
     return options
 
 
-def render_still(scene: Scene, audio, output, time_s: float, settings: RenderSettings = RenderSettings(),
-                 sheet: tuple[int, int] | None = None, progress: Progress | None = None) -> str:
+@cancellable
+def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSettings = RenderSettings(),
+                 sheet: tuple[int, int] | None = None, progress=None) -> str:
     """Render the frame at ``time_s`` (or a ``cols x rows`` contact sheet across the track) to an
-    image: PNG, JPEG or WebP (lossless) by the output's extension."""
+    image: PNG, JPEG or WebP (lossless) by the output's extension. ``scene``, ``audio`` and
+    ``progress`` as for :func:`render_video`."""
     import numpy as np
     from PIL import Image
 
     from .encode.files import check_output_dir, publish, remove_quietly, temp_beside
     from .render.renderer import FrameRenderer
 
-    progress = progress or Progress(quiet=True)
+    progress = as_progress(progress)
+    progress.phase("preparing")
+    scene, audio = scene_of(scene), audio_of(audio)
     output = Path(output)
     check_output_dir(output)
     _refuse_inputs(output, scene, audio, "still")  # one file, not a sequence

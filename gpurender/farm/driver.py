@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EncodeError, GpurenderError, RenderError
+from ..progress import ProgressCancelled
 from .job import JobDir
 
 FARMS = ("local", "ray")
@@ -184,8 +185,10 @@ def run_chunks(job: JobDir, tasks, executor, recipe, progress) -> None:
         progress.phase("rendering", total=frames_total,
                        detail=f"{len(tasks)} chunks, {frames_total} frames, on {executor.describe()}")
         executor.run(tasks, events)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         _stop(job)
+        if isinstance(stop, ProgressCancelled):
+            raise  # the app's callback stopped the job: finished chunks are kept, its error goes up
         counts = job.manifest.counts()
         raise JobInterrupted(job.path, counts["done"], len(job.manifest.chunks)) from None
     finally:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import EncodeError, SceneError, choices
 from ..output import OutputPlan, RenderResult, render_to_file
-from ..progress import Progress
+from ..progress import as_progress, cancellable
 from ..settings import fps_label
 from .frames import UP_AXES, ColorMapper, Normalizer, check_bounds, check_frame, iter_frames, scan
 
@@ -187,6 +187,7 @@ def _load_audio(audio):
     return load_audio(audio)
 
 
+@cancellable
 def export_point_cloud_video(
     frames,
     path,
@@ -211,7 +212,7 @@ def export_point_cloud_video(
     title_size: float | None = None,
     title_color="#ffffff",
     n_frames: int | None = None,
-    progress=True,
+    progress=None,
     ring_depth: int = 3,
     queue_size: int = 8,
     job=None,
@@ -250,8 +251,10 @@ def export_point_cloud_video(
     resumable job directory, in this process or on a Ray cluster, as ``gpurender render`` does
     (a re-iterable sequence only: a chunk reads its frames by index).
 
-    ``progress``: True reports phases, frame counts and the final summary on stderr, False nothing;
-    a :class:`gpurender.progress.Progress` gets the phases and frame counts (the caller prints the
+    ``progress``: None/False (quiet, the default), True (phases, frame counts and the final
+    summary on stderr), a callable receiving :class:`gpurender.progress.ProgressEvent` on this
+    thread (an exception it raises cancels the export: nothing is left at ``path``, and the
+    exception propagates), or a :class:`gpurender.progress.Progress` (the caller prints the
     summary, as the CLI does).
     """
     from ..encode import EncodeSettings, format_from_path
@@ -261,8 +264,8 @@ def export_point_cloud_video(
     from ..scene.colors import check_colormap, parse_color
     from ..settings import check_fps, parse_resolution
 
-    own_report = not isinstance(progress, Progress)
-    report = Progress(quiet=not progress) if own_report else progress
+    print_summary = progress is True
+    report = as_progress(progress)
     output = Path(path)
     report.phase("preparing")
 
@@ -332,7 +335,7 @@ def export_point_cloud_video(
         width=width, height=height, fps=fps, min_points=recipe.stats.get("min_points") or 0,
         max_points=recipe.stats.get("max_points", 0),
     )
-    if own_report:
+    if print_summary:
         report.info(result.summary())
     return result
 
