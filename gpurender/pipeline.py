@@ -82,6 +82,7 @@ class SceneRecipe:
     fps: object  # int, or an exact Fraction
     seed: int = 0
     audio_digest: str = ""
+    video_frames: int | None = None  # what {frames} shows: the frames of the video being made
 
     def build(self):
         from .render.renderer import FrameRenderer
@@ -91,7 +92,8 @@ class SceneRecipe:
             from .audio import Features
 
             features = Features.load_npz(features)
-        return FrameRenderer(self.scene, features, self.width, self.height, self.fps, seed=self.seed)
+        return FrameRenderer(self.scene, features, self.width, self.height, self.fps, seed=self.seed,
+                             video_frames=self.video_frames)
 
     def for_workers(self, job) -> "SceneRecipe":
         from dataclasses import replace
@@ -176,7 +178,8 @@ def render_video(scene, audio, output, settings: RenderSettings = RenderSettings
         from .farm.identity import audio_digest
 
         audio_id = audio_digest(audio)
-    recipe = SceneRecipe(scene, features, settings.width, settings.height, settings.fps, settings.seed, audio_id)
+    recipe = SceneRecipe(scene, features, settings.width, settings.height, settings.fps, settings.seed, audio_id,
+                         video_frames=count)
     plan = OutputPlan(
         path=output, encode=enc, input_format=enc.input_format,
         first=first, count=count, audio=audio, audio_start=Fraction(first) / Fraction(settings.fps), audio_codec=audio_codec,
@@ -236,7 +239,7 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
     import numpy as np
     from PIL import Image
 
-    from .encode.files import check_output_dir, publish, remove_quietly, temp_beside
+    from .encode.files import atomic_file, check_output_dir
     from .render.renderer import FrameRenderer
 
     progress = as_progress(progress)
@@ -248,7 +251,9 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
     save_options = still_format(output, scene.transparent)
     features = analyse(audio, settings, progress, scene)
     n_track = max(int(features.n_frames), 1)
-    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed)
+    track_frames = frame_span(0.0, None, settings.fps, audio.duration)[1]  # a still shows the whole track's count
+    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed,
+                             video_frames=track_frames)
     if sheet is None:
         if not 0 <= time_s <= audio.duration:
             raise GpurenderError(f"--time {time_s:g}s is outside the audio (0..{audio.duration:.3f}s)")
@@ -272,11 +277,7 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
             picture[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
     mode = "RGBA" if scene.transparent else "RGB"
     pil = Image.fromarray(picture if mode == "RGBA" else np.ascontiguousarray(picture[..., :3]), mode)
-    tmp = temp_beside(output)
-    try:
-        pil.save(tmp, **save_options)
-        publish(tmp, output)
-    finally:
-        remove_quietly(tmp)  # gone already when published
+    with atomic_file(output, what="image") as handle:
+        pil.save(handle, **save_options)
     progress.phase("complete")
     return str(output)

@@ -206,3 +206,18 @@ def test_still_refuses_formats_it_cannot_write(tmp_path, small_scene, song):
     result = run("still", clear, "--audio", song, "-o", tmp_path / "a.jpg", "--quiet")
     assert result.exit_code != 0 and "JPEG cannot keep the scene's transparent background" in result.output
     assert sorted(os.listdir(tmp_path)) == ["clear.toml", "scene.toml", "song.wav"]
+
+
+def test_frames_placeholder_counts_the_videos_frames(small_scene, song):
+    """{frames} is the number of frames in the video made: 20 for 2 s at 10 fps (the analysis has
+    21 windows, one at each end), the span's count for a part of the track."""
+    from gpurender.pipeline import SceneRecipe, analyse
+    from gpurender.progress import Progress
+
+    settings = gpurender.RenderSettings(width=64, height=48, fps=10)
+    scene, audio = gpurender.load_scene(small_scene), gpurender.load_audio(song)
+    features = analyse(audio, settings, Progress(quiet=True), scene)
+    assert features.n_frames == 21
+    for frames in (20, 7):
+        source = SceneRecipe(scene, features, 64, 48, 10, video_frames=frames).build()
+        assert source.describe(source.frame_info(3))["frames"] == frames

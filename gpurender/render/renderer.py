@@ -69,11 +69,14 @@ def interrupts_at_frame_boundaries():
 class FrameRenderer:
     """Renders frames of one scene at one size and frame rate."""
 
-    def __init__(self, scene: Scene, features, width: int, height: int, fps: int, seed: int = 0):
+    def __init__(self, scene: Scene, features, width: int, height: int, fps, seed: int = 0,
+                 video_frames: int | None = None):
         check_size(width, height)
         self.device = device = get_device()
         self.scene = scene
         self.width, self.height, self.fps = width, height, fps  # exact: an int or a Fraction
+        # {frames} in text: the frames of the video being made (the track's video frames by default)
+        self.video_frames = video_frames
         self.ctx = RenderContext(
             device=device, width=width, height=height, fps=float(fps), features=features,
             params=ParamEvaluator(features, fps), camera=scene.camera, seed=seed,
@@ -209,9 +212,14 @@ class FrameRenderer:
         [(_, rgba)] = list(self.frames(index, 1, output="rgba", ring_depth=1))
         return rgba
 
+    def _video_frames(self, frame: FrameInfo) -> int:
+        if self.video_frames is not None:
+            return self.video_frames
+        return self.ctx.params.n_frames or frame.render_frames
+
     def describe(self, frame: FrameInfo) -> dict:
         """Placeholder values for text at ``frame`` (``{frame}``, ``{frames}``, ``{time}``, ``{points}`` ...)."""
-        info = {"frame": frame.index, "frames": self.ctx.params.n_frames or frame.render_frames,
+        info = {"frame": frame.index, "frames": self._video_frames(frame),
                 "time": frame.time, "fps": fps_value(self.fps)}
         for layer in self.layers:
             info.update(layer.describe(frame))
