@@ -235,3 +235,17 @@ def test_distance_transform_and_dynamic_programming_are_exact():
         valid = [s for s in sequences(n) if len(s) > 1 and s[-1] + (s[-1] - s[-2]) >= n]
         best = max(score(s, reward, log_reference) for s in valid)
         assert score(found, reward, log_reference) == pytest.approx(best), (found, trial)
+
+
+def test_cupy_finds_the_same_beats():
+    from gpurender.audio import cupy_status
+
+    usable, why = cupy_status()
+    if not usable:
+        pytest.skip(f"CuPy/CUDA not usable: {why}")
+    track = beat_track([(100, 16), (130, 16)])
+    cpu = analyze(track.audio, 30, settings=SETTINGS)
+    gpu = analyze(track.audio, 30, settings=AnalysisSettings(backend="cupy", keep_spectrum=False))
+    assert gpu.backend == "cupy" and len(gpu.beat_times) == len(cpu.beat_times)
+    assert np.abs(gpu.beat_times - cpu.beat_times).max() < 0.002
+    np.testing.assert_array_equal(np.flatnonzero(gpu.beat == 1), np.flatnonzero(cpu.beat == 1))

@@ -6,20 +6,23 @@ beats and downbeats, and from those the per-frame ``beat``, ``downbeat``, ``temp
 ``beat_phase`` series. Everything here is NumPy on small ``[envelope frames]`` series and runs the
 same on every machine.
 
-1. **Onset envelope.** The rise of the log band levels from one envelope frame to the next
-   (rises only, averaged over the bands), with the bands below :data:`LOW_HZ` counted once more:
-   kick and bass carry the beat in most music, so a kick outranks an off-beat hi-hat of the same
-   broadband rise. Minus its running mean over a second, and scaled so that the track's strong
-   onsets read about 1.
+1. **Onset envelope.** Band levels in dB above a floor that follows the music's loudness (40 dB
+   under the loudest band nearby, so a hi-hat rising out of the hiss counts for less than a kick
+   rising out of the last kick's tail). The envelope is their rise over the higher of the two
+   frames before (rises only, averaged over the bands), with the bands below :data:`LOW_HZ`
+   counted once more: kick and bass carry the beat in most music, so a kick outranks an off-beat
+   hi-hat. Minus its running mean over a second; the DP's reward is that over its running
+   maximum, so the strongest onset nearby reads 1.
 2. **Silence.** An envelope frame is silent when the RMS of its window is below
    :data:`SILENCE_DB` under the track's loud level (its 99th percentile) or below -80 dBFS. A
    silent stretch longer than :data:`SPLIT_SECONDS` splits the track into parts that are tracked
-   apart (so the beat re-locks after a pause), and no beat fires where the sound is silent.
+   apart (so the beat re-locks after a pause); a part spans its first to its last strong onset;
+   no beat fires where the sound is silent.
 3. **Tempo.** The envelope's autocorrelation in :data:`TEMPO_WINDOW_SECONDS` windows, every
-   :data:`TEMPO_HOP_SECONDS`, weighted by a log-normal prior around :data:`PRIOR_BPM` (which
-   settles the metrical level: 120 BPM kicks with off-beat hats are not 240 BPM), smoothed over
-   time by a Viterbi pass that charges for tempo changes. It gives a reference period for every
-   moment.
+   :data:`TEMPO_HOP_SECONDS`, summed over each period's first multiples, weighted by a log-normal
+   prior around :data:`PRIOR_BPM` (which settles the metrical level: 120 BPM kicks with off-beat
+   hats are not 240 BPM), smoothed over time by a Viterbi pass that charges for tempo changes.
+   It gives a reference period for every moment.
 4. **Beats.** Dynamic programming over (beat time, interval) in each part, after Ellis (2007,
    "Beat tracking by dynamic programming") but with a state per interval, so that the tempo is
    local: the beats ``b_k`` with intervals ``p_k = b_k - b_{k-1}`` maximise
@@ -27,17 +30,20 @@ same on every machine.
    first term rewards beats on onsets, the second keeps the interval near the tempo estimate
    (weakly: it only settles the metrical level), the third lets the tempo change, at a price per
    change, so a jump from 100 to 130 BPM is followed at the first beat of the new tempo. The
-   first beat lies within one interval of the part's start and the last within one of its end.
-   The max over the previous interval is a 1-D L1 distance transform (two running maxima), so
-   the whole search costs ``O(frames * intervals)``.
+   first beat lies within one interval of the part's start and the last within one of its end
+   (beats at either end without an onset are then dropped). The max over the previous interval
+   is a 1-D L1 distance transform (two running maxima), so the whole search costs
+   ``O(frames * intervals)``.
 5. **Downbeats.** Each beat's accent (low-band level just after it, plus how much its chroma
    differs from the previous beat's: chords change on the bar) is compared over 3 and 4 beats
-   per bar; the meter and, per part, the bar's first beat with the highest mean accent win
-   (4/4 unless 3/4 is clearly better).
+   per bar (4/4 unless 3/4 is clearly better); a Viterbi pass over the bar positions then puts
+   the downbeats on the accents, so a missed beat does not shift every later bar.
 
 A beat's time is that of the envelope frame that rises most at it, refined between frames by a
-parabola through its neighbours, less one hop (:data:`ONSET_LAG_HOPS`). Frame ``i`` of the video "has" a beat when its analysis window (which ends
-at sample ``round(i * sr / fps)``) is the first to reach the beat's sample.
+parabola through its neighbours, less one hop (:data:`ONSET_LAG_HOPS`). Frame ``i`` of the video
+"has" a beat when its analysis window (which ends at sample ``round(i * sr / fps)``) is the first
+to reach the beat's sample. Nothing here reads a clock or a random number: the same samples give
+the same beats.
 """
 
 from __future__ import annotations

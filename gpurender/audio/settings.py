@@ -41,12 +41,13 @@ class AnalysisSettings:
     min_decibels, max_decibels: the dB range mapped to 0..1 for ``bands`` (both modes) and to
         0..255 for ``byte_frequency`` (webaudio mode).
     attack, release: time constants in seconds of an optional follower applied to ``bands`` and
-        the scalar features except ``beat`` (0 = follow instantly).
+        the scalar features except the beat features ``beat``, ``tempo``, ``beat_phase`` and
+        ``downbeat`` (0 = follow instantly).
     block_frames: frames per FFT block (bounds memory); 0 picks about 256 K samples per block on
         the CPU and 8 M on a GPU.
     backend: ``"auto"`` (CuPy when a CUDA device is usable, else NumPy), ``"numpy"`` or ``"cupy"``.
     min_frequency, max_frequency: range of the log-spaced bands in Hz (capped at Nyquist).
-    beat_decay: time constant in seconds of the ``beat`` pulse's exponential decay.
+    beat_decay: time constant in seconds of the ``beat`` and ``downbeat`` pulses' exponential decay.
     keep_spectrum: keep the per-bin arrays (``spectrum``; in webaudio mode also
         ``byte_frequency``, ``float_frequency``, ``byte_time_domain``). Their size grows with
         ``n_frames * fft_size``; turn this off for long tracks when only bands and scalars are needed.
