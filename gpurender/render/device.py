@@ -8,6 +8,7 @@ this module for the device instead of creating its own.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from ..errors import RenderError
 _lock = threading.Lock()
 _device = None
 _adapter = None
+_fast_types = False
+_warming = None  # the thread prepare_in_background started
 
 #: Texture format of each layer's own texture (a slice of the compositor's layer array):
 #: premultiplied RGBA in half floats, so that un-premultiplying for the blend formulas keeps
@@ -89,8 +92,92 @@ def _request_adapter():
     return adapter
 
 
+def fast_cffi_types() -> bool:
+    """Let cffi find wgpu's struct types without re-parsing wgpu's C header for each one.
+
+    wgpu-py builds every C struct with ``ffi.new("WGPUSomething *")`` (and arrays, callbacks);
+    cffi parses such a type string with pycparser over a prelude of every typedef in wgpu's header
+    (about 9,000 declarations), about 0.12 s per distinct type, 2-3 s of a fresh process's first
+    frame. These strings are simple: a typedef or primitive name, ``const``, ``*``, ``[]`` and
+    callback signatures of those. The parser already holds each typedef's model, so this builds
+    the same model cffi would (checked by a test against cffi's own parse) and leaves every other
+    string to cffi. Returns False where cffi's internals are not as expected (nothing changes).
+    """
+    global _fast_types
+    if _fast_types:
+        return True
+    try:
+        from cffi import model
+        from wgpu.backends.wgpu_native._ffi import ffi
+
+        parser = ffi._parser
+        declarations = parser._declarations
+        slow = parser.parse_type_and_quals
+    except Exception:  # noqa: BLE001 - another cffi or wgpu-py: keep cffi's own way
+        return False
+    def simple(text: str):
+        """``(model, quals)`` of a simple type string, or None to let cffi parse it."""
+        text = text.strip()
+        call = re.fullmatch(r"(\w+)\s*\(([^()]*)\)", text)
+        if call:  # a callback signature
+            result = simple(call.group(1))
+            args = [simple(arg) for arg in call.group(2).split(",")] if call.group(2).strip() else []
+            if result is None or any(arg is None for arg in args):
+                return None
+            args = [parser._as_func_arg(*arg) for arg in args]
+            if args == [model.void_type]:
+                args = []
+            return model.RawFunctionType(tuple(args), result[0], False, None), 0
+        array = re.fullmatch(r"(.+?)\s*\[\s*(\d*)\s*\]", text)
+        if array:
+            item = simple(array.group(1))
+            return None if item is None else (model.ArrayType(item[0], int(array.group(2)) if array.group(2)
+                                                              else None), 0)
+        if text.endswith("*"):
+            item = simple(text[:-1])
+            return None if item is None else (model.PointerType(*item), 0)
+        const = re.fullmatch(r"(?:const\s+(\w+)|(\w+)\s+const)", text)
+        if const:
+            item = simple(const.group(1) or const.group(2))
+            return None if item is None else (item[0], item[1] | model.Q_CONST)
+        if text == "void":
+            return model.void_type, 0
+        found = declarations.get("typedef " + text)
+        if found is not None:
+            return found
+        if text in model.PrimitiveType.ALL_PRIMITIVE_TYPES:
+            return model.PrimitiveType(text), 0
+        return None
+
+    def parse_type_and_quals(cdecl):
+        found = simple(cdecl) if isinstance(cdecl, str) else None
+        return slow(cdecl) if found is None else found
+
+    parser.parse_type_and_quals = parse_type_and_quals
+    _fast_types = True
+    return True
+
+
+def prepare_in_background() -> None:
+    """Start creating the device now, in a daemon thread, so that it overlaps decoding, analysis
+    and frame checks; :func:`get_device` then waits for it (or creates it, if that failed)."""
+    global _warming
+    if _device is not None or _warming is not None:
+        return
+
+    def warm():
+        try:
+            get_device()
+        except BaseException:  # noqa: BLE001 - get_device in the caller raises it again, properly
+            pass
+
+    _warming = threading.Thread(target=warm, name="gpurender: device warm-up", daemon=True)
+    _warming.start()
+
+
 def _create_device():
     """The adapter and its device, with the limits gpurender asks for."""
+    fast_cffi_types()
     adapter = _request_adapter()
     limits = {}
     want = {
