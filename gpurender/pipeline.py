@@ -154,8 +154,11 @@ def render_video(scene, audio, output, settings: RenderSettings = RenderSettings
     from .encode import alpha_plan, default_codec
     from .output import OutputPlan, render_to_file
 
+    from .render.device import prepare_in_background
+
     progress = as_progress(progress)
     progress.phase("preparing")
+    prepare_in_background()  # the device comes up while the audio is decoded and analysed
     scene, audio = scene_of(scene), audio_of(audio)
     fmt = resolve_format(output, settings)  # before Path() drops the trailing slash of "folder/"
     output = Path(output)
@@ -242,8 +245,11 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
     from .encode.files import atomic_file, check_output_dir
     from .render.renderer import FrameRenderer
 
+    from .render.device import prepare_in_background
+
     progress = as_progress(progress)
     progress.phase("preparing")
+    prepare_in_background()
     scene, audio = scene_of(scene), audio_of(audio)
     output = Path(output)
     check_output_dir(output)

@@ -264,8 +264,11 @@ def export_point_cloud_video(
     from ..scene.colors import check_colormap, parse_color
     from ..settings import check_fps, parse_resolution
 
+    from ..render.device import prepare_in_background
+
     print_summary = progress is True
     report = as_progress(progress)
+    prepare_in_background()  # the device comes up while settings, audio and frames are checked
     output = Path(path)
     report.phase("preparing")
 
