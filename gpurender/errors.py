@@ -32,6 +32,34 @@ def choices(valid) -> str:
     return ", ".join(sorted(valid))
 
 
+def one_line(exc: BaseException, limit: int = 300, named: bool = False) -> str:
+    """``exc``'s message as one line for a person: its first non-blank line (the type's name when
+    it says nothing), cut to ``limit`` characters.
+
+    ``named`` puts the type's name in front when ``exc`` is not a :class:`GpurenderError`: a
+    library's or a bug's exception, where the type tells what happened (``KeyError: 'x'``).
+    """
+    text = str(exc).strip()
+    text = text.splitlines()[0].strip() if text else ""
+    name = type(exc).__name__
+    if not text:
+        text = name
+    elif named and not isinstance(exc, GpurenderError):
+        text = f"{name}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def os_reason(exc: BaseException) -> str:
+    """The system's words for a failed file operation (``No space left on device``): the
+    ``strerror`` of ``exc`` or of the OSError it was raised from, else :func:`one_line`."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__
+    return one_line(exc)
+
+
 class EnvironmentFailure(GpurenderError):
     """The machine, not the input, failed: a full disk, a denied permission, memory ran out."""
 
@@ -60,9 +88,10 @@ def _published_name(path) -> str:
     return os.path.join(folder, match.group(1)) if match else path
 
 
-def environment_failure(exc: BaseException) -> GpurenderError | None:
+def environment_failure(exc: BaseException, path=None) -> GpurenderError | None:
     """A one-line error for ``exc`` when it is the machine's failure (disk full, permissions,
-    memory), else None. PyAV's and NumPy's own exceptions of these kinds are included."""
+    memory), else None. PyAV's and NumPy's own exceptions of these kinds are included. The file
+    named is the exception's own, else ``path`` (a write to an open file names none)."""
     import errno as _errno
 
     if isinstance(exc, MemoryError):
@@ -72,6 +101,7 @@ def environment_failure(exc: BaseException) -> GpurenderError | None:
         name = _errno.errorcode.get(exc.errno)
         if name in _OS_FAILURES:
             what, fix = _OS_FAILURES[name]
-            where = f" writing {_published_name(exc.filename)!r}" if getattr(exc, "filename", None) else ""
+            name = getattr(exc, "filename", None) or path
+            where = f" writing {_published_name(name)!r}" if name else ""
             return EnvironmentFailure(f"{what}{where}; {fix}")
     return None

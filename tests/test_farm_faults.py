@@ -24,6 +24,7 @@ from gpurender.audio import load_audio
 from gpurender.cli import main
 from gpurender.farm import JobOptions, load_manifest
 from gpurender.farm.job import default_job_dir
+from gpurender.farm.manifest import MANIFEST_NAME
 from gpurender.pipeline import render_video
 from gpurender.scene import load_scene
 from gpurender.settings import RenderSettings
@@ -187,30 +188,32 @@ def test_repair_refuses_while_a_render_holds_the_job(tmp_path, media):
 
 
 def full_disk_after(monkeypatch, saves: int) -> None:
-    """Make every manifest save after the first ``saves`` fail as on a full disk."""
-    import gpurender.farm.manifest as manifest_module
+    """Make every manifest save after the first ``saves`` fail as on a full disk (when its data
+    are flushed, where a full disk shows last)."""
+    import gpurender.encode.files as files_module
 
-    real = os.fsync
+    real = files_module.flush_to_disk
     count = [0]
 
-    def fsync(fd):
-        count[0] += 1
-        if count[0] > saves:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(fd)
+    def flush_to_disk(path):
+        if MANIFEST_NAME in os.path.basename(path):
+            count[0] += 1
+            if count[0] > saves:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path)
 
-    monkeypatch.setattr(manifest_module.os, "fsync", fsync)
+    monkeypatch.setattr(files_module, "flush_to_disk", flush_to_disk)
 
 
 def test_manifest_save_on_a_full_disk_is_one_line_and_keeps_the_old_manifest(tmp_path, media, monkeypatch):
     out = tmp_path / "clip.mkv"
-    full_disk_after(monkeypatch, 6)  # the job is made and a few chunks are recorded, then the disk fills
+    full_disk_after(monkeypatch, 3)  # the job is made and a few chunks are recorded, then the disk fills
     result = CliRunner().invoke(main, render_args(media, out) + ["--chunk-frames", "6"])
     line = one_error_line(result)
     assert "could not save the job manifest" in line and "No space left on device" in line and "--resume" in line
     assert not out.exists()
     job_dir = default_job_dir(out)
-    assert [p.name for p in job_dir.iterdir() if p.name.endswith(".tmp")] == []  # no half-written manifest
+    assert [p.name for p in job_dir.iterdir() if ".partial-" in p.name] == []  # no half-written manifest
     before = load_manifest(job_dir)  # the last good one, whole
     assert before.coverage_problem() == ""
 

@@ -183,13 +183,12 @@ def _fail_on_third_frame(monkeypatch, code=errno.ENOSPC):
     calls = []
     real = files._WRITERS["ply"]
 
-    def writer(path, points, colors):
-        calls.append(path)
+    def writer(handle, points, colors):
+        calls.append(handle)
         if len(calls) == 3:
-            with open(path, "wb") as fh:
-                fh.write(b"ply\nformat binary_little_endian 1.0\n")  # truncated, as a full disk leaves it
-            raise OSError(code, os.strerror(code), str(path))
-        real(path, points, colors)
+            handle.write(b"ply\nformat binary_little_endian 1.0\n")  # truncated, as a full disk leaves it
+            raise OSError(code, os.strerror(code))
+        real(handle, points, colors)
 
     monkeypatch.setitem(files._WRITERS, "ply", writer)
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from ..errors import GpurenderError, environment_failure
+from ..errors import GpurenderError
 from .beats import MAX_BPM
 from .settings import AnalysisSettings
 
@@ -214,7 +213,10 @@ class Features:
             settings=np.array(json.dumps(self.settings.to_dict(), sort_keys=True)),
             scalar_names=np.array(self.SCALAR_NAMES),
         )
-        atomic_write(path, lambda handle: np.savez(handle, **arrays), what="features file")
+        from ..encode.files import atomic_file
+
+        with atomic_file(path, what="features file") as handle:
+            np.savez(handle, **arrays)
 
     @classmethod
     def load_npz(cls, path) -> "Features":
@@ -253,38 +255,6 @@ class Features:
                 f"features file {str(path)!r} is not a gpurender features file ({err}); "
                 "write it again with `gpurender analyze`"
             ) from None
-
-
-def atomic_write(path, write, what: str = "file") -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    A failure (or Ctrl-C) leaves no file at ``path`` and removes the temporary one.
-    """
-    path = Path(os.fspath(path))
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise GpurenderError(f"cannot write {what} {str(path)!r}: folder {str(folder)!r} does not exist; create it first")
-    temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        # os.open with 0o666 honours the umask, as a plain open() of the target would.
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as err:
-        raise GpurenderError(
-            f"cannot write {what} {str(path)!r}: {err.strerror or err}; choose a writable folder"
-        ) from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        failure = environment_failure(exc)
-        if failure is not None:
-            raise type(failure)(f"cannot write {what} {str(path)!r}: {failure}") from None
-        raise
 
 
 def _scalar_attribute(spec: FeatureSpec) -> property:

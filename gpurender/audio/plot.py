@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..encode.files import atomic_file
 from ..errors import GpurenderError
-from .features import Features, atomic_write
+from .features import Features
 
 
 def plot_features(features: Features, path) -> None:
@@ -78,4 +79,5 @@ def plot_features(features: Features, path) -> None:
     axes[3].set_xlim(0, end)
     axes[3].legend(loc="upper right", fontsize="small", ncols=2)
 
-    atomic_write(path, lambda handle: figure.savefig(handle, format=kind), what="features plot")
+    with atomic_file(path, what="features plot") as handle:
+        figure.savefig(handle, format=kind)

@@ -13,14 +13,15 @@ from ..errors import GpurenderError
 @click.argument("path", type=click.Path(dir_okay=False))
 def init(path):
     """Write a commented starting scene to PATH (a new file, e.g. scene.toml)."""
-    from ..audio.features import atomic_write
+    from ..encode.files import atomic_file
     from ..scene.loader import starter_scene
 
     target = Path(path)
     if target.exists() or target.is_symlink():
         raise GpurenderError(f"{path!r} already exists; choose another name, or delete it first")
     text = starter_scene(target.name).encode("utf-8")
-    atomic_write(target, lambda handle: handle.write(text), what="scene")
+    with atomic_file(target, what="scene") as handle:
+        handle.write(text)
     click.echo(f"wrote {path}; look at it with: gpurender still {path} -o frame.png")
 
 
@@ -38,9 +39,10 @@ def schema(output):
     if output is None:
         click.echo(text, nl=False)
         return
-    from ..audio.features import atomic_write
+    from ..encode.files import atomic_file
 
-    atomic_write(Path(output), lambda handle: handle.write(text.encode("utf-8")), what="schema")
+    with atomic_file(output, "w", what="schema") as handle:
+        handle.write(text)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping
 
-from ..errors import EncodeError, choices
+from ..errors import EncodeError, choices, one_line
 from .formats import ALPHA_KEEPERS, BIT_DEPTHS, CODEC_NAMES, CODECS, FORMATS, QUALITIES, check_pair, default_codec, \
     keeps_alpha
 
@@ -322,11 +322,6 @@ def _missing_pix_fmt(name: str, pix_fmt: str) -> str:
     return ""
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
 def probe_encoder(name: str, pix_fmt: str | None = None) -> tuple[bool, str]:
     """Whether encoder ``name`` opens and encodes one small frame (of ``pix_fmt``, default its
     8-bit format) here; cached per process."""
@@ -365,7 +360,7 @@ def _probe_uncached(name: str, pix_fmt: str) -> tuple[bool, str]:
         ctx.encode(frame)
         ctx.encode(None)
     except Exception as exc:
-        return False, _short(exc)
+        return False, one_line(exc, limit=160)
     return True, "opened"
 
 

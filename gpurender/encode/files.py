@@ -1,8 +1,11 @@
-"""Temporary names beside an output and the rename that publishes it.
+"""Temporary names beside an output and the rename that publishes it: every atomic write.
 
-Every file the encode stage writes goes first to a hidden temporary name in the target's own
-folder (so the final rename stays on one file system and is atomic) and is renamed only when it
-is complete; anything that fails removes its temporary file. This module holds those few steps.
+Every file gpurender writes (videos, stills, point files, features, manifests, scenes) goes first
+to a hidden temporary name in the target's own folder (so the final rename stays on one file
+system and is atomic), is flushed to the disk, and is renamed only when it is complete; anything
+that fails removes its temporary file. This module holds those few steps: :func:`atomic_file` for
+a file written through a handle, :func:`temp_beside` and :func:`publish` for a file a library
+opens by name (PyAV's containers).
 
 A run killed outright (SIGKILL, a power cut) cannot remove its temporary file, so each one is
 created here and holds an advisory lock (``flock``) for as long as its run lives; the kernel drops
@@ -12,6 +15,7 @@ earlier temporary files whose lock is free: those of dead runs, never those of a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -24,7 +28,7 @@ try:
 except ImportError:  # Windows: no flock; stale temporary files are then left for the user
     fcntl = None
 
-from ..errors import EncodeError, environment_failure
+from ..errors import EncodeError, EnvironmentFailure, environment_failure
 
 
 def check_output_dir(target: Path) -> Path:
@@ -184,7 +188,8 @@ def temp_beside(target: Path, suffix: str | None = None, folder: bool = False) -
         if folder:
             temp.mkdir()
         else:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            # 0o666 honours the umask, as a plain open() of the target would
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         _lock(temp)
     except OSError as exc:
         remove_quietly(temp)
@@ -194,13 +199,25 @@ def temp_beside(target: Path, suffix: str | None = None, folder: bool = False) -
     return temp
 
 
-def publish(temp: Path, target: Path) -> None:
-    """Rename a finished temporary file onto its target (atomic on one file system)."""
+def publish(temp: Path, target: Path, sync: bool = True) -> None:
+    """Rename a finished temporary file (or folder) onto its target (atomic on one file system).
+
+    With ``sync`` its data go to the disk first and the folder's new entry after, so a power cut
+    leaves the old target or the whole new one, never a renamed but empty file.
+    """
+    target = Path(target)
     try:
+        if sync:
+            flush_to_disk(temp)
         os.replace(temp, target)
     except OSError as exc:
         remove_quietly(temp)
+        failure = environment_failure(exc, target)
+        if failure is not None:
+            raise failure from exc
         raise EncodeError(f"could not move the finished output to {str(target)!r}: {exc.strerror or exc}") from exc
+    if sync:
+        sync_folder(target.parent if str(target.parent) else Path("."))
     with _held_lock:
         fd = _held.pop(str(temp), None)
         replaced = _held.pop(str(target), None)
@@ -212,6 +229,74 @@ def publish(temp: Path, target: Path) -> None:
     for stale_fd in (fd, replaced):
         if stale_fd is not None:
             os.close(stale_fd)
+
+
+def flush_to_disk(path) -> None:
+    """fsync a finished file, or each file of a finished folder and the folder; OSError if the
+    data could not be written (a full disk can first show here, on network file systems)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for entry in os.scandir(path):
+            if entry.is_file(follow_symlinks=False):
+                flush_to_disk(entry.path)
+        sync_folder(path)
+        return
+    with _held_lock:
+        held = _held.get(str(path))
+    if held is not None:
+        os.fsync(held)  # the lock's descriptor reaches the same inode: no open() needed
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder) -> None:
+    """Write a folder's entries (a rename into it) to the disk; best effort, never raises: some
+    file systems cannot fsync a folder, and the files themselves are already safe."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(target, mode: str = "wb", what: str = "file", sync: bool = True, encoding: str | None = None):
+    """Write ``target`` all at once: ``with atomic_file("f.npz") as handle: np.savez(handle, ...)``.
+
+    The block writes to a hidden temporary file beside ``target`` (made and locked as live by
+    :func:`temp_beside`); when it completes, the file is flushed to the disk (``sync``), renamed
+    onto ``target`` and the folder flushed too. When it raises (Ctrl-C too), the temporary file
+    is removed and ``target`` is left as it was. An OSError (disk full, permissions) becomes one
+    :class:`~gpurender.errors.EnvironmentFailure` line naming ``target`` (``what`` it is, for
+    errors without a known fix), raised from the OSError. ``mode`` is ``"wb"`` or ``"w"`` (text
+    in ``encoding``, UTF-8 by default).
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_file writes a new file ('wb' or 'w'), not mode {mode!r}")
+    target = Path(os.fspath(target))
+    temp = temp_beside(target)
+    try:
+        # the same inode temp_beside made and locked: truncating keeps the lock
+        with open(temp, mode, encoding=(encoding or "utf-8") if mode == "w" else None) as handle:
+            yield handle
+        publish(temp, target, sync=sync)
+    except OSError as exc:
+        remove_quietly(temp)
+        failure = environment_failure(exc, target) or EnvironmentFailure(
+            f"cannot write {what} {str(target)!r}: {exc.strerror or exc}; choose another path or folder")
+        raise failure from exc
+    except BaseException:
+        remove_quietly(temp)
+        raise
 
 
 def remove_quietly(path) -> None:

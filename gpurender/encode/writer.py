@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EncodeError, environment_failure
+from ..errors import EncodeError, environment_failure, one_line
 from .encoders import RGB_PIX_FMTS, EncodeSettings, EncoderChoice, _quiet_env, choose_encoder
-from .files import check_output_dir, publish, remove_quietly, temp_beside
+from .files import check_output_dir, flush_to_disk, publish, remove_quietly, sync_folder, temp_beside
 from .formats import MUXER
 
 INPUT_FORMATS = ("yuv420p", "yuv420p10le", "p010le", "rgba")
@@ -151,7 +151,7 @@ class _ContainerSink:
             self.discard()
             raise EncodeError(
                 f"encoder {c.name} would not open for {s.width}x{s.height} {c.pix_fmt} at {s.fps} fps: "
-                f"{_short(exc)}; try --encoder cpu or another --codec"
+                f"{one_line(exc)}; try --encoder cpu or another --codec"
             ) from exc
         self.stream = stream
 
@@ -230,7 +230,7 @@ class _PngSink:
             ctx.open()
         except Exception as exc:
             self.discard()
-            raise EncodeError(f"the PNG encoder would not open: {_short(exc)}") from exc
+            raise EncodeError(f"the PNG encoder would not open: {one_line(exc)}") from exc
         self.ctx = ctx
 
     def _save(self, packets) -> None:
@@ -249,15 +249,23 @@ class _PngSink:
         self._save(self.ctx.encode(None))
 
     def publish(self) -> None:
+        if self.folder_is_target and not self.folder.exists():
+            try:
+                publish(self.temp, self.folder)  # the whole folder at once, synced
+            finally:
+                self.temp = None
+            return
         try:
-            if self.folder_is_target and not self.folder.exists():
-                os.replace(self.temp, self.folder)
-            else:
-                for name in self.names:
-                    os.replace(self.temp / name, self.folder / name)
+            flush_to_disk(self.temp)
+            for name in self.names:
+                os.replace(self.temp / name, self.folder / name)
         except OSError as exc:
             self.discard()
+            failure = environment_failure(exc, self.folder)
+            if failure is not None:
+                raise failure from exc
             raise EncodeError(f"could not move PNG frames into {str(self.folder)!r}: {exc.strerror or exc}") from exc
+        sync_folder(self.folder)
         remove_quietly(self.temp)
         self.temp = None
 
@@ -265,12 +273,6 @@ class _PngSink:
         self.ctx = None
         remove_quietly(self.temp)
         self.temp = None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class VideoWriter:
@@ -436,7 +438,7 @@ class VideoWriter:
         if failure is not None:  # the disk, not the encoder: another codec would not help
             raise failure from error
         raise EncodeError(
-            f"encoder {self.choice.name} failed at frame {self.frames_written}: {_short(error)}; "
+            f"encoder {self.choice.name} failed at frame {self.frames_written}: {one_line(error)}; "
             f"try another --codec or --encoder cpu"
         ) from error
 

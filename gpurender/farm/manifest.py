@@ -12,12 +12,11 @@ one-line errors that say what is wrong (a hand-edited manifest must not give a w
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import GpurenderError
+from ..errors import GpurenderError, one_line, os_reason
 from .identity import JobIdentity
 from .plan import Chunk, plan_chunks, segment_gop
 
@@ -164,42 +163,19 @@ class Manifest:
         A failed write (disk full, permissions) is a :class:`ManifestError` and leaves the old
         manifest in place.
         """
+        from ..encode.files import atomic_file
+
         self.updated = time.time()
         target = Path(folder) / MANIFEST_NAME
-        temp = target.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
         text = json.dumps(self.to_dict(), indent=1) + "\n"
         try:
-            with open(temp, "w", encoding="utf-8") as fh:
+            with atomic_file(target, "w", what="job manifest") as fh:
                 fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(temp, target)
-            _sync_folder(target.parent)
-        except BaseException as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            if isinstance(exc, OSError):
-                raise ManifestError(
-                    f"could not save the job manifest {str(target)!r}: {exc.strerror or exc}; free some space "
-                    f"(or fix the folder's permissions) and run the same command with --resume"
-                ) from None
-            raise
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder's entry is on disk too.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        except GpurenderError as exc:  # the disk or the folder failed; the old manifest is whole
+            raise ManifestError(
+                f"could not save the job manifest {str(target)!r}: {os_reason(exc)}; free some space "
+                f"(or fix the folder's permissions) and run the same command with --resume"
+            ) from None
 
 
 # -- reading, strictly -----------------------------------------------------------------------------
@@ -391,7 +367,7 @@ def read_manifest_data(folder):
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise ManifestError(f"job manifest {str(path)!r} is not valid JSON ({str(exc).splitlines()[0]}); it cannot "
+        raise ManifestError(f"job manifest {str(path)!r} is not valid JSON ({one_line(exc)}); it cannot "
                             f"be rebuilt, so delete the job folder {str(folder)!r} to start over") from None
 
 

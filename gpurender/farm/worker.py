@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import RenderError
+from ..encode.files import atomic_file
+from ..errors import GpurenderError, RenderError
 from .identity import file_digest
 
 _PROGRESS_INTERVAL = 0.5  # seconds between progress-file updates from a worker
@@ -124,13 +125,6 @@ def run_chunk(task: ChunkTask, recipe, cache: RendererCache | None = None, on_fr
 _process_cache = RendererCache()
 
 
-def _write_small(path: str, text: str) -> None:
-    temp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"
-    with open(temp, "w") as fh:
-        fh.write(text)
-    os.replace(temp, path)
-
-
 def _count_attempt(task: ChunkTask) -> int:
     if not task.progress:
         return 1
@@ -139,7 +133,8 @@ def _count_attempt(task: ChunkTask) -> int:
         before = int(Path(path).read_text().strip() or 0)
     except (OSError, ValueError):
         before = 0
-    _write_small(path, str(before + 1))
+    with atomic_file(path, "w", what="chunk attempt count") as fh:
+        fh.write(str(before + 1))
     return before + 1
 
 
@@ -181,8 +176,10 @@ def ray_entry(task: ChunkTask, recipe, on_frame=None) -> ChunkResult:
         if task.progress and (now - last[0] >= _PROGRESS_INTERVAL or done == task.count):
             last[0] = now
             try:
-                _write_small(task.progress, str(done))
-            except OSError:
+                # not synced: progress is only for show, and it is written twice a second
+                with atomic_file(task.progress, "w", what="chunk progress", sync=False) as fh:
+                    fh.write(str(done))
+            except GpurenderError:
                 pass  # progress is only for show
         if on_frame is not None:
             on_frame(done)

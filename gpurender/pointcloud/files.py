@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GpurenderError, SceneError
+from ..errors import EnvironmentFailure, GpurenderError, SceneError, os_reason
 from .frames import PointFrame
 
 WRITE_FORMATS = ("npz", "ply", "npy", "csv")
@@ -43,8 +43,22 @@ def _bytes(colors: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(colors * 255.0), 0, 255).astype(np.uint8)
 
 
+def _write(target, write) -> None:
+    """``write(handle)`` into ``target``: an open binary file, or a path written atomically."""
+    if hasattr(target, "write"):
+        write(target)
+        return
+    from ..encode.files import atomic_file
+
+    with atomic_file(target, what="point file") as handle:
+        write(handle)
+
+
 def write_ply(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
-    """A binary little-endian PLY: float x, y, z and uchar colours (floats are scaled to 0..255)."""
+    """A binary little-endian PLY: float x, y, z and uchar colours (floats are scaled to 0..255).
+
+    ``path`` is a file name (written atomically) or an open binary file; so for the others.
+    """
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if colors is not None:
         colors = _bytes(colors)
@@ -57,9 +71,7 @@ def write_ply(path, points: np.ndarray, colors: np.ndarray | None = None) -> Non
             data[name] = colors[:, i]
     props = "".join(f"property {'float' if t == '<f4' else 'uchar'} {n}\n" for n, t in fields)
     header = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(points)}\n{props}end_header\n"
-    with open(path, "wb") as fh:
-        fh.write(header.encode("ascii"))
-        fh.write(data.tobytes())
+    _write(path, lambda fh: (fh.write(header.encode("ascii")), fh.write(data.tobytes())))
 
 
 def write_csv(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
@@ -72,7 +84,7 @@ def write_csv(path, points: np.ndarray, colors: np.ndarray | None = None) -> Non
         names += list(_COLOR_COLUMNS[: colors.shape[1]])
         table = np.concatenate([table, colors.astype(np.float64)], axis=1)
         fmt += ["%d"] * colors.shape[1]
-    np.savetxt(path, table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+    _write(path, lambda fh: np.savetxt(fh, table, delimiter=",", header=",".join(names), comments="", fmt=fmt))
 
 
 def write_npy(path, points: np.ndarray, colors: np.ndarray | None = None) -> None:
@@ -82,7 +94,7 @@ def write_npy(path, points: np.ndarray, colors: np.ndarray | None = None) -> Non
         colors = np.asarray(colors)
         scale = 1.0 / 255.0 if colors.dtype == np.uint8 else 1.0
         table = np.concatenate([table, colors.astype(np.float32) * np.float32(scale)], axis=1)
-    np.save(path, table)
+    _write(path, lambda fh: np.save(fh, table))
 
 
 _WRITERS = {"ply": write_ply, "csv": write_csv, "npy": write_npy}
@@ -274,21 +286,17 @@ def _write_npz(frames, path: Path) -> None:
     temporary name that is renamed onto ``path`` once every frame is in."""
     import zipfile
 
-    from ..encode.files import publish, remove_quietly, temp_beside
+    from ..encode.files import atomic_file
     from .frames import check_frame, iter_frames
 
-    temp = temp_beside(path)
-    try:
-        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_file(path, what="point sequence") as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for i, item in enumerate(iter_frames(frames)):
                 frame = check_frame(item, i)
                 for name, array in (("points", frame.points), ("colors", frame.colors)):
                     if array is not None:
                         with archive.open(f"{name}_{i:04d}.npy", "w", force_zip64=True) as member:
                             np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-        publish(temp, path)
-    finally:
-        remove_quietly(temp)
 
 
 def _write_files(frames, folder: Path, fmt: str) -> list[str]:
@@ -296,24 +304,20 @@ def _write_files(frames, folder: Path, fmt: str) -> list[str]:
     own as soon as it is complete (one temporary file at a time, however long the sequence). A
     failure removes the temporary file and the files this call wrote, and the folder if it made
     it, so no truncated file and no partial sequence of this call is left."""
-    from ..encode.files import publish, remove_quietly, temp_beside
+    from ..encode.files import atomic_file, remove_quietly
     from .frames import check_frame, iter_frames
 
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
-    temp = None
     try:
         for i, item in enumerate(iter_frames(frames)):
             frame = check_frame(item, i)
             target = folder / f"frame_{i:04d}.{fmt}"
-            temp = temp_beside(target)
-            _WRITERS[fmt](temp, frame.points, frame.colors)
-            publish(temp, target)
-            temp = None
+            with atomic_file(target, what="point file") as handle:
+                _WRITERS[fmt](handle, frame.points, frame.colors)
             written.append(str(target))
     except BaseException:
-        remove_quietly(temp)
         for name in written:
             remove_quietly(name)
         if created:
@@ -343,6 +347,6 @@ def write_sequence(frames, path, format: str | None = None) -> list[str]:
             _write_npz(frames, path)
             return [str(path)]
         return _write_files(frames, path, fmt)
-    except OSError as exc:
-        raise GpurenderError(f"cannot write the sequence to {str(path)!r}: {exc.strerror or exc}; "
+    except (OSError, EnvironmentFailure) as exc:
+        raise GpurenderError(f"cannot write the sequence to {str(path)!r}: {os_reason(exc)}; "
                              "free some space or choose a writable folder") from None
