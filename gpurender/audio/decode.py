@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioError
+from ..errors import AudioError, one_line
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +133,7 @@ def _read_soundfile(path: Path):
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, ValueError, OSError) as err:
         # libsndfile says "Format not recognised" for M4A and friends: PyAV gets its turn.
-        raise _NotForSoundfile(_one_line(err, path)) from None
+        raise _NotForSoundfile(_phrase(err, path)) from None
     return data, int(rate)
 
 
@@ -155,7 +155,7 @@ def _read_pyav(path: Path):
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise _PyAVFailed(_one_line(err, path)) from None
+        raise _PyAVFailed(_phrase(err, path)) from None
     with container:
         if not container.streams.audio:
             raise AudioError(
@@ -178,7 +178,7 @@ def _read_pyav(path: Path):
                     )
                 chunks.append(_frame_to_float(frame, channels))
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise _PyAVFailed(_one_line(err, path)) from None
+            raise _PyAVFailed(_phrase(err, path)) from None
     if rate is None:
         return np.zeros((0, 1), np.float32), int(stream.rate or 1)
     return np.concatenate(chunks, axis=0), int(rate)
@@ -198,13 +198,13 @@ def _frame_to_float(frame, channels: int) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def _one_line(err: BaseException, path: Path) -> str:
-    """A library's error as a short phrase: one line, without the path we already print."""
+def _phrase(err: BaseException, path: Path) -> str:
+    """A library's error as a short phrase: FFmpeg's own words, or :func:`one_line` without the
+    path we already print."""
     import av
 
     if isinstance(err, av.FFmpegError) and err.strerror:
-        text = str(err.strerror)
+        text = " ".join(str(err.strerror).split())
     else:
-        text = str(err).replace(f"Error opening {str(path)!r}: ", "")
-    text = " ".join(text.split()).rstrip(".")
-    return text or type(err).__name__
+        text = one_line(err).replace(f"Error opening {str(path)!r}: ", "")
+    return text.rstrip(".") or type(err).__name__

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EncodeError, GpurenderError, RenderError
+from ..errors import EncodeError, GpurenderError, RenderError, one_line
 from ..progress import ProgressCancelled
 from .job import JobDir
 
@@ -84,14 +84,6 @@ def make_executor(options: JobOptions):
     return options.farm
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if not isinstance(exc, GpurenderError):
-        text = f"{type(exc).__name__}: {text}"
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 class _Events:
     """What executors report to the driver: each event updates the manifest and the progress."""
 
@@ -127,7 +119,7 @@ class _Events:
 
     def retrying(self, index: int, exc: BaseException, attempt: int) -> None:
         self.in_flight[index] = 0
-        self.progress.info(f"chunk {index} failed ({_short(exc)}); trying again (attempt {attempt + 1})")
+        self.progress.info(f"chunk {index} failed ({one_line(exc, named=True)}); trying again (attempt {attempt + 1})")
 
     def done(self, result) -> None:
         record = self.records[result.index]
@@ -161,7 +153,7 @@ class _Events:
     def failed(self, index: int, exc: BaseException, attempts) -> None:
         record = self.records[index]
         record.state = "failed"
-        record.error = _short(exc)
+        record.error = one_line(exc, named=True)
         record.attempts = attempts if attempts is not None else self.job.attempts(record)
         self.in_flight.pop(index, None)
         self.job.clear_progress(record)

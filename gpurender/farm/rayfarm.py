@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import GpurenderError
+from ..errors import GpurenderError, one_line
 from . import watchdog
 
 INSTALL_HINT = "pip install 'gpurender[farm]'"
@@ -122,18 +122,16 @@ def remove_stale_staging(root=None) -> list[str]:
     return removed
 
 
-def _one_line(exc: BaseException) -> str:
+def _ray_reason(exc: BaseException) -> str:
+    """A Ray failure as one line: the worker's own exception, and what to do when a node lacks gpurender."""
     cause = getattr(exc, "cause", None)  # RayTaskError carries the worker's own exception
     if isinstance(cause, BaseException):
         exc = cause
-    text = str(exc).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if not isinstance(exc, GpurenderError):
-        text = f"{type(exc).__name__}: {text}"
+    text = one_line(exc, named=True)
     if "No module named 'gpurender'" in text:
         text += ("; install gpurender on every node, or start Ray with "
                  "runtime_env=gpurender.farm.rayfarm.runtime_env()")
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text
 
 
 class RayExecutor:
@@ -194,7 +192,7 @@ class RayExecutor:
         except Exception as exc:
             self.close()
             where = f"at {self.address!r}" if self.address else "on this machine"
-            raise GpurenderError(f"could not start or reach a Ray cluster {where}: {_one_line(exc)}") from None
+            raise GpurenderError(f"could not start or reach a Ray cluster {where}: {_ray_reason(exc)}") from None
         self._started_ray = True
 
     def prepare(self, job, recipe) -> None:
@@ -238,7 +236,7 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - retries are spent: the chunk failed
-                        events.failed(task.index, GpurenderError(_one_line(exc)), None)
+                        events.failed(task.index, GpurenderError(_ray_reason(exc)), None)
                     else:
                         events.done(result)
                 for index, done in self._job.in_flight().items():

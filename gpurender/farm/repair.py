@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..errors import one_line
 from .identity import file_digest
 from .job import JobDir, segment_name
 from .manifest import (MANIFEST_NAME, ChunkRecord, Manifest, ManifestError, _Bad, parse_chunk, parse_chunks,
@@ -164,8 +165,7 @@ def probe_segment(path: Path, count: int, settings: dict, peers=()) -> tuple[str
                         return f"its frames are {frame.width}x{frame.height}, the job renders {width}x{height}", ""
                     frames += 1
     except (av.FFmpegError, OSError, ValueError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"it does not decode: {text}", ""
+        return f"it does not decode: {one_line(exc)}", ""
     if frames != count:
         return f"it holds {frames} frames, the chunk has {count}", ""
     encoder = _encoder_of(codec, head, peers)
