@@ -29,7 +29,7 @@ def write_ply(path, points, colors=None, fmt="ascii", color_type="uchar", before
     if after_faces:
         header += ["element face 1", "property list uchar int vertex_indices"]
     header += ["end_header"]
-    np_types = {"float": "f4", "uchar": "u1", "ushort": "u2", "double": "f8"}
+    np_types = {"float": "f4", "uchar": "u1", "ushort": "u2", "int": "i4", "double": "f8"}
     with open(path, "wb") as f:
         f.write(("\n".join(header) + "\n").encode())
         if fmt == "ascii":
@@ -76,6 +76,19 @@ def test_ply_float_rgba_and_no_colours(tmp_path):
     write_ply(tmp_path / "b.ply", PTS, None, fmt="ascii", after_faces=False)
     points, colors = load_point_file(tmp_path / "b.ply")
     assert colors is None and points.shape == (25, 3)
+
+
+@pytest.mark.parametrize("fmt", ["ascii", "binary_little_endian"])
+def test_ply_integer_colours_are_bytes_and_ushort_ones_16_bit(tmp_path, fmt):
+    write_ply(tmp_path / "i.ply", PTS, RGB8.astype(np.int32), fmt=fmt, color_type="int")
+    _, colors = load_point_file(tmp_path / "i.ply")
+    np.testing.assert_allclose(colors * 255.0, RGB8, atol=1e-4)
+    write_ply(tmp_path / "u.ply", PTS, RGB8.astype(np.uint16) * 257, fmt=fmt, color_type="ushort")
+    _, colors = load_point_file(tmp_path / "u.ply")
+    np.testing.assert_allclose(colors * 255.0, RGB8, atol=1e-3)
+    write_ply(tmp_path / "big.ply", PTS, RGB8.astype(np.int32) + 200, fmt=fmt, color_type="int")
+    with pytest.raises(SceneError, match=r"big\.ply.*integer colours are bytes and must be in 0\.\.255"):
+        load_point_file(tmp_path / "big.ply")
 
 
 @pytest.mark.parametrize("fmt", ["ascii", "binary_little_endian"])
@@ -134,7 +147,7 @@ def test_npz_and_csv(tmp_path):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda p: np.save(p / "f.npy", np.array([[0, 0, 0], [np.nan, 1, 1]], np.float32)), r"f\.npy.*1 point.*NaN"),
+        (lambda p: np.save(p / "f.npy", np.array([[0, 0, 0], [np.nan, 1, 1]], np.float32)), r"f\.npy.*NaN or infinite values \(first at point 1\b"),
         (lambda p: np.save(p / "f.npy", np.array([[0, np.inf, 0]], np.float32)), r"f\.npy.*NaN or infinite"),
         (lambda p: np.save(p / "f.npy", np.zeros((4, 5), np.float32)), r"f\.npy.*shape \[4, 5\]"),
         (lambda p: np.save(p / "f.npy", np.zeros((0, 3), np.float32)), r"f\.npy.*no points"),

@@ -221,7 +221,8 @@ def export_point_cloud_video(
 
     ``frames``: a list/sequence (or any re-iterable) of frames, or a one-shot iterator producing
     them lazily. A frame is a dict with ``points`` (``N x 3``) and optional ``colors`` (``N x 3``
-    or ``N x 4``, floats in 0..1 or uint8), or a bare ``N x 3`` array; N may change between frames.
+    or ``N x 4``: floats in 0..1, or an integer type such as uint8 holding bytes 0..255, as in a
+    points layer's file), or a bare ``N x 3`` array; N may change between frames.
     Frames without colours are coloured by height (the ``up`` axis, ``"y"`` or ``"z"``) through
     ``colormap`` over the height range of the whole sequence.
 

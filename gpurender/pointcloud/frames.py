@@ -1,12 +1,13 @@
 """Checks point-cloud frames and prepares them for drawing, one frame at a time.
 
 A frame arrives as a dict with ``points`` (``N x 3``) and optional ``colors`` (``N x 3`` or
-``N x 4``, floats in 0..1 or bytes), as a bare ``N x 3`` array, or as a :class:`PointFrame` read
-from a file. :func:`check_frame` turns any of these into clean arrays or raises one
-:class:`SceneError` naming the frame and what is wrong with it. :func:`scan` is the pre-pass over
-a re-iterable sequence (validity, frame count, bounds of the whole sequence); :class:`FrameFeed`
-walks the sequence once more while rendering, keeping only the current frame. Imports no GPU
-library.
+``N x 4``: an integer array holds bytes 0..255, a float array 0..1), as a bare ``N x 3`` array, or
+as a :class:`PointFrame` read from a file. :func:`check_frame` turns any of these into clean
+arrays or raises one :class:`SceneError` naming the frame and what is wrong with it; the arrays
+are checked by :func:`gpurender.scene.pointfile.check_points`, the same check a points layer's
+file gets. :func:`scan` is the pre-pass over a re-iterable sequence (validity, frame count, bounds
+of the whole sequence); :class:`FrameFeed` walks the sequence once more while rendering, keeping
+only the current frame. Imports no GPU library.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SceneError, choices
+from ..scene.pointfile import check_points
 
 FRAME_KEYS = ("points", "colors")
 UP_AXES = ("y", "z")
@@ -33,60 +35,6 @@ class PointFrame:
 
 def frame_label(index: int, name: str = "") -> str:
     return f"frame {index}" + (f" ({name})" if name else "")
-
-
-def _numeric(value, what: str, where: str) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except Exception as exc:
-        raise SceneError(f"{where}: {what} cannot be read as an array ({exc})") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise SceneError(f"{where}: {what} must be numbers, not {array.dtype}")
-    return array
-
-
-def _first_bad_row(mask_bad: np.ndarray) -> int:
-    return int(np.flatnonzero(mask_bad.reshape(len(mask_bad), -1).any(axis=1))[0])
-
-
-def check_points(value, where: str) -> np.ndarray:
-    """``N x 3`` finite numbers with N >= 1, as float32 or float64 (whichever keeps the input)."""
-    pts = _numeric(value, "points", where)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise SceneError(f"{where}: points have shape {pts.shape}; give an N x 3 array of x, y, z")
-    if len(pts) == 0:
-        raise SceneError(f"{where}: no points; every frame needs at least one point")
-    if pts.dtype not in (np.float32, np.float64):
-        pts = pts.astype(np.float64)
-    finite = np.isfinite(pts)
-    if not finite.all():
-        row = _first_bad_row(~finite)
-        raise SceneError(f"{where}: points contain NaN or infinite values (first at point {row}: "
-                         f"{pts[row].tolist()}); remove or fix those points")
-    return pts
-
-
-def check_colors(value, n_points: int, where: str) -> np.ndarray:
-    """``N x 3|4`` colours: uint8 as given, or floats in 0..1; one colour per point."""
-    col = _numeric(value, "colors", where)
-    if col.ndim != 2 or col.shape[1] not in (3, 4):
-        raise SceneError(f"{where}: colors have shape {col.shape}; give N x 3 (RGB) or N x 4 (RGBA)")
-    if len(col) != n_points:
-        raise SceneError(f"{where}: {len(col)} colours for {n_points} points; give one colour per point")
-    if col.dtype == np.uint8:
-        return col
-    if np.issubdtype(col.dtype, np.integer) or col.dtype == bool:
-        if col.size and (col.min() < 0 or col.max() > 255):
-            raise SceneError(f"{where}: integer colours must be in 0..255 (found {col.min()}..{col.max()})")
-        return col.astype(np.uint8)
-    finite = np.isfinite(col)
-    if not finite.all():
-        raise SceneError(f"{where}: colors contain NaN or infinite values (first at point {_first_bad_row(~finite)})")
-    lo, hi = float(col.min()), float(col.max())
-    if lo < 0.0 or hi > 1.0:
-        hint = "; for 0..255 values pass a uint8 array" if hi > 1.0 else ""
-        raise SceneError(f"{where}: float colours must be in 0..1 (found {lo:g}..{hi:g}){hint}")
-    return col
 
 
 def check_frame(item, index: int) -> PointFrame:
@@ -108,9 +56,7 @@ def check_frame(item, index: int) -> PointFrame:
                          f"or an N x 3 array")
     else:
         points, colors = item, None
-    where = frame_label(index, name)
-    pts = check_points(points, where)
-    cols = None if colors is None else check_colors(colors, len(pts), where)
+    pts, cols = check_points(points, colors, frame_label(index, name))
     return PointFrame(pts, cols, name)
 
 

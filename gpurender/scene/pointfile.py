@@ -5,9 +5,17 @@ optional ``[n, 3|4]`` float32 colours in 0..1, or refuses it with one line that 
 (and the frame, for a per-frame sequence). It imports no GPU library. A sequence is a folder or a
 glob pattern of files, one per video frame, taken in natural name order (``f2`` before ``f10``).
 
-Colours are floats in 0..1, or 8-bit values 0..255 where the format says so: ``uint8`` arrays,
-PLY ``uchar`` properties (``ushort`` ones are 0..65535), or CSV colour columns that are all whole
-numbers with at least one above 1.
+:func:`check_points` is the one check of point arrays, for files here and for the frames handed
+to the point-sequence export (:mod:`gpurender.pointcloud.frames`), so both accept and refuse the
+same arrays. The rule for colours, by the array's type, not its values (so every frame of a
+sequence reads the same way):
+
+- an integer array (``uint8``, ``int32``, ``int64``, ...) holds bytes, 0..255;
+- a float array holds 0..1;
+- booleans, text and complex numbers are refused.
+
+File formats whose columns carry no such type add their own: PLY ``ushort`` properties are
+0..65535; CSV colour columns that are all whole numbers with at least one above 1 are bytes.
 
 Declared sizes (a PLY element count, an .npy or .npz array's shape) are checked against the bytes
 the file holds, and against :data:`MAX_POINTS`, before anything is allocated: a damaged or hostile
@@ -90,47 +98,97 @@ def load_point_file(path, frame: int | None = None) -> tuple[np.ndarray, np.ndar
     except MemoryError:
         raise SceneError(f"{where}: not enough memory to read it ({path.stat().st_size} bytes); "
                          "thin the cloud or free memory") from None
-    return check_points(points, colors, where)
+    points, colors = check_points(points, colors, where)
+    return np.ascontiguousarray(points, dtype=np.float32), unit_colors(colors)
 
 
-def check_points(points, colors, where: str = "points") -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate and normalise arrays: float32 ``[n, 3]`` points, float32 0..1 colours or None."""
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise SceneError(f"{where}: points must have shape [n, 3], got {list(points.shape)}")
-    if len(points) == 0:
-        raise SceneError(f"{where}: the file holds no points")
-    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
-        raise SceneError(f"{where}: point coordinates must be real numbers, got {points.dtype}")
-    points = np.ascontiguousarray(points, dtype=np.float32)
-    finite = np.isfinite(points)
+#: The largest float32: coordinates are drawn as float32, so larger ones would become infinite.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _as_array(value, what: str, where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists, objects that refuse conversion
+        raise SceneError(f"{where}: {what} cannot be read as an array ({exc})") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise SceneError(f"{where}: {what} must be numbers, not {array.dtype}"
+                         + ("; colours are bytes 0..255 (an integer type) or floats 0..1" if what == "colors" else ""))
+    return array
+
+
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))[0])
+
+
+def check_point_array(value, where: str) -> np.ndarray:
+    """``N x 3`` finite real coordinates with N >= 1, each within float32's range.
+
+    float32 and float64 arrays are returned as they are (so large coordinates keep their
+    precision until they are normalised); other numbers become float64.
+    """
+    pts = _as_array(value, "points", where)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise SceneError(f"{where}: points have shape {pts.shape}; give an N x 3 array of x, y, z")
+    if len(pts) == 0:
+        raise SceneError(f"{where}: no points; give at least one point")
+    if pts.dtype not in (np.float32, np.float64):
+        pts = pts.astype(np.float64)
+    finite = np.isfinite(pts)
     if not finite.all():
-        bad = np.flatnonzero(~finite.all(axis=1))
-        raise SceneError(
-            f"{where}: {len(bad)} point(s) have NaN or infinite coordinates (first: point {bad[0]}); "
-            "remove or fix them"
-        )
-    if colors is None:
-        return points, None
-    colors = np.asarray(colors)
-    if colors.ndim != 2 or colors.shape[1] not in (3, 4):
-        raise SceneError(f"{where}: colours must have shape [n, 3] or [n, 4], got {list(colors.shape)}")
-    if len(colors) != len(points):
-        raise SceneError(f"{where}: {len(colors)} colours for {len(points)} points; give one colour per point")
-    if colors.dtype == np.uint8:
-        return points, colors.astype(np.float32) / np.float32(255.0)
-    if not np.issubdtype(colors.dtype, np.number) or np.iscomplexobj(colors):
-        raise SceneError(f"{where}: colours must be numbers, got {colors.dtype}")
-    colors = colors.astype(np.float32)
-    if not np.isfinite(colors).all():
-        raise SceneError(f"{where}: colours contain NaN or infinite values; fix them")
-    lo, hi = float(colors.min()), float(colors.max())
+        row = _first_bad_row(~finite)
+        raise SceneError(f"{where}: points contain NaN or infinite values (first at point {row}: "
+                         f"{pts[row].tolist()}); remove or fix those points")
+    if pts.dtype == np.float64 and max(float(pts.max()), -float(pts.min())) > _FLOAT32_MAX:
+        row = _first_bad_row(np.abs(pts) > _FLOAT32_MAX)
+        raise SceneError(f"{where}: point {row} has a coordinate beyond float32's range ({pts[row].tolist()}); "
+                         "scale the cloud down")
+    return pts
+
+
+def check_color_array(value, n_points: int, where: str) -> np.ndarray:
+    """``N x 3|4`` colours, one per point, by the module's rule: an integer array is bytes
+    (0..255, returned as ``uint8``), a float array is 0..1 (returned as float32 or float64)."""
+    col = _as_array(value, "colors", where)
+    if col.ndim != 2 or col.shape[1] not in (3, 4):
+        raise SceneError(f"{where}: colors have shape {col.shape}; give N x 3 (RGB) or N x 4 (RGBA)")
+    if len(col) != n_points:
+        raise SceneError(f"{where}: {len(col)} colours for {n_points} points; give one colour per point")
+    if col.dtype == np.uint8:
+        return col
+    if np.issubdtype(col.dtype, np.integer):
+        lo, hi = (int(col.min()), int(col.max())) if col.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise SceneError(f"{where}: integer colours are bytes and must be in 0..255 (found {lo}..{hi}); "
+                             "scale them, or give floats in 0..1")
+        return col.astype(np.uint8)
+    if col.dtype not in (np.float32, np.float64):
+        col = col.astype(np.float32)
+    finite = np.isfinite(col)
+    if not finite.all():
+        raise SceneError(f"{where}: colors contain NaN or infinite values (first at point {_first_bad_row(~finite)}); "
+                         "fix them")
+    lo, hi = float(col.min()), float(col.max())
     if lo < 0.0 or hi > 1.0:
-        raise SceneError(
-            f"{where}: colour values range {lo:g}..{hi:g}; float colours must be in 0..1 "
-            "(divide 8-bit values by 255, or store them as uint8)"
-        )
-    return points, np.ascontiguousarray(colors)
+        hint = "; for 0..255 values use an integer type such as uint8" if hi > 1.0 else ""
+        raise SceneError(f"{where}: float colours must be in 0..1 (found {lo:g}..{hi:g}){hint}")
+    return col
+
+
+def check_points(points, colors=None, where: str = "points") -> tuple[np.ndarray, np.ndarray | None]:
+    """Check points and their optional colours (see :func:`check_point_array` and
+    :func:`check_color_array`); :class:`SceneError` naming ``where`` and the problem if bad."""
+    points = check_point_array(points, where)
+    return points, None if colors is None else check_color_array(colors, len(points), where)
+
+
+def unit_colors(colors: np.ndarray | None) -> np.ndarray | None:
+    """Checked colours as float32 0..1 (bytes divided by 255)."""
+    if colors is None:
+        return None
+    if colors.dtype == np.uint8:
+        return colors.astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(colors, dtype=np.float32)
 
 
 def _split_columns(data: np.ndarray, where: str):
@@ -333,12 +391,10 @@ def _read_ply(path: Path, where: str):
             chans = [c for c in rgba if c in columns]
             kinds = {columns[c].dtype.kind + str(columns[c].dtype.itemsize) for c in chans}
             stacked = np.stack([columns[c] for c in chans], axis=1)
-            if kinds == {"u1"}:
-                colors = stacked.astype(np.uint8)
-            elif kinds == {"u2"}:
+            if kinds == {"u2"}:
                 colors = stacked.astype(np.float32) / np.float32(65535.0)
             else:
-                colors = stacked.astype(np.float32)
+                colors = stacked  # uchar and other integers: bytes; floats: 0..1 (check_points)
             break
     return points, colors
 
