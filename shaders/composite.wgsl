@@ -9,14 +9,9 @@
 
 //#include "common.wgsl"
 
-const MAX_LAYERS: u32 = 32u; // must match compositor.py
-
-struct Stack {
-    background: vec4<f32>,   // straight RGBA
-    count: vec4<u32>,        // x: number of layers
-    // Per layer: x = mode number, y = bitcast opacity.
-    layers: array<vec4<u32>, MAX_LAYERS>,
-};
+// The stack: the background and each layer's mode and opacity (at most MAX_LAYERS, the array's
+// length). Declared once, with the other structs shared with Python, in gpurender/render/structs.py.
+//#include "struct Stack"
 
 @group(0) @binding(0) var layer_stack: texture_2d_array<f32>;
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
@@ -25,7 +20,7 @@ struct Stack {
 // The pipeline is specialised for a scene's stack: its layer count and the blend mode of each of
 // the first eight layers are pipeline-overridable constants, so the compiler folds the mode
 // switch away (a runtime switch over 17 modes cost a software rasterizer ~25 ms per layer at 720p).
-// Layers past the eighth read their mode from the uniform. The first eight steps are written out
+// Layers past the eighth read their mode from the stack. The first eight steps are written out
 // (not a loop) so that each one's mode is a constant after specialisation.
 override LAYER_COUNT: u32 = 0u;
 override MODE0: u32 = 0u;
@@ -194,7 +189,7 @@ fn vs_main(@builtin(vertex_index) vertex_index: u32) -> @builtin(position) vec4<
 
 // One layer over the premultiplied backdrop `b`: the spec's blend step, then source-over.
 fn composite_layer(b: vec4<f32>, p: vec2<i32>, i: u32, mode: u32) -> vec4<f32> {
-    let opacity = clamp(bitcast<f32>(stack.layers[i].y), 0.0, 1.0);
+    let opacity = clamp(stack.layers[i].opacity, 0.0, 1.0);
     let s = textureLoad(layer_stack, p, i32(i), 0);
     let ab = b.a;
     let cb_pre = b.rgb;
@@ -228,7 +223,7 @@ fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     if (LAYER_COUNT > 6u) { b = composite_layer(b, p, 6u, MODE6); }
     if (LAYER_COUNT > 7u) { b = composite_layer(b, p, 7u, MODE7); }
     for (var i = 8u; i < LAYER_COUNT; i = i + 1u) {
-        b = composite_layer(b, p, i, stack.layers[i].x);
+        b = composite_layer(b, p, i, stack.layers[i].mode);
     }
     let a = clamp(b.a, 0.0, 1.0);
     return vec4<f32>(unpremultiply(clamp(b.rgb, vec3<f32>(0.0), vec3<f32>(a)), a), a);

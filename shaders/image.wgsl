@@ -8,15 +8,11 @@
 
 //#include "common.wgsl"
 
-struct Uniforms {
-    rect: vec4<f32>,      // left, top, width, height in output pixels (y down)
-    src_size: vec2<f32>,  // texels of the texture in use (may be less than its allocation)
-    filtered: u32,   // 0: nearest texel, 1: bilinear
-    _pad: u32,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct QuadParams"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Uniforms;
+@group(0) @binding(0) var<storage, read> u: QuadParams;
 @group(0) @binding(1) var src: texture_2d<f32>;
 
 @vertex

@@ -5,44 +5,13 @@
 // Randomness comes only from a hash of (seed, slot, frame, draw number), never from a clock, so
 // the same seed and inputs give the same particles on every run.
 
-struct Particle {
-    pos: vec3<f32>,
-    age: f32,       // seconds since birth
-    vel: vec3<f32>,
-    life: f32,      // seconds; 0 for a slot never used
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct Particle"
 
-struct Sim {
-    emitter: vec3<f32>,
-    radius: f32,
-    direction: vec3<f32>,  // unit length
-    spread_cos: f32,       // cosine of the cone's half-angle
-    axis: vec3<f32>,       // swirl axis (unit length)
-    speed: f32,
-    seed: u32,
-    frame: u32,
-    head: u32,
-    n_emit: u32,
-    capacity: u32,
-    substeps: u32,
-    frame_dt: f32,         // 1 / fps
-    time: f32,             // time of the previous frame (start of this step)
-    life: f32,
-    life_jitter: f32,
-    speed_jitter: f32,
-    gravity: f32,
-    drag: f32,
-    swirl: f32,
-    turbulence: f32,
-    turbulence_scale: f32,
-    spread: f32,           // the cone's half-angle in radians (screen space)
-    screen: u32,           // 1: particles stay in the z = 0 plane
-    _pad0: u32,
-    _pad1: u32,
-};
+//#include "struct ParticlesStep"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> sim: Sim;
+@group(0) @binding(0) var<storage, read> sim: ParticlesStep;
 @group(0) @binding(1) var<storage, read_write> particles: array<Particle>;
 
 const TAU: f32 = 6.28318530718;

@@ -2,27 +2,13 @@
 // particle is an instance of a 6-vertex quad sized in pixels; dead or unused slots are moved
 // outside the clip volume. Output is premultiplied RGBA.
 
-struct Particle {
-    pos: vec3<f32>,
-    age: f32,
-    vel: vec3<f32>,
-    life: f32,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct Particle"
 
-struct Draw {
-    view_proj: mat4x4<f32>,
-    viewport: vec2<f32>,
-    size: f32,        // diameter in pixels at birth
-    size_end: f32,    // fraction of `size` at the end of life
-    color: vec4<f32>,      // straight RGBA at birth
-    color_end: vec4<f32>,  // straight RGBA at the end of life
-    softness: f32,
-    brightness: f32,
-    _pad: vec2<f32>,
-};
+//#include "struct ParticlesDraw"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Draw;
+@group(0) @binding(0) var<storage, read> u: ParticlesDraw;
 @group(0) @binding(1) var<storage, read> particles: array<Particle>;
 
 struct VsOut {

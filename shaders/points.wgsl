@@ -1,19 +1,11 @@
 // Point clouds drawn as round sprites: each point is an instance of a 4-vertex strip quad whose size is
 // given in pixels (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA.
 
-struct Uniforms {
-    view_proj: mat4x4<f32>,
-    model: mat4x4<f32>,
-    viewport: vec2<f32>,
-    size: f32,
-    softness: f32,
-    brightness: f32,
-    _pad0: f32,
-    _pad1: vec2<f32>,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct PointsParams"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Uniforms;
+@group(0) @binding(0) var<storage, read> u: PointsParams;
 @group(0) @binding(1) var<storage, read> positions: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> colors: array<u32>;
 

@@ -13,20 +13,8 @@
 // Depth levels are linear in view depth between depth_near and depth_far (the cloud's extent seen
 // from the camera), 2^(32 - index_bits) of them: 4096 across the cloud at a million points.
 
-struct Splat {
-    view_proj: mat4x4<f32>,
-    viewport: vec2<f32>,
-    radius: f32,
-    brightness: f32,
-    count: u32,
-    stride: u32,        // invocations per row of the dispatch grid (workgroups in x * 64)
-    width: u32,
-    height: u32,
-    depth_near: f32,    // view depth mapped to the highest level
-    depth_far: f32,     // view depth mapped to level 0
-    index_bits: u32,
-    depth_levels: f32,  // 2^(32 - index_bits) - 1
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct SplatParams"
 
 // Read a pixel's key before the atomicMax, skipping it when a nearer point is there already: on a
 // GPU this spares contended atomics where many points land on one pixel; a software adapter runs
@@ -34,7 +22,7 @@ struct Splat {
 override LOAD_FIRST: bool = true;
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Splat;
+@group(0) @binding(0) var<storage, read> u: SplatParams;
 @group(0) @binding(1) var<storage, read> positions: array<f32>;  // x, y, z per point, packed
 @group(0) @binding(2) var<storage, read_write> keys: array<atomic<u32>>;
 
@@ -156,18 +144,9 @@ fn fs_resolve(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
 
 //#include "yuv_codes.wgsl"
 
-struct Video {
-    background: vec4<f32>,   // sRGB 0..1, opaque
-    title_color: vec4<f32>,  // straight sRGB and alpha
-    title_rect: vec4<i32>,   // left, top, width, height in pixels; width 0 = no title
-    title_stride: u32,       // u32 words per row of coverage (4 coverage bytes per word)
-    tiles_x: u32,            // width / 8
-    tiles: u32,              // tiles_x * height / 2
-    stride: u32,             // invocations per row of the dispatch grid
-    title_tiles: vec4<u32>,  // the tiles the title touches: columns, rows, first column, first row
-};
+//#include "struct I420Video"
 
-@group(0) @binding(5) var<storage, read> video: Video;
+@group(0) @binding(5) var<storage, read> video: I420Video;
 @group(0) @binding(6) var<storage, read_write> i420: array<u32>;
 @group(0) @binding(7) var<storage, read> title: array<u32>;  // coverage bytes, row by row
 @group(0) @binding(8) var<storage, read> keys4: array<vec4<u32>>;  // the keys, four pixels a load

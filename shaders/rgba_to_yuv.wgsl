@@ -22,18 +22,13 @@
 // unrounded per-pixel chroma. Every code value is rounded to nearest (halves up). A float
 // texture (rgba16float, for 10-bit output) is read at its full precision.
 
-struct Params {
-    width: u32,
-    height: u32,
-    n_words: u32,
-    n_bytes: u32,
-    p010: u32,  // 16-bit kernels: 1 for P010, 0 for yuv420p10le
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct YuvParams"
 
 @group(0) @binding(0) var src: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(2) var<storage, read> params: Params;
+@group(0) @binding(2) var<storage, read> params: YuvParams;
 
 //#include "yuv_codes.wgsl"
 

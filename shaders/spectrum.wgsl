@@ -3,24 +3,11 @@
 // bar covers are shaded. The whole track's band table is one storage buffer; per frame only
 // `frame` and the bound parameters change. Output is premultiplied RGBA.
 
-struct Uniforms {
-    color: vec4<f32>,
-    color_top: vec4<f32>,
-    viewport: vec2<f32>,
-    frame: u32,
-    n_bands: u32,
-    bars: u32,
-    style: u32,      // 0 bars, 1 mirrored, 2 radial
-    height: f32,
-    base_y: f32,
-    gap: f32,
-    gain: f32,
-    radius: f32,
-    _pad: f32,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct SpectrumParams"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Uniforms;
+@group(0) @binding(0) var<storage, read> u: SpectrumParams;
 @group(0) @binding(1) var<storage, read> bands: array<f32>;
 
 struct VsOut {

@@ -21,35 +21,10 @@
 
 //#include "common.wgsl"
 
-struct ShaderInputs {
-    resolution: vec2<f32>,
-    time: f32,
-    frame: u32,
-    fps: f32,
-    phase: f32,
-    gpurender_n_bands: u32,
-    gpurender_n_wave: u32,
-    gpurender_row: u32,  // the frame's row in the feature tables (the last row past the track's end)
-    gpurender_pad0: u32,
-    gpurender_pad1: u32,
-    gpurender_pad2: u32,
-    params: vec4<f32>,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct ShaderInputs"
 
-struct AudioFeatures {
-    bass: f32,
-    mid: f32,
-    treble: f32,
-    rms: f32,
-    peak: f32,
-    centroid: f32,
-    flux: f32,
-    onset: f32,
-    beat: f32,
-    tempo: f32,
-    beat_phase: f32,
-    downbeat: f32,
-};
+//#include "struct AudioFeatures"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
 @group(0) @binding(0) var<storage, read> inputs: ShaderInputs;

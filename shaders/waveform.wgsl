@@ -6,24 +6,11 @@
 
 //#include "common.wgsl"
 
-struct Uniforms {
-    color: vec4<f32>,
-    fill_color: vec4<f32>,
-    viewport: vec2<f32>,
-    frame: u32,
-    n_samples: u32,
-    left: f32,       // pixels from the left edge
-    span: f32,       // pixels from the first to the last sample
-    centre: f32,     // pixels from the bottom edge
-    amplitude: f32,  // pixels from the centre line to a full-scale sample
-    gain: f32,
-    thickness: f32,  // pixels
-    filled: u32,
-    _pad: f32,
-};
+// Structs shared with Python are declared once, in gpurender/render/structs.py.
+//#include "struct WaveformParams"
 
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(0) var<storage, read> u: Uniforms;
+@group(0) @binding(0) var<storage, read> u: WaveformParams;
 @group(0) @binding(1) var<storage, read> wave: array<f32>;
 
 // Scans at most this many segments per pixel (a thick line over a very dense table).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -169,11 +168,12 @@ def test_schema_command_prints_the_schema_and_writes_it(tmp_path):
 
 
 def test_max_layers_is_the_compositors_and_the_shaders():
-    from gpurender.render import compositor
+    from gpurender.render import compositor, structs
 
     wgsl = (ROOT / "shaders" / "composite.wgsl").read_text()
     assert compositor.MAX_LAYERS == MAX_LAYERS
-    assert re.search(r"const MAX_LAYERS: u32 = (\d+)u;", wgsl).group(1) == str(MAX_LAYERS)
+    assert structs.STACK.field("layers").type.wgsl == f"array<StackLayer, {MAX_LAYERS}>"
+    assert '//#include "struct Stack"' in wgsl
 
 
 # ---- gpurender init -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from .device import LAYER_FORMAT, OUTPUT_FORMAT
 FLOAT_OUTPUT_FORMAT = "rgba16float"
 _LEVELS = {OUTPUT_FORMAT: 255.0, FLOAT_OUTPUT_FORMAT: 1023.0}
 from .shaderlib import load_wgsl, params_buffer
+from .structs import STACK
 
 #: Blend modes by name; the index is the mode number in ``composite.wgsl``.
 BLEND_MODES: tuple[str, ...] = (
@@ -47,8 +48,9 @@ BLEND_MODES: tuple[str, ...] = (
 )
 _MODE_INDEX = {name: i for i, name in enumerate(BLEND_MODES)}
 
-#: Most layers one compositor stacks (the size of the stack array in composite.wgsl).
-MAX_LAYERS = 32
+#: Most layers one compositor stacks: the scene's limit, and the length of the stack's layer
+#: array (:data:`gpurender.render.structs.STACK`).
+MAX_LAYERS = STACK.field("layers").type.dtype.shape[0]
 
 __all__ = ["BLEND_MODES", "Compositor", "FLOAT_OUTPUT_FORMAT", "LAYER_FORMAT", "MAX_LAYERS", "OUTPUT_FORMAT"]
 
@@ -102,7 +104,7 @@ class Compositor:
             usage=usage | wgpu.TextureUsage.COPY_SRC,
         )
         self.output_view = self.output_texture.create_view()
-        self._uniform = params_buffer(device, 32 + 16 * MAX_LAYERS, "gpurender stack")
+        self._uniform = params_buffer(device, STACK.size, "gpurender stack")
         self._module = device.create_shader_module(label="composite", code=load_wgsl("composite.wgsl"))
         self._bind_layout = device.create_bind_group_layout(entries=[
             {"binding": 0, "visibility": wgpu.ShaderStage.FRAGMENT,
@@ -154,12 +156,7 @@ class Compositor:
         opaque). ``layers`` are ``(view, blend mode, opacity)`` from bottom to top, each view one
         of :meth:`layer_view`'s. Unknown modes raise :class:`SceneError` before anything is recorded.
         """
-        import numpy as np
-
-        data = np.zeros(8 + 4 * MAX_LAYERS, dtype=np.uint32)
-        floats = data.view(np.float32)
         rgba = [min(max(float(v), 0.0), 1.0) for v in background]
-        floats[0:4] = rgba if len(rgba) == 4 else (*rgba, 1.0)
         if len(layers) > MAX_LAYERS:
             raise SceneError(f"a scene may have at most {MAX_LAYERS} layers, this one has {len(layers)}")
         slots, modes = [], []
@@ -170,13 +167,13 @@ class Compositor:
                 raise RenderError("compositor layers must be views from Compositor.layer_view()")
             slots.append(slot)
             modes.append(index)
-            data[8 + 4 * i] = index
-            floats[8 + 4 * i + 1] = min(max(float(opacity), 0.0), 1.0)
-            data[8 + 4 * i + 2] = slot
         if slots != list(range(len(slots))):
             # The shader walks slices 0..count-1 in order; other orders would need a slot map.
             raise RenderError("compositor layers must be given in slot order, bottom to top")
-        data[4] = len(layers)
+        data = STACK.pack(
+            background=rgba if len(rgba) == 4 else (*rgba, 1.0),
+            layers=[{"mode": m, "opacity": min(max(float(o), 0.0), 1.0)} for m, (_, _, o) in zip(modes, layers)],
+        )
         self.device.queue.write_buffer(self._uniform, 0, data)
         rpass = command_encoder.begin_render_pass(
             label="composite",

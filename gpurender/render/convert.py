@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import RenderError
 from .shaderlib import load_wgsl, params_buffer
+from .structs import YUV
 
 #: BT.709 luma coefficients (red, blue; green is the rest).
 KR = 0.2126
@@ -193,8 +194,9 @@ class YuvConverter:
             size=4 * self.n_words,
             usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC,
         )
-        params = np.array([self.width, self.height, self.n_words, self.nbytes, int(layout == "p010le")], np.uint32)
-        self._params = params_buffer(device, params.nbytes, "gpurender i420 params", data=params.tobytes())
+        params = YUV.pack(width=self.width, height=self.height, n_words=self.n_words, n_bytes=self.nbytes,
+                          p010=int(layout == "p010le"))
+        self._params = params_buffer(device, YUV.size, "gpurender i420 params", data=params.tobytes())
         self._layout = device.create_bind_group_layout(
             label="gpurender i420",
             entries=[

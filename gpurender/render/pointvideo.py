@@ -35,10 +35,10 @@ from .layers.text import default_font, format_text, open_font, rasterize, text_o
 from .readback import ReadbackRing
 from .renderer import check_size, interrupts_at_frame_boundaries
 from .shaderlib import params_buffer
+from .structs import I420_VIDEO, as_bytes
 
 _WORKGROUP = 64  # @workgroup_size of resolve_i420
 _MAX_GROUPS = 65535
-_VIDEO_UNIFORM_SIZE = 80
 
 
 class I420Splat(SplatPipeline):
@@ -74,15 +74,14 @@ class I420Splat(SplatPipeline):
         self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)
         self.template = device.create_buffer(size=self.nbytes, usage=usage.COPY_SRC | usage.COPY_DST)
         self._template_ready = False
-        self.video_uniforms = params_buffer(device, _VIDEO_UNIFORM_SIZE, "i420 video params")
+        self.video_uniforms = params_buffer(device, I420_VIDEO.size, "i420 video params")
         self._title = None
         self._title_capacity = 0
         groups = -(-tiles // _WORKGROUP)
         gx = min(groups, _MAX_GROUPS)
         self._video_groups = (gx, -(-groups // gx), 1)
-        self._video = np.zeros(_VIDEO_UNIFORM_SIZE // 4, np.float32)
-        ints = self._video.view(np.int32)
-        ints[12:16] = (0, width // 8, tiles, gx * _WORKGROUP)
+        self._video = I420_VIDEO.zeros()  # filled by name by the set_* calls
+        self._video["tiles_x"], self._video["tiles"], self._video["stride"] = width // 8, tiles, gx * _WORKGROUP
         self._reserve_title(4)
         self.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.uint32))  # the point buffers and bindings
 
@@ -115,20 +114,20 @@ class I420Splat(SplatPipeline):
 
     def set_video(self, background, title_color=(1.0, 1.0, 1.0, 1.0)) -> None:
         """Opaque background colour and the title's colour (sRGB floats 0..1)."""
-        self._video[0:4] = background
-        self._video[4:8] = title_color
+        self._video["background"] = background
+        self._video["title_color"] = title_color
         self._template_ready = False
 
     def set_title(self, coverage: np.ndarray | None, left: int = 0, top: int = 0) -> None:
         """Upload the title's ``[h, w]`` uint8 coverage with its top-left corner at pixel
         (``left``, ``top``); None for no title."""
-        ints = self._video.view(np.int32)
+        video = self._video
         h, w = (0, 0) if coverage is None else coverage.shape
         # the 8x2 tiles the title touches inside the frame
         x0, x1 = max(left, 0) // 8, -(-min(left + w, self.width) // 8)
         y0, y1 = max(top, 0) // 2, -(-min(top + h, self.height) // 2)
         if w == 0 or h == 0 or x1 <= x0 or y1 <= y0:
-            ints[8:13] = (0, 0, 0, 0, 1)
+            video["title_rect"], video["title_stride"] = (0, 0, 0, 0), 1
             self._title_groups = 0
             return
         stride = -(-w // 4)
@@ -136,8 +135,8 @@ class I420Splat(SplatPipeline):
         padded[:, :w] = coverage
         self._reserve_title(padded.nbytes)
         self.device.queue.write_buffer(self._title, 0, padded)
-        ints[8:13] = (left, top, w, h, stride)
-        ints[16:20] = (x1 - x0, y1 - y0, x0, y0)
+        video["title_rect"], video["title_stride"] = (left, top, w, h), stride
+        video["title_tiles"] = (x1 - x0, y1 - y0, x0, y0)
         self._title_groups = -(-(x1 - x0) * (y1 - y0) // _WORKGROUP)
 
     @staticmethod
@@ -152,7 +151,7 @@ class I420Splat(SplatPipeline):
     def draw_i420(self, command_encoder) -> None:
         """Record the splat and the resolve of the frame set up by the ``set_*`` calls."""
         enc = command_encoder
-        self.device.queue.write_buffer(self.video_uniforms, 0, self._video)
+        self.device.queue.write_buffer(self.video_uniforms, 0, as_bytes(self._video))
         if self.listed and not self._template_ready:
             # the background frame: every tile resolved from keys that are all empty between frames
             cpass = enc.begin_compute_pass()

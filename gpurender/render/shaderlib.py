@@ -1,7 +1,10 @@
 """Loads WGSL sources from ``shaders/`` once, resolving ``//#include "name.wgsl"`` lines.
 
 The include directive is a WGSL comment, so every file stays valid WGSL on its own. A missing
-file fails loudly with the name of the file that asked for it. Sources come from the installed
+file fails loudly with the name of the file that asked for it. ``//#include "struct Name"`` puts
+in the declaration of the parameter struct ``Name`` from :mod:`gpurender.render.structs` (and of
+the structs it uses), where each struct is declared once for both the shader and the Python code
+that fills it; an undeclared name fails as loudly. Sources come from the installed
 package (``gpurender/shaders`` inside the wheel) or, in a source checkout, from ``shaders/`` at the
 repository root.
 
@@ -52,12 +55,28 @@ def load_wgsl(name: str) -> str:
 
         def repl(match: re.Match) -> str:
             included = match.group(1)
+            if included.startswith("struct "):
+                return struct_text(current, included[len("struct "):].strip())
             try:
                 return expand(included)
             except FileNotFoundError as exc:
                 raise FileNotFoundError(f"{current}: cannot include {included!r}: {exc}") from None
 
         return _INCLUDE.sub(repl, _read(current))
+
+    def struct_text(current: str, struct_name: str) -> str:
+        from . import structs
+
+        declared = structs.STRUCTS.get(struct_name)
+        if declared is None:
+            raise ValueError(f"{current}: cannot include \"struct {struct_name}\": no such struct in "
+                             f"gpurender.render.structs; declared: {', '.join(structs.STRUCTS)}")
+        text = []
+        for s in declared.dependencies() + [declared]:
+            if f"struct {s.name}" not in seen:
+                seen.add(f"struct {s.name}")
+                text.append(s.wgsl())
+        return "".join(text)
 
     return expand(name)
 

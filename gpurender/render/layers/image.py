@@ -18,6 +18,7 @@ import wgpu
 from ...errors import SceneError
 from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import QUAD
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 #: Anchor name -> (fraction across, fraction down) of the drawn rectangle placed at (x, y).
@@ -45,7 +46,7 @@ class TexturedQuad:
             primitive={"topology": "triangle-list"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
         )
-        self.uniforms = params_buffer(device, 32, "image params")
+        self.uniforms = params_buffer(device, QUAD.size, "image params")
         self.texture = None
         self.bind_group = None
         self.size = (0, 0)  # width, height of the image in use
@@ -83,10 +84,7 @@ class TexturedQuad:
         rpass = clear_pass(command_encoder, target_view)
         w, h = self.size
         if self.bind_group is not None and w and h and rect[2] > 0 and rect[3] > 0:
-            data = np.zeros(8, dtype=np.float32)
-            data[0:4] = rect
-            data[4:6] = (w, h)
-            data.view(np.uint32)[6] = 1 if filtered else 0
+            data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0)
             self.device.queue.write_buffer(self.uniforms, 0, data)
             # Shade only the pixels the rectangle can touch: the fullscreen triangle otherwise runs
             # the fragment shader over the whole frame (on a software rasterizer ~10 ms at 640x480

@@ -20,12 +20,11 @@ import wgpu
 from ...errors import SceneError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import PARTICLE, PARTICLES_DRAW, PARTICLES_STEP
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 from .points import SPRITE_BLENDS
 
-PARTICLE_BYTES = 32
-SIM_FLOATS = 32
-DRAW_FLOATS = 32
+PARTICLE_BYTES = PARTICLE.size
 WORKGROUP = 64
 
 
@@ -65,8 +64,8 @@ class ParticlesRenderer(LayerRenderer):
         # COPY_SRC so that the state can be read back (tests, debugging).
         usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
         self.particles = device.create_buffer(size=self.capacity * PARTICLE_BYTES, usage=usage)
-        self.sim_uniforms = params_buffer(device, SIM_FLOATS * 4, "particles sim params")
-        self.draw_uniforms = params_buffer(device, DRAW_FLOATS * 4, "particles draw params")
+        self.sim_uniforms = params_buffer(device, PARTICLES_STEP.size, "particles sim params")
+        self.draw_uniforms = params_buffer(device, PARTICLES_DRAW.size, "particles draw params")
 
         sim_module = device.create_shader_module(label="particles.wgsl", code=load_wgsl("particles.wgsl"))
         self.sim_pipeline = device.create_compute_pipeline(
@@ -104,7 +103,7 @@ class ParticlesRenderer(LayerRenderer):
     def read_state(self) -> np.ndarray:
         """The pool as ``[count, 8]`` float32: x, y, z, age, vx, vy, vz, life (waits for the GPU)."""
         data = self.ctx.device.queue.read_buffer(self.particles)
-        state = np.frombuffer(bytes(data), dtype=np.float32).reshape(self.capacity, 8).copy()
+        state = np.frombuffer(bytes(data), dtype=np.float32).reshape(self.capacity, PARTICLE.size // 4).copy()
         if self._clear_pending:  # reset() but not yet advanced: the buffer is cleared lazily
             state[:] = 0.0
         return state
@@ -134,38 +133,37 @@ class ParticlesRenderer(LayerRenderer):
 
     def sim_data(self, frame: FrameInfo, n_emit: int) -> np.ndarray:
         v = lambda key: self.value(key, frame)  # noqa: E731
-        data = np.zeros(SIM_FLOATS, dtype=np.float32)
-        ints = data.view(np.uint32)
         emitter = (v("x"), v("y"), 0.0 if self.screen else v("z"))
         direction = self.layer.params["direction"]
         if self.screen:
             direction = (direction[0], direction[1], 0.0)
         spread = min(max(v("spread"), 0.0), 180.0)
-        data[0:3] = emitter
-        data[3] = max(v("radius"), 0.0)
-        data[4:7] = _unit(direction)
-        data[7] = math.cos(math.radians(spread))
-        data[8:11] = (0.0, 0.0, 1.0) if self.screen else (0.0, 1.0, 0.0)
-        data[11] = v("speed")
-        ints[12] = self.layer.params["seed"] & 0xFFFFFFFF
-        ints[13] = frame.index & 0xFFFFFFFF
-        ints[14] = self._head
-        ints[15] = n_emit
-        ints[16] = self.capacity
-        ints[17] = self.substeps
-        data[18] = 1.0 / frame.fps
-        data[19] = (frame.index - 1) / frame.fps
-        data[20] = max(v("life"), 0.0)
-        data[21] = v("life_jitter")
-        data[22] = v("speed_jitter")
-        data[23] = v("gravity")
-        data[24] = v("drag")
-        data[25] = v("swirl")
-        data[26] = v("turbulence")
-        data[27] = v("turbulence_scale")
-        data[28] = math.radians(spread)
-        ints[29] = 1 if self.screen else 0
-        return data
+        return PARTICLES_STEP.pack(
+            emitter=emitter,
+            radius=max(v("radius"), 0.0),
+            direction=_unit(direction),
+            spread_cos=math.cos(math.radians(spread)),
+            axis=(0.0, 0.0, 1.0) if self.screen else (0.0, 1.0, 0.0),
+            speed=v("speed"),
+            seed=self.layer.params["seed"] & 0xFFFFFFFF,
+            frame=frame.index & 0xFFFFFFFF,
+            head=self._head,
+            n_emit=n_emit,
+            capacity=self.capacity,
+            substeps=self.substeps,
+            frame_dt=1.0 / frame.fps,
+            time=(frame.index - 1) / frame.fps,
+            life=max(v("life"), 0.0),
+            life_jitter=v("life_jitter"),
+            speed_jitter=v("speed_jitter"),
+            gravity=v("gravity"),
+            drag=v("drag"),
+            swirl=v("swirl"),
+            turbulence=v("turbulence"),
+            turbulence_scale=v("turbulence_scale"),
+            spread=math.radians(spread),
+            screen=1 if self.screen else 0,
+        )
 
     def advance(self, command_encoder, frame: FrameInfo) -> None:
         if frame.index != self._next_frame:
@@ -189,16 +187,16 @@ class ParticlesRenderer(LayerRenderer):
     def draw_data(self, frame: FrameInfo) -> np.ndarray:
         p = self.layer.params
         view_proj = screen_matrix(self.ctx.aspect) if self.screen else self.ctx.view_proj(frame)
-        data = np.zeros(DRAW_FLOATS, dtype=np.float32)
-        data[0:16] = to_wgsl(view_proj).reshape(-1)
-        data[16:18] = (self.ctx.width, self.ctx.height)
-        data[18] = max(self.value("size", frame), 0.0)
-        data[19] = max(self.value("size_end", frame), 0.0)
-        data[20:24] = p["color"]
-        data[24:28] = p["color_end"]
-        data[28] = min(max(self.value("softness", frame), 0.0), 1.0)
-        data[29] = max(self.value("brightness", frame), 0.0)
-        return data
+        return PARTICLES_DRAW.pack(
+            view_proj=to_wgsl(view_proj),
+            viewport=(self.ctx.width, self.ctx.height),
+            size=max(self.value("size", frame), 0.0),
+            size_end=max(self.value("size_end", frame), 0.0),
+            color=p["color"],
+            color_end=p["color_end"],
+            softness=min(max(self.value("softness", frame), 0.0), 1.0),
+            brightness=max(self.value("brightness", frame), 0.0),
+        )
 
     def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
         self.ctx.device.queue.write_buffer(self.draw_uniforms, 0, self.draw_data(frame))

@@ -3,7 +3,7 @@
 Points come from a built-in shape, one point file, or a sequence of per-frame point files (a
 folder or glob: track frame ``k`` shows file ``k``, holding the last file or looping). They and
 their colours live in storage buffers uploaded once (per file change, for a sequence); per frame
-only a small uniform (matrices, size) changes, plus the colours when they follow an audio
+only a small parameter block (matrices, size) changes, plus the colours when they follow an audio
 feature. Three drawing modes: ``blend`` (premultiplied over, in buffer order), ``additive``
 (glow) and ``depth`` (depth-tested, nearest point wins).
 """
@@ -20,9 +20,9 @@ from ...scene.pointfile import MAX_POINTS, PointLimit
 from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import POINTS
 from .base import FrameInfo, LayerRenderer, register_renderer
 
-UNIFORM_SIZE = 160
 #: Blend state of premultiplied sprites per draw mode (``depth``: none, the depth test decides);
 #: the particles layer draws its sprites with the same states.
 SPRITE_BLENDS = {
@@ -105,7 +105,7 @@ class PointCloudPipeline:
         self.limit = point_limit(device, self.bytes_per_point)
         self.draw_mode = draw
         module = device.create_shader_module(code=load_wgsl("points.wgsl"))
-        self.uniforms = params_buffer(device, UNIFORM_SIZE, "points params")
+        self.uniforms = params_buffer(device, POINTS.size, "points params")
         depth = None
         if draw == "depth":
             depth = {"format": "depth32float", "depth_write_enabled": True, "depth_compare": "less"}
@@ -160,10 +160,8 @@ class PointCloudPipeline:
             self.device.queue.write_buffer(self._colors, 0, cols)
 
     def set_uniforms(self, view_proj, model, width, height, size, softness, brightness) -> None:
-        data = np.zeros(UNIFORM_SIZE // 4, dtype=np.float32)
-        data[0:16] = to_wgsl(view_proj).reshape(-1)
-        data[16:32] = to_wgsl(model).reshape(-1)
-        data[32:37] = (width, height, max(size, 0.0), min(max(softness, 0.0), 1.0), brightness)
+        data = POINTS.pack(view_proj=to_wgsl(view_proj), model=to_wgsl(model), viewport=(width, height),
+                           size=max(size, 0.0), softness=min(max(softness, 0.0), 1.0), brightness=brightness)
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
     def draw(self, command_encoder, target_view, width, height) -> None:

@@ -23,6 +23,7 @@ import wgpu
 
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import SPLAT
 from .base import FrameInfo, LayerRenderer, register_renderer
 from .points import PointCloudPipeline, point_limit
 
@@ -31,7 +32,6 @@ _EMPTY_COLORS = np.zeros(0, np.uint32)
 _IDENTITY = np.eye(4)
 _WORKGROUP = 64  # @workgroup_size of the splat pass
 _MAX_GROUPS = 65535  # WebGPU's guaranteed workgroups per dispatch dimension
-_UNIFORM_SIZE = 112
 
 
 def frame_point_limit(device, draw: str):
@@ -84,7 +84,7 @@ class SplatPipeline:
                 primitive={"topology": "triangle-list"},
                 fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
             )
-        self.uniforms = params_buffer(device, _UNIFORM_SIZE, "splat params")
+        self.uniforms = params_buffer(device, SPLAT.size, "splat params")
         # zero-initialised as WebGPU guarantees, and zeroed again by every resolve
         self.keys = device.create_buffer(size=width * height * 4,
                                          usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
@@ -146,14 +146,10 @@ class SplatPipeline:
         far = max(row[3] + reach, near + 1e-6)
         index_bits = max(self.count.bit_length(), 1)
         levels = float(2 ** min(32 - index_bits, 24) - 1)  # within float32's exact integers
-        data = np.zeros(_UNIFORM_SIZE // 4, dtype=np.float32)
-        ints = data.view(np.uint32)
-        data[0:16] = to_wgsl(view_proj).reshape(-1)
-        data[16:20] = (self.width, self.height, max(size, 0.0) / 2.0, brightness)
-        ints[20:24] = (self.count, self._groups[0] * _WORKGROUP, self.width, self.height)
-        data[24:26] = (near, far)
-        ints[26] = index_bits
-        data[27] = levels
+        data = SPLAT.pack(view_proj=to_wgsl(view_proj), viewport=(self.width, self.height),
+                          radius=max(size, 0.0) / 2.0, brightness=brightness, count=self.count,
+                          stride=self._groups[0] * _WORKGROUP, width=self.width, height=self.height,
+                          depth_near=near, depth_far=far, index_bits=index_bits, depth_levels=levels)
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
     def draw_splat(self, command_encoder) -> None:

@@ -23,14 +23,14 @@ from ...errors import SceneError
 from ...scene.layers_fx import DEFINES_SHADE, SHADE_SIGNATURE, read_shader_code
 from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import AUDIO_FEATURES, SHADER_INPUTS, as_bytes
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
 
 #: Scalar features in the order of the WGSL ``AudioFeatures`` struct (which
-#: tests/test_audio_features.py checks against gpurender.audio.features.FEATURES).
+#: gpurender.render.structs.AUDIO_FEATURES declares from gpurender.audio.features.FEATURES).
 FEATURE_ORDER = feature_names()
 SIGNATURE = SHADE_SIGNATURE
-_INPUTS_FLOATS = 16
-_FEATURES_FLOATS = -(-len(FEATURE_ORDER) // 4) * 4  # the struct is padded to whole vec4s
+_FEATURES_FLOATS = AUDIO_FEATURES.size // 4  # the struct is padded to whole vec4s
 
 _LOCATION = re.compile(r"┌─\s*[^\s:]*:(\d+):(\d+)")
 _SNIPPET_LINE = re.compile(r"^\s*(\d+)\s*│")
@@ -184,8 +184,8 @@ class ShaderRenderer(LayerRenderer):
         if failure is not None:
             raise SceneError(compile_error_message(failure, offset, user_lines, self.source_name))
 
-        self.inputs = params_buffer(device, _INPUTS_FLOATS * 4, "shader inputs")
-        self.features = params_buffer(device, _FEATURES_FLOATS * 4, "shader features")
+        self.inputs = params_buffer(device, SHADER_INPUTS.size, "shader inputs")
+        self.features = params_buffer(device, AUDIO_FEATURES.size, "shader features")
         self.n_bands = ctx.feature_width("bands") if ctx.features is not None else 1
         self.n_wave = ctx.feature_width("waveform") if ctx.features is not None else 1
         self.bind_group = device.create_bind_group(layout=self.bind_group_layout, entries=[
@@ -199,14 +199,14 @@ class ShaderRenderer(LayerRenderer):
 
     def feature_row(self, frame: FrameInfo) -> np.ndarray:
         """The frame's scalar features in :data:`FEATURE_ORDER` (zeros without audio)."""
-        out = np.zeros(_FEATURES_FLOATS, dtype=np.float32)
         features = self.ctx.features
         if features is None or self.ctx.params.n_frames == 0:
-            return out
-        if self._table is None:
-            self._table = np.stack([np.asarray(features.scalar(n), np.float32) for n in FEATURE_ORDER], axis=1)
-        out[:len(FEATURE_ORDER)] = self._table[self.ctx.clamp_frame(frame.index)]
-        return out
+            return as_bytes(AUDIO_FEATURES.zeros()).view(np.float32)
+        if self._table is None:  # one AudioFeatures record per frame, filled by name
+            self._table = np.zeros(self.ctx.params.n_frames, AUDIO_FEATURES.dtype)
+            for name in FEATURE_ORDER:
+                self._table[name] = features.scalar(name)
+        return as_bytes(self._table[self.ctx.clamp_frame(frame.index)]).view(np.float32)
 
     def phase(self, frame: FrameInfo) -> float:
         """The integral of ``speed`` over time up to ``frame`` (``speed * time`` when constant)."""
@@ -226,18 +226,17 @@ class ShaderRenderer(LayerRenderer):
         return float(phase[last] + (i - last) * series[-1] / self.ctx.fps)
 
     def inputs_data(self, frame: FrameInfo) -> np.ndarray:
-        data = np.zeros(_INPUTS_FLOATS, dtype=np.float32)
-        ints = data.view(np.uint32)
-        data[0:2] = (self.ctx.width, self.ctx.height)
-        data[2] = frame.time
-        ints[3] = max(frame.index, 0)
-        data[4] = frame.fps
-        data[5] = self.phase(frame)
-        ints[6] = max(self.n_bands, 1)
-        ints[7] = max(self.n_wave, 1)
-        ints[8] = self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0
-        data[12:16] = [self.value(f"param{k}", frame) for k in range(1, 5)]
-        return data
+        return SHADER_INPUTS.pack(
+            resolution=(self.ctx.width, self.ctx.height),
+            time=frame.time,
+            frame=max(frame.index, 0),
+            fps=frame.fps,
+            phase=self.phase(frame),
+            gpurender_n_bands=max(self.n_bands, 1),
+            gpurender_n_wave=max(self.n_wave, 1),
+            gpurender_row=self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0,
+            params=[self.value(f"param{k}", frame) for k in range(1, 5)],
+        )
 
     def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
         queue = self.ctx.device.queue

@@ -1,7 +1,7 @@
 """The ``waveform`` layer: the frame's audio samples as a line or a filled shape about a centre line.
 
 The whole track's waveform table (``features.waveform``, ``[n_frames, width]`` in -1..1) is
-uploaded once through the render context; per frame only a small uniform changes.
+uploaded once through the render context; per frame only a small parameter block changes.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..shaderlib import load_wgsl, params_buffer
+from ..structs import WAVEFORM
 from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
-
-UNIFORM_FLOATS = 24
 
 
 @register_renderer("waveform")
@@ -26,7 +25,7 @@ class WaveformRenderer(LayerRenderer):
             primitive={"topology": "triangle-list"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.target_format}]},
         )
-        self.uniforms = params_buffer(device, UNIFORM_FLOATS * 4, "waveform params")
+        self.uniforms = params_buffer(device, WAVEFORM.size, "waveform params")
         self.n_samples = ctx.feature_width("waveform") if ctx.features is not None else 1
         self.bind_group = device.create_bind_group(
             layout=self.pipeline.get_bind_group_layout(0),
@@ -37,27 +36,26 @@ class WaveformRenderer(LayerRenderer):
         )
 
     def uniform_data(self, frame: FrameInfo) -> np.ndarray:
-        """The uniform block for ``frame`` (pixel units, y up)."""
+        """The parameter block for ``frame`` (:data:`~gpurender.render.structs.WAVEFORM`; pixel units, y up)."""
         p = self.layer.params
         w, h = self.ctx.width, self.ctx.height
         color = np.asarray(p["color"], np.float32)
         fill = p["fill_color"]
         fill = np.asarray(fill, np.float32) if fill is not None else color * np.float32((1, 1, 1, 0.5))
-        data = np.zeros(UNIFORM_FLOATS, dtype=np.float32)
-        data[0:4] = color
-        data[4:8] = fill
-        data[8:10] = (w, h)
-        ints = data.view(np.uint32)
-        ints[10] = self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0
-        ints[11] = max(self.n_samples, 1)
-        data[12] = self.value("x", frame) * w
-        data[13] = max(self.value("width", frame), 1e-6) * w
-        data[14] = self.value("y", frame) * h
-        data[15] = 0.5 * self.value("height", frame) * h
-        data[16] = self.value("gain", frame)
-        data[17] = max(self.value("thickness", frame), 0.0)
-        ints[18] = 1 if p["style"] == "filled" else 0
-        return data
+        return WAVEFORM.pack(
+            color=color,
+            fill_color=fill,
+            viewport=(w, h),
+            frame=self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0,
+            n_samples=max(self.n_samples, 1),
+            left=self.value("x", frame) * w,
+            span=max(self.value("width", frame), 1e-6) * w,
+            centre=self.value("y", frame) * h,
+            amplitude=0.5 * self.value("height", frame) * h,
+            gain=self.value("gain", frame),
+            thickness=max(self.value("thickness", frame), 0.0),
+            filled=1 if p["style"] == "filled" else 0,
+        )
 
     def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
         self.ctx.device.queue.write_buffer(self.uniforms, 0, self.uniform_data(frame))
