@@ -122,12 +122,15 @@ def _presets(key: str, values) -> dict[str, dict[str, str]]:
 
 
 # Constant-quality settings per quality preset (high, medium, low), in each encoder's own scale,
-# tuned so that a preset gives about the same PSNR in every codec (benchmarks/bench_quality.py:
-# "high" within 1.5 dB at 1080p; results in benchmarks/results/quality-*.json).
+# tuned so that a preset gives about the same PSNR in every codec: benchmarks/bench_quality.py
+# (1080p torus_spectrum, Y-PSNR against the lossless render) put x264 CRF 18/23/28 at 40.3/36.3/32.7
+# dB, and the values here within 0.4 dB of those (results/quality-*.json). x264 is the reference.
+# The scales differ a lot: VP9 and SVT-AV1 need CRF 34 for what x264 gives at 18 (VP9's old "high",
+# CRF 24 capped at 2 Mb/s, gave 28.5 dB there; the same CRF uncapped 45 dB at 1.5x x264's bitrate).
 X264_CRF = (18, 23, 28)
-X265_CRF = (22, 27, 32)
-SVTAV1_CRF = (28, 35, 42)
-VP9_CRF = (24, 31, 37)
+X265_CRF = (21, 25, 30)
+SVTAV1_CRF = (34, 42, 51)
+VP9_CRF = (34, 42, 50)
 NVENC_CQ = {"h264_nvenc": (19, 24, 29), "hevc_nvenc": (21, 26, 31), "av1_nvenc": (28, 34, 40)}
 PRORES_PROFILE = (3, 2, 1)  # HQ, Standard, LT
 PRORES_4444 = 4
