@@ -26,11 +26,20 @@ through ``/proc/self/clear_refs``), and ``traced_peak_mb``: the peak of Python/N
 traced by ``tracemalloc`` during a separate run. Both include the output arrays; ``output_mb``
 gives their size. On CuPy, ``gpu_pool_mb`` is CuPy's memory pool after the run.
 
+``--beats`` measures the beat tracker instead (issue 13): its cost on a ``--beat-minutes`` (3)
+minute demo track at 60 fps, stage by stage (its own batched FFT at 100 frames a second; tempo,
+dynamic programming and downbeats; mapping to frames), best of ``--repeats``, beside the whole
+analysis of the same track; and its accuracy on the generated tracks with known beats that
+tests/test_audio_beats.py uses (found, extras, largest and median timing error; counted as
+:func:`gpurender.audio.synth.score_beats` says). It writes the ``beat_tracker`` entry of the
+results file and keeps the rest of it.
+
 Usage::
 
     python benchmarks/bench_audio.py                          # issue 3's workload (a few minutes)
     python benchmarks/bench_audio.py --minutes 1 --repeats 1  # a quick look
     python benchmarks/bench_audio.py --out benchmarks/results/audio-mybox.json
+    python benchmarks/bench_audio.py --beats                  # the beat tracker (about a minute)
 
 Writes ``benchmarks/results/audio-<machine>.json`` (machine = CPU architecture and count, plus
 the GPU when CuPy runs, or ``--machine``) and prints a table.
@@ -208,6 +217,104 @@ def worker(args) -> dict:
     return result
 
 
+BEAT_TRACKS = {
+    # name: (sections of gpurender.audio.synth.beat_track, keyword arguments)
+    "kick 120 BPM + off-beat hats": ([(120, 48)], {}),
+    "kick 97 BPM + off-beat hats": ([(97, 48)], {}),
+    "100 -> 130 BPM": ([(100, 24), (130, 32)], {}),
+    "120 BPM, 4.25 s silence, 120 BPM": ([(120, 24), (0, 4.25), (120, 24)], {}),
+    "3/4 at 110 BPM": ([(110, 36)], {"meter": 3}),
+    "kick 180 BPM + off-beat hats": ([(180, 60)], {}),
+    "85 -> 170 BPM (not required)": ([(85, 16), (170, 32)], {}),
+}
+
+
+def beat_benchmark(args) -> dict:
+    """The beat tracker's cost on a demo track and its accuracy on generated tracks."""
+    from gpurender.audio.analysis import _Analysis
+    from gpurender.audio.backend import get_backend
+    from gpurender.audio.beats import beat_series, track_beats
+    from gpurender.audio.framing import fps_fraction
+    from gpurender.audio.synth import beat_track, score_beats
+
+    settings = AnalysisSettings(backend="numpy", keep_spectrum=False)
+    audio = demo_track(args.beat_minutes * 60, sample_rate=args.sample_rate)
+    fps = 60
+    stages: dict[str, list[float]] = {"fft": [], "track": [], "frames": [], "analyze": []}
+    load_before = os.getloadavg()[0]
+    for _ in range(args.repeats):
+        analysis = _Analysis(audio, fps_fraction(fps), int(audio.duration * fps) + 1, settings,
+                             get_backend("numpy"))
+        start = time.perf_counter()
+        energy, rms, hop = analysis._beat_energy()
+        stages["fft"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        beats = track_beats(energy, rms, audio.sample_rate, hop, audio.mono)
+        stages["track"].append(time.perf_counter() - start)
+        ends = np.round(np.arange(analysis.n) * audio.sample_rate / fps).astype(np.int64)
+        start = time.perf_counter()
+        beat_series(beats, ends, audio.sample_rate, fps, settings.beat_decay)
+        stages["frames"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        analyze(audio, fps, settings=settings)
+        stages["analyze"].append(time.perf_counter() - start)
+    load_after = os.getloadavg()[0]
+    best = {k: min(v) for k, v in stages.items()}
+    tracker = best["fft"] + best["track"] + best["frames"]
+    # Memory of the tracker alone (its FFT and search), as tracemalloc sees it.
+    tracemalloc.start()
+    energy, rms, hop = analysis._beat_energy()
+    track_beats(energy, rms, audio.sample_rate, hop, audio.mono)
+    traced_peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    del energy, rms
+    print(f"\nbeat tracker on a {args.beat_minutes:g}-minute demo track ({audio.sample_rate} Hz, {fps} fps), "
+          f"best of {args.repeats}:")
+    print(f"  batched FFT at 100 frames/s {best['fft']:6.2f} s")
+    print(f"  tempo, DP, downbeats        {best['track']:6.2f} s")
+    print(f"  beats to frames             {best['frames']:6.2f} s")
+    print(f"  tracker total               {tracker:6.2f} s  ({tracker / best['analyze'] * 100:.0f}% of the whole "
+          f"analysis, {best['analyze']:.2f} s; {len(beats.times)} beats, {beats.tempo:.1f} BPM)")
+    print(f"  tracker peak memory (traced) {traced_peak_mb:5.1f} MB; load average {load_before:.1f} -> "
+          f"{load_after:.1f} on {os.cpu_count()} CPUs")
+
+    accuracy = []
+    print(f"\n{'generated track':36s} {'beats':>5s} {'found':>7s} {'extras':>6s} {'strict':>14s} {'max ms':>6s} "
+          f"{'med ms':>6s} {'bars':>4s} {'downbeats':>10s}")
+    for name, (sections, options) in BEAT_TRACKS.items():
+        track = beat_track(sections, **options)
+        features = analyze(track.audio, 30, settings=settings)
+        score = score_beats(features.beat_times, track.beats, 0.03, track.tempo_changes)
+        strict = score_beats(features.beat_times, track.beats, 0.03)
+        down = score_beats(features.downbeat_times, track.downbeats, 0.03)
+        bars = int(round(len(features.beat_times) / max(len(features.downbeat_times), 1)))
+        row = {"track": name, "sections": sections, **options, "true_beats": len(track.beats),
+               "found_percent": 100 * score.found_fraction, "extras": score.extras,
+               "found_percent_without_allowance": 100 * strict.found_fraction,
+               "extras_without_allowance": strict.extras,
+               "max_error_ms": score.max_error_ms, "median_error_ms": score.median_error_ms,
+               "downbeats_found": down.found, "true_downbeats": len(track.downbeats),
+               "downbeat_extras": down.extras}
+        accuracy.append(row)
+        print(f"{name:36s} {len(track.beats):5d} {row['found_percent']:6.1f}% {score.extras:6d} "
+              f"{strict.found_fraction * 100:6.1f}% x{strict.extras:<5d} {score.max_error_ms:6.1f} {score.median_error_ms:6.1f} {bars:4d} "
+              f"{down.found:4d}/{len(track.downbeats):<3d} x{down.extras}")
+    print("found: true beats with a detection within 30 ms (one to one); extras: detections with no true beat;")
+    print("errors: |detected - true| of matched beats; at a tempo change 4 beats may be missed (see score_beats);")
+    print("strict: found and extras with no allowance at all; bars: beats per bar found")
+    return {
+        "command": "python benchmarks/bench_audio.py " + " ".join(sys.argv[1:]),
+        "cost": {"minutes": args.beat_minutes, "sample_rate": audio.sample_rate, "fps": fps,
+                 "track": "gpurender.audio.demo_track", "repeats": args.repeats,
+                 "fft_seconds": best["fft"], "track_seconds": best["track"], "frames_seconds": best["frames"],
+                 "tracker_seconds": tracker, "whole_analysis_seconds": best["analyze"],
+                 "beats": int(len(beats.times)), "tempo_bpm": beats.tempo,
+                 "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
+                 "traced_peak_mb_tracker": traced_peak_mb},
+        "accuracy": {"tolerance_ms": 30, "fps": 30, "tracks": accuracy},
+    }
+
+
 def machine_info() -> dict:
     cpu = platform.processor() or ""
     try:
@@ -254,6 +361,8 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--machine", default=None, help="name used in the results file")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/audio-<machine>.json)")
+    ap.add_argument("--beats", action="store_true", help="measure the beat tracker (cost and accuracy) only")
+    ap.add_argument("--beat-minutes", type=float, default=3.0, help="track length for --beats (default 3)")
     ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant
     ap.add_argument("--track", help=argparse.SUPPRESS)
     ap.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
@@ -266,6 +375,15 @@ def main() -> None:
     info = machine_info()
     machine = args.machine or _machine_slug(info)
     print(f"machine: {machine} | {info['cpu']} | {info['cpu_count']} CPUs | {info['cupy']}")
+    if args.beats:
+        out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"audio-{machine}.json"
+        document = json.loads(out.read_text()) if out.exists() else {
+            "benchmark": "audio analysis", "machine": {"name": machine, **info}}
+        document["beat_tracker"] = {"machine": {"name": machine, **info}, **beat_benchmark(args)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote the beat_tracker entry of {out}")
+        return
     n_frames = int(args.minutes * 60 * args.fps) + 1
     print(f"workload: {args.minutes:g} min stereo {args.sample_rate} Hz, {args.fps} fps ({n_frames} frames), "
           f"FFT {args.fft}")
@@ -357,6 +475,10 @@ def main() -> None:
             "cpu": loop["cpu_seconds"] / batched["cpu_seconds"] if loop and batched else None,
         },
     }
+    if out.exists():  # keep the beat tracker's entry (bench_audio.py --beats writes it)
+        previous = json.loads(out.read_text())
+        if "beat_tracker" in previous:
+            document["beat_tracker"] = previous["beat_tracker"]
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 

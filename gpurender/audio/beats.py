@@ -79,6 +79,8 @@ PRIOR_BPM = 120.0
 PRIOR_OCTAVES = 1.0
 TEMPO_WINDOW_SECONDS = 6.0
 TEMPO_HOP_SECONDS = 0.5
+# Tempo windows (and chroma windows) are analysed this many at a time, to bound memory.
+WINDOWS_PER_BLOCK = 256
 # A period's salience adds the autocorrelation at its first HARMONICS multiples (weighted 1/k).
 HARMONICS = 4
 # Viterbi over the tempo windows: cost per octave of tempo change between neighbouring windows.
@@ -203,14 +205,18 @@ def _levels(energy: np.ndarray, rate: float) -> np.ndarray:
     top = energy.max(axis=1).astype(np.float64) if energy.size else np.zeros(n)
     overall = float(top.max()) if n else 0.0
     if overall <= 0.0:
-        return np.zeros(energy.shape, np.float64)
+        return np.zeros(energy.shape, np.float32)
     lowest = 10.0 * math.log10(overall) - QUIET_DB
     loud = 10.0 * np.log10(np.maximum(top, overall * 10.0 ** (-QUIET_DB / 10.0)))
     width = max(1, int(round(NORMALISE_SECONDS * rate))) | 1
     loud = _running_mean(maximum_filter1d(loud, size=width, mode="nearest"), width)
-    floor = np.maximum(loud - LEVEL_RANGE_DB, lowest)
-    decibels = 10.0 * np.log10(np.maximum(energy.astype(np.float64), 1e-300))
-    return np.maximum(decibels - floor[:, None], 0.0)
+    floor = np.maximum(loud - LEVEL_RANGE_DB, lowest).astype(np.float32)
+    # float32 and in place: this is the tracker's largest array ([frames, bands], 100 frames a second).
+    levels = np.maximum(energy, np.float32(1e-30), dtype=np.float32)
+    np.log10(levels, out=levels)
+    levels *= np.float32(10.0)
+    levels -= floor[:, None]
+    return np.maximum(levels, np.float32(0.0), out=levels)
 
 
 def onset_envelope(levels: np.ndarray, low: np.ndarray, rate: float) -> np.ndarray:
@@ -220,14 +226,15 @@ def onset_envelope(levels: np.ndarray, low: np.ndarray, rate: float) -> np.ndarr
         return np.zeros(0)
     # A rise counts over the higher of the two frames before: a sustained bass note's level
     # wobbles from one short window to the next with its phase, and that is no onset.
-    before = np.zeros_like(levels)
-    before[1:] = levels[:-1]
-    before[2:] = np.maximum(before[2:], levels[:-2])
-    rise = np.maximum(levels - before, 0.0)
-    rise[0] = 0.0
-    flux = rise.mean(axis=1)
+    rise = np.empty_like(levels)
+    rise[0] = levels[0]
+    rise[1:] = levels[:-1]
+    np.maximum(rise[2:], levels[:-2], out=rise[2:])
+    np.subtract(levels, rise, out=rise)
+    np.maximum(rise, 0.0, out=rise)
+    flux = rise.mean(axis=1, dtype=np.float64)
     if low.any():
-        flux += rise[:, low].mean(axis=1)
+        flux += rise[:, low].mean(axis=1, dtype=np.float64)
     return np.maximum(flux - _running_mean(flux, max(1, int(round(BASELINE_SECONDS * rate)))), 0.0)
 
 
@@ -300,18 +307,20 @@ def tempo_reference(strength: np.ndarray, silent: np.ndarray, periods: np.ndarra
     hop = max(1, int(round(TEMPO_HOP_SECONDS * rate)))
     centres = np.arange(0, n, hop)
     padded = np.concatenate([np.zeros(width // 2), strength, np.zeros(width)])
-    index = centres[:, None] + np.arange(width)[None, :]
-    windows = padded[index] * np.hanning(width)[None, :]
-    windows -= windows.mean(axis=1, keepdims=True)
+    taper = np.hanning(width)
     size = 1 << int(math.ceil(math.log2(2 * width)))
-    spectrum = np.fft.rfft(windows, size, axis=1)
-    acf = np.fft.irfft(spectrum * np.conj(spectrum), size, axis=1)[:, :width]
-    energy = acf[:, :1]
-    acf = np.where(energy > 1e-12, acf / np.maximum(energy, 1e-12), 0.0)
     salience = np.zeros((len(centres), len(periods)))
-    for multiple in range(1, HARMONICS + 1):
-        lags = np.minimum(multiple * periods, width - 1)
-        salience += np.maximum(acf[:, lags], 0.0) / multiple
+    for first in range(0, len(centres), WINDOWS_PER_BLOCK):
+        block = centres[first:first + WINDOWS_PER_BLOCK]
+        windows = padded[block[:, None] + np.arange(width)[None, :]] * taper
+        windows -= windows.mean(axis=1, keepdims=True)
+        spectrum = np.fft.rfft(windows, size, axis=1)
+        acf = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, size, axis=1)[:, :width]
+        energy = acf[:, :1]
+        acf = np.where(energy > 1e-12, acf / np.maximum(energy, 1e-12), 0.0)
+        for multiple in range(1, HARMONICS + 1):
+            lags = np.minimum(multiple * periods, width - 1)
+            salience[first:first + len(block)] += np.maximum(acf[:, lags], 0.0) / multiple
     bpm = 60.0 * rate / periods
     salience *= np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)[None, :]
     top = salience.max(axis=1, keepdims=True)
@@ -527,21 +536,27 @@ def _bar_positions(accent: np.ndarray, meter: int) -> np.ndarray:
 
 def _chroma_change(mono: np.ndarray, sample_rate: int, grid: np.ndarray, part_of: np.ndarray) -> np.ndarray:
     """Per grid beat: 1 - cosine similarity of its chroma and the previous beat's (0 for a part's first)."""
+    import scipy.fft
+
     size = 1 << max(8, int(round(math.log2(CHROMA_SECONDS * sample_rate))))
     intervals = np.diff(grid)
     following = np.concatenate([intervals, intervals[-1:]])
     centres = np.round((grid + 0.75 * following) * sample_rate).astype(np.int64)
-    starts = centres - size // 2
-    padded = np.concatenate([np.zeros(size, np.float32), np.asarray(mono, np.float32), np.zeros(size, np.float32)])
-    starts = np.clip(starts + size, 0, len(padded) - size)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, size)[starts]
-    magnitude = np.abs(np.fft.rfft(windows * np.hanning(size).astype(np.float32), axis=1))
     frequencies = np.fft.rfftfreq(size, 1.0 / sample_rate)
-    useful = (frequencies >= CHROMA_HZ[0]) & (frequencies < CHROMA_HZ[1])
+    useful = np.flatnonzero((frequencies >= CHROMA_HZ[0]) & (frequencies < CHROMA_HZ[1]))
     pitch_class = np.round(12.0 * np.log2(frequencies[useful] / 440.0)).astype(np.int64) % 12
+    fold = np.zeros((len(useful), 12), np.float32)  # bin -> pitch class
+    fold[np.arange(len(useful)), pitch_class] = 1.0
+    taper = np.hanning(size).astype(np.float32)
+    mono = np.asarray(mono, np.float32)
     chroma = np.zeros((len(grid), 12))
-    for c in range(12):
-        chroma[:, c] = magnitude[:, useful][:, pitch_class == c].sum(axis=1)
+    for first in range(0, len(grid), WINDOWS_PER_BLOCK):
+        # Gathered window by window (zeros outside the track): no padded copy of the whole track.
+        index = (centres[first:first + WINDOWS_PER_BLOCK] - size // 2)[:, None] + np.arange(size)[None, :]
+        windows = mono[np.clip(index, 0, len(mono) - 1)]
+        windows[(index < 0) | (index >= len(mono))] = 0.0
+        magnitude = np.abs(scipy.fft.rfft(windows * taper, axis=1)[:, useful])
+        chroma[first:first + len(index)] = magnitude @ fold
     norm = np.linalg.norm(chroma, axis=1, keepdims=True)
     chroma = np.where(norm > 1e-12, chroma / np.maximum(norm, 1e-12), 0.0)
     change = np.zeros(len(grid))
