@@ -196,16 +196,11 @@ def _absolute_paths(scene: Scene) -> Scene:
     """The scene with its layers' file paths made absolute, for workers in other directories."""
     from dataclasses import replace
 
-    from .scene.model import layer_types
-
-    types = layer_types()
     layers = []
     for layer in scene.layers:
-        spec = types.get(layer.type)
         params = dict(layer.params)
-        for key, value in params.items():
-            if spec is not None and key in spec.params and spec.params[key].kind == "path" \
-                    and isinstance(value, str) and value and not os.path.isabs(value):
+        for key, value in layer.paths().items():
+            if isinstance(value, str) and not os.path.isabs(value):
                 params[key] = os.path.abspath(value)
         layers.append(replace(layer, params=params))
     return replace(scene, layers=tuple(layers))

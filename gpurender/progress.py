@@ -75,7 +75,8 @@ def cancellable(fn):
     return wrapper
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from an hour up: how progress lines show a duration."""
     seconds = max(0, int(round(seconds)))
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
@@ -144,7 +145,7 @@ class Progress:
         fps = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / fps if fps > 0 else 0.0
         pct = 100.0 * done / self.total if self.total else 100.0
-        stats = f"{done}/{self.total} frames {pct:5.1f}% {fps:6.1f} fps ETA {_clock(eta)}"
+        stats = f"{done}/{self.total} frames {pct:5.1f}% {fps:6.1f} fps ETA {clock(eta)}"
         if self.live:
             width = 28
             filled = int(width * done / self.total) if self.total else width

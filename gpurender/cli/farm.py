@@ -9,13 +9,6 @@ import time
 import click
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 @click.command()
 @click.argument("job_dir", type=click.Path(file_okay=False))
 @click.option("--verify", is_flag=True, help="also check every finished segment against its checksum")
@@ -26,6 +19,7 @@ def status(job_dir, verify, as_json, repair):
     """Show what is done in JOB_DIR, the job directory of a chunked render."""
     from ..farm import JobDir, load_manifest, repair_job
     from ..farm.manifest import coverage_error
+    from ..progress import clock
 
     if repair:
         for line in repair_job(job_dir).lines():
@@ -60,7 +54,7 @@ def status(job_dir, verify, as_json, repair):
     age = time.time() - manifest.updated if manifest.updated else 0.0
     click.echo(f"  chunks: {counts['done']}/{total} done, {counts['running']} running, {counts['failed']} failed, "
                f"{counts['pending']} pending; frames {frames_done}/{manifest.count} "
-               f"({100.0 * frames_done / max(manifest.count, 1):.1f}%); updated {_clock(age)} ago")
+               f"({100.0 * frames_done / max(manifest.count, 1):.1f}%); updated {clock(age)} ago")
     click.echo(f"  {'chunk':>5}  {'frames':>13}  {'state':<8} {'seconds':>8} {'tries':>5}  encoder / host / note")
     for r in manifest.chunks:
         span = f"{r.first}-{r.first + r.count - 1}"

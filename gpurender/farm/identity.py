@@ -93,16 +93,12 @@ def scene_digest(scene) -> str:
     The scene's ``source`` (where it was loaded from) is left out: the same scene loaded from
     another working directory is the same scene. Path parameters count by what they point to.
     """
-    from ..scene.model import layer_types
-
-    types = layer_types()
     layers = []
     for layer in scene.layers:
-        spec = types.get(layer.type)
+        paths = layer.paths()
         params = []
         for key, value in layer.params.items():
-            kind = spec.params[key].kind if spec is not None and key in spec.params else ""
-            if kind == "path" and isinstance(value, str) and value:
+            if key in paths and isinstance(value, str):
                 params.append([key, path_digest(value)])
             else:
                 params.append([key, repr(value)])

@@ -210,6 +210,14 @@ class Layer:
         base = self.origin or f"layer {self.name!r} ({self.type})"
         return f"{base}.{key}" if key else base
 
+    def paths(self) -> dict:
+        """The file parameters (kind ``path``) that are set: key -> the path as given."""
+        spec = layer_types().get(self.type)
+        if spec is None:
+            return {}
+        return {key: self.params[key] for key, param in spec.params.items()
+                if param.kind == "path" and self.params.get(key)}
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -233,13 +241,8 @@ class Scene:
         found = []
         if self.source != "<scene>" and os.path.isfile(self.source):
             found.append(("scene file", self.source))
-        types = layer_types()
         for i, layer in enumerate(self.layers):
-            spec = types.get(layer.type)
-            for key, param in (spec.params.items() if spec is not None else ()):
-                value = layer.params.get(key)
-                if param.kind != "path" or not value:
-                    continue
+            for key, value in layer.paths().items():
                 what = f"layer {i + 1} ({layer.type}) {key}"
                 value = os.fspath(value)
                 if os.path.isdir(value):
