@@ -133,8 +133,9 @@ class Features:
       the beat's sample.
     - ``downbeat`` in 0..1: the same pulse on the first beat of each bar only (3 or 4 beats per
       bar, estimated from the accents: low-band level and chord changes).
-    - ``tempo`` in BPM (40..240, 0 before any beat is tracked): the local tempo, 60 over the
-      median of the three beat intervals around the frame; held through silences.
+    - ``tempo`` in BPM (40..240; 0 only when the track has no beats): the local tempo, 60 over
+      the median of the three beat intervals around the frame; held through silences, and the
+      first beats' tempo before them.
     - ``beat_phase`` in 0..1: 0 on a beat, rising linearly to 1 at the next (the tracked grid,
       which runs on through rests shorter than half a second); 0 in silence.
 

@@ -70,14 +70,17 @@ def plot_features(features: Features, path) -> None:
 
     axes[3].plot(times, features.onset, color="tab:purple", linewidth=0.8, label="onset")
     axes[3].plot(times, features.beat, color="tab:orange", linewidth=0.8, alpha=0.8, label="beat")
-    beats = times[features.beat >= 1.0]
+    beats, downbeats = features.beat_times, features.downbeat_times
     if beats.size:
         axes[3].vlines(beats, 0, 1, color="tab:orange", linewidth=0.6, alpha=0.5)
-    axes[3].set_ylabel("onsets")
+    if downbeats.size:
+        axes[3].vlines(downbeats, 0, 1, color="tab:brown", linewidth=1.4, alpha=0.7, label="downbeat")
+    tempo = features.tempo[features.tempo > 0]
+    axes[3].set_ylabel(f"onsets, beats\n~{np.median(tempo):.0f} BPM" if tempo.size else "onsets, beats")
     axes[3].set_ylim(0, 1.02)
     axes[3].set_xlabel("time (s)")
     axes[3].set_xlim(0, end)
-    axes[3].legend(loc="upper right", fontsize="small", ncols=2)
+    axes[3].legend(loc="upper right", fontsize="small", ncols=3)
 
     with atomic_file(path, what="features plot") as handle:
         figure.savefig(handle, format=kind)
