@@ -1,6 +1,7 @@
 // Live particles drawn as round, soft-edged sprites whose size and colour follow their age: each
 // particle is an instance of a 6-vertex quad sized in pixels; dead or unused slots are moved
-// outside the clip volume. Output is premultiplied RGBA.
+// outside the clip volume. Output is premultiplied RGBA. The sprite itself is sprite.wgsl, shared
+// with points.wgsl.
 
 // Structs shared with Python are declared once, in gpurender/render/structs.py.
 //#include "struct Particle"
@@ -11,11 +12,7 @@
 @group(0) @binding(0) var<storage, read> u: ParticlesDraw;
 @group(0) @binding(1) var<storage, read> particles: array<Particle>;
 
-struct VsOut {
-    @builtin(position) position: vec4<f32>,
-    @location(0) corner: vec2<f32>,
-    @location(1) color: vec4<f32>,
-};
+//#include "sprite.wgsl"
 
 const CORNERS = array<vec2<f32>, 6>(
     vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
@@ -23,8 +20,8 @@ const CORNERS = array<vec2<f32>, 6>(
 );
 
 @vertex
-fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> VsOut {
-    var out: VsOut;
+fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> SpriteVertex {
+    var out: SpriteVertex;
     let p = particles[ii];
     let corner = CORNERS[vi];
     out.corner = corner;
@@ -36,22 +33,16 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
     }
     let t = clamp(p.age / p.life, 0.0, 1.0);
     let size = max(u.size * mix(1.0, u.size_end, t), 0.0);
-    clip = vec4<f32>(clip.xy + corner * (size / u.viewport) * clip.w, clip.zw);
-    out.position = clip;
+    out.position = sprite_corner(clip, corner, size, u.viewport);
     out.color = mix(u.color, u.color_end, t);
     return out;
 }
 
 @fragment
-fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
     let d = length(in.corner);
     if (d > 1.0) {
         discard;
     }
-    var edge = 1.0;
-    if (u.softness > 0.0) {  // smoothstep with equal edges is undefined
-        edge = 1.0 - smoothstep(1.0 - min(u.softness, 1.0), 1.0, d);
-    }
-    let a = clamp(in.color.a, 0.0, 1.0) * edge;
-    return vec4<f32>(min(in.color.rgb * u.brightness, vec3<f32>(1.0)) * a, a);
+    return sprite_color(in.color, u.brightness, sprite_edge(d, u.softness));
 }

@@ -1,5 +1,6 @@
 // Point clouds drawn as round sprites: each point is an instance of a 4-vertex strip quad whose size is
-// given in pixels (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA.
+// given in pixels (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA. The sprite
+// itself (corner placement, soft edge, colour) is sprite.wgsl, shared with particles_draw.wgsl.
 
 // Structs shared with Python are declared once, in gpurender/render/structs.py.
 //#include "struct PointsParams"
@@ -9,11 +10,7 @@
 @group(0) @binding(1) var<storage, read> positions: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> colors: array<u32>;
 
-struct VsOut {
-    @builtin(position) position: vec4<f32>,
-    @location(0) corner: vec2<f32>,
-    @location(1) color: vec4<f32>,
-};
+//#include "sprite.wgsl"
 
 // Corners of a triangle strip (4 vertices per instance instead of 6 for a list: on a software
 // rasterizer vertex work dominates small sprites).
@@ -22,8 +19,8 @@ const CORNERS = array<vec2<f32>, 4>(
 );
 
 @vertex
-fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> VsOut {
-    var out: VsOut;
+fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> SpriteVertex {
+    var out: SpriteVertex;
     let corner = CORNERS[vi];
     // Two matrix-vector products, not a matrix-matrix one per vertex.
     var clip = u.view_proj * (u.model * vec4<f32>(positions[ii].xyz, 1.0));
@@ -31,31 +28,27 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
         // Behind the camera: move the whole quad outside the clip volume.
         clip = vec4<f32>(2.0, 2.0, 2.0, 1.0);
     }
-    // Half a sprite is size/2 px, which is size/viewport in normalised device units.
-    clip = vec4<f32>(clip.xy + corner * (u.size / u.viewport) * clip.w, clip.zw);
-    out.position = clip;
+    out.position = sprite_corner(clip, corner, u.size, u.viewport);
     out.corner = corner;
     out.color = unpack4x8unorm(colors[ii]);
     return out;
 }
 
 @fragment
-fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
     let d = length(in.corner);
     if (d > 1.0) {
         discard;
     }
-    let edge = 1.0 - smoothstep(max(1.0 - u.softness, 0.0), 1.0, d);
-    let a = in.color.a * edge;
-    return vec4<f32>(min(in.color.rgb * u.brightness, vec3<f32>(1.0)) * a, a);
+    return sprite_color(in.color, u.brightness, sprite_edge(d, u.softness));
 }
 
 // Depth-tested drawing keeps only the sprite's solid core so hidden points do not show through.
 @fragment
-fn fs_depth(in: VsOut) -> @location(0) vec4<f32> {
+fn fs_depth(in: SpriteVertex) -> @location(0) vec4<f32> {
     let d = length(in.corner);
     if (d > 1.0 - 0.5 * u.softness) {
         discard;
     }
-    return vec4<f32>(min(in.color.rgb * u.brightness, vec3<f32>(1.0)) * in.color.a, in.color.a);
+    return sprite_color(in.color, u.brightness, 1.0);
 }

@@ -1,0 +1,32 @@
+// Round, soft-edged sprites of a size in pixels: what the points and particles layers share
+// (points.wgsl, particles_draw.wgsl). Each sprite is a quad whose vertices carry their corner in
+// -1..1; a fragment's distance from the sprite's centre is the length of the interpolated corner,
+// 1 on the rim. Output is premultiplied RGBA.
+
+struct SpriteVertex {
+    @builtin(position) position: vec4<f32>,
+    @location(0) corner: vec2<f32>,
+    @location(1) color: vec4<f32>,  // straight RGBA
+};
+
+// The clip position of a sprite's `corner`: its centre's clip position `center` moved by half the
+// sprite's `size` in pixels, which is size / viewport in normalised device units.
+fn sprite_corner(center: vec4<f32>, corner: vec2<f32>, size: f32, viewport: vec2<f32>) -> vec4<f32> {
+    return vec4<f32>(center.xy + corner * (size / viewport) * center.w, center.zw);
+}
+
+// Coverage at distance `d` from the centre: 1 inside, fading to 0 at the rim over the outer
+// `softness` fraction of the radius (0..1). Softness 0 is a hard edge: smoothstep with equal
+// edges is undefined (0 / 0 on the rim).
+fn sprite_edge(d: f32, softness: f32) -> f32 {
+    if (softness <= 0.0) {
+        return 1.0;
+    }
+    return 1.0 - smoothstep(1.0 - min(softness, 1.0), 1.0, d);
+}
+
+// Straight `color` with its RGB multiplied by `brightness` (at most 1), at `coverage`, premultiplied.
+fn sprite_color(color: vec4<f32>, brightness: f32, coverage: f32) -> vec4<f32> {
+    let a = clamp(color.a, 0.0, 1.0) * coverage;
+    return vec4<f32>(min(color.rgb * brightness, vec3<f32>(1.0)) * a, a);
+}
