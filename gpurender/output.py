@@ -252,6 +252,10 @@ def render_to_file(recipe: SourceRecipe, plan: OutputPlan, progress: Progress | 
 
     progress = progress or Progress(quiet=True)
     check_output_dir(Path(plan.path))
+    if getattr(progress, "preview", None) is not None:
+        from .preview import TappedRecipe
+
+        recipe = TappedRecipe(recipe, progress.preview)  # frames drawn here also reach the preview page
     if plan.format == "png":
         _png_folder_is_free(Path(plan.path))
     if job is not None:
@@ -400,6 +404,8 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
         )
 
     job = open_job(job_path, identity, new_manifest, options.resume, requested, str(output), info=progress.info)
+    if getattr(progress, "preview", None) is not None:
+        progress.preview.watch_job(job, local=getattr(executor, "name", "") == "local")
     try:
         manifest = job.manifest
         pending = job.pending()

@@ -228,6 +228,43 @@ def still_format(output: Path, transparent: bool) -> dict:
     return options
 
 
+def still_picture(scene: Scene, features, duration: float, time_s: float = 0.0,
+                  settings: RenderSettings = RenderSettings(), sheet: tuple[int, int] | None = None,
+                  progress=None):
+    """The RGBA pixels (``[h, w, 4]`` uint8) of the frame at ``time_s``, or of a ``cols x rows``
+    contact sheet across the track, drawn from ``features`` of a track ``duration`` seconds long."""
+    import numpy as np
+
+    from .render.renderer import FrameRenderer
+
+    progress = as_progress(progress)
+    n_track = max(int(features.n_frames), 1)
+    track_frames = frame_span(0.0, None, settings.fps, duration)[1]  # a still shows the whole track's count
+    if sheet is None:
+        if not 0 <= time_s <= duration:
+            raise GpurenderError(f"--time {time_s:g}s is outside the audio (0..{duration:.3f}s)")
+        indices = [min(round(Fraction(time_s) * Fraction(settings.fps)), n_track - 1)]
+    else:
+        cols, rows = sheet
+        n = cols * rows
+        indices = [min(round(k * (n_track - 1) / max(n - 1, 1)), n_track - 1) for k in range(n)]
+    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed,
+                             video_frames=track_frames)
+    progress.phase("rendering", total=len(indices))
+    images = []
+    for k, index in enumerate(indices):
+        images.append(renderer.render_rgba(index))
+        progress.update(k + 1)
+    if sheet is None:
+        return images[0]
+    h, w = settings.height, settings.width
+    picture = np.zeros((rows * h, cols * w, 4), dtype=np.uint8)
+    for k, img in enumerate(images):
+        r, c = divmod(k, cols)
+        picture[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    return picture
+
+
 @cancellable
 def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSettings = RenderSettings(),
                  sheet: tuple[int, int] | None = None, progress=None) -> str:
@@ -238,8 +275,6 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
     from PIL import Image
 
     from .encode.files import atomic_file, check_output_dir
-    from .render.renderer import FrameRenderer
-
     from .render.device import prepare_in_background
 
     progress = as_progress(progress)
@@ -251,31 +286,7 @@ def render_still(scene, audio, output, time_s: float = 0.0, settings: RenderSett
     _refuse_inputs(output, scene, audio, "still")  # one file, not a sequence
     save_options = still_format(output, scene.transparent)
     features = analyse(audio, settings, progress, scene)
-    n_track = max(int(features.n_frames), 1)
-    track_frames = frame_span(0.0, None, settings.fps, audio.duration)[1]  # a still shows the whole track's count
-    renderer = FrameRenderer(scene, features, settings.width, settings.height, settings.fps, seed=settings.seed,
-                             video_frames=track_frames)
-    if sheet is None:
-        if not 0 <= time_s <= audio.duration:
-            raise GpurenderError(f"--time {time_s:g}s is outside the audio (0..{audio.duration:.3f}s)")
-        indices = [min(round(Fraction(time_s) * Fraction(settings.fps)), n_track - 1)]
-    else:
-        cols, rows = sheet
-        n = cols * rows
-        indices = [min(round(k * (n_track - 1) / max(n - 1, 1)), n_track - 1) for k in range(n)]
-    progress.phase("rendering", total=len(indices))
-    images = []
-    for k, index in enumerate(indices):
-        images.append(renderer.render_rgba(index))
-        progress.update(k + 1)
-    if sheet is None:
-        picture = images[0]
-    else:
-        h, w = settings.height, settings.width
-        picture = np.zeros((rows * h, cols * w, 4), dtype=np.uint8)
-        for k, img in enumerate(images):
-            r, c = divmod(k, cols)
-            picture[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    picture = still_picture(scene, features, audio.duration, time_s, settings, sheet, progress)
     mode = "RGBA" if scene.transparent else "RGB"
     pil = Image.fromarray(picture if mode == "RGBA" else np.ascontiguousarray(picture[..., :3]), mode)
     with atomic_file(output, what="image") as handle:

@@ -3,7 +3,9 @@
 On stderr: a live bar when it is a terminal, plain periodic lines otherwise (logs, CI), nothing
 when quiet. Apps pass a callable instead (``progress=callback`` on the API): it receives one
 :class:`ProgressEvent` per phase, frame count and note, on the caller's thread, and an exception
-it raises cancels the work cleanly. Timing here only reports; it never decides what is drawn.
+it raises cancels the work cleanly. A :class:`gpurender.preview.Preview` given as ``preview=``
+gets the same events (and, from the output routine, frames) for the live preview page. Timing
+here only reports; it never decides what is drawn.
 """
 
 from __future__ import annotations
@@ -87,10 +89,11 @@ class Progress:
     """Reports a render's progress; ``Progress(quiet=True)`` reports nothing."""
 
     def __init__(self, stream=None, quiet: bool = False, interval: float = 2.0, live: bool | None = None,
-                 callback: Callable[[ProgressEvent], None] | None = None):
+                 callback: Callable[[ProgressEvent], None] | None = None, preview=None):
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.callback = callback
+        self.preview = preview  # a gpurender.preview.Preview, or None
         self.live = self.stream.isatty() if live is None else live
         self.interval = interval
         self.phase_name = None
@@ -100,6 +103,8 @@ class Progress:
         self._bar_open = False
 
     def _emit(self, event: ProgressEvent) -> None:
+        if self.preview is not None:
+            self.preview.event(event)
         if self.callback is None:
             return
         try:
@@ -131,7 +136,7 @@ class Progress:
 
     def update(self, done: int) -> None:
         self.done = done
-        if self.callback is not None:
+        if self.callback is not None or self.preview is not None:
             fps, eta = self.rate()
             self._emit(ProgressEvent("frames", self.phase_name or "rendering", done, self.total or None, fps, eta))
         if self.quiet:

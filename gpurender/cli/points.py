@@ -8,6 +8,7 @@ from ..encode.encoders import ENCODER_MODES
 from ..encode.formats import CODECS, MUXER, QUALITIES
 from ..errors import GpurenderError
 from ..scene.colors import COLORMAPS
+from .preview import preview_options, preview_progress
 from .render import _job_options, farm_options, interrupted_job_exits
 
 
@@ -60,9 +61,11 @@ def _floats(text, count: int, option: str):
 @click.option("--title-size", type=float, default=None, help="title height in pixels (default 4 percent of the height)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @farm_options
+@preview_options
 def points(inputs, output, fps, resolution, quality, fmt, codec, encoder, lossless, point_size, colormap, background,
            camera, elevation, azimuth, distance, target, fov, orbit_speed, up, draw, bounds, audio_path, title,
-           no_title, title_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job):
+           no_title, title_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job,
+           preview, preview_host, preview_port):
     """Render a point-cloud sequence to a video.
 
     INPUTS is an .npz (points_0000, colors_0000, ... or one stacked [frames, N, 3] array), a
@@ -74,15 +77,14 @@ def points(inputs, output, fps, resolution, quality, fmt, codec, encoder, lossle
     flight, and --resume continues.
     """
     from ..pointcloud import DEFAULT_TITLE, export_point_cloud_video, open_sequence
-    from ..progress import Progress
 
     box = _floats(bounds, 6, "--bounds")
     cam = {"mode": camera, "elevation": elevation, "azimuth": azimuth, "distance": distance,
            "target": _floats(target, 3, "--target"), "fov": fov, "orbit_speed": orbit_speed}
     job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
     frames = open_sequence(list(inputs))
-    progress = Progress(quiet=quiet)
-    with interrupted_job_exits(progress):
+    with preview_progress(quiet, preview, preview_host, preview_port, f"points {output}") as progress, \
+            interrupted_job_exits(progress):
         result = export_point_cloud_video(
             frames, output, fps, resolution=resolution, quality=quality, format=fmt, codec=codec, encoder=encoder,
             lossless=lossless, point_size=point_size, colormap=colormap, background=background, camera=cam,

@@ -11,6 +11,7 @@ from ..encode.encoders import ENCODER_MODES
 from ..encode.formats import BIT_DEPTHS, CODECS, FORMATS, QUALITIES
 from ..errors import GpurenderError
 from ..settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
+from .preview import preview_options, preview_progress
 
 
 def _progress(quiet: bool):
@@ -59,8 +60,9 @@ def render_options(f):
               help="a video file, or a folder/ for PNG frames")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
 @render_options
+@preview_options
 def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, bit_depth, ring_depth, fft_size,
-         quiet):
+         quiet, preview, preview_host, preview_port):
     """Render the built-in scene over a built-in synthesized track (no files needed)."""
     from ..audio import demo_track
     from ..pipeline import render_video
@@ -72,7 +74,8 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
     settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, 0.0, None, fft_size, ring_depth,
                          bit_depth)
     audio = demo_track(duration=duration)
-    result = render_video(load_scene(default_scene_path()), audio, output, settings, _progress(quiet))
+    with preview_progress(quiet, preview, preview_host, preview_port, f"demo {output}") as progress:
+        result = render_video(load_scene(default_scene_path()), audio, output, settings, progress)
     click.echo(result.summary())
 
 
@@ -147,9 +150,10 @@ def interrupted_job_exits(progress):
 @click.option("--duration", default=None, type=float, help="seconds to render (default: to the end)")
 @render_options
 @farm_options
+@preview_options
 def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
            bit_depth, ring_depth, fft_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries,
-           keep_job):
+           keep_job, preview, preview_host, preview_port):
     """Render SCENE (a TOML file) over a song to a video with sound.
 
     With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
@@ -164,8 +168,8 @@ def render(scene, audio_path, output, start, duration, resolution, fps, quality,
     job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
     loaded = load_scene(scene)
     audio = load_audio(audio_path)
-    progress = _progress(quiet)
-    with interrupted_job_exits(progress):
+    with preview_progress(quiet, preview, preview_host, preview_port, f"render {output}") as progress, \
+            interrupted_job_exits(progress):
         result = render_video(loaded, audio, output, settings, progress, job=job)
     click.echo(result.summary())
 
