@@ -388,7 +388,7 @@ def _chunked(recipe: SourceRecipe, plan: OutputPlan, progress: Progress, options
     # What the job's identity covers (the manifest checks its header and repairs against these).
     settings = {"width": enc.width, "height": enc.height, "fps": fps_json(fps), "format": plan.format,
                 "codec": enc.resolved_codec, "quality": enc.quality, "encoder": enc.encoder,
-                "lossless": enc.lossless, "alpha": enc.alpha, "audio_codec": plan.audio_codec,
+                "lossless": enc.lossless, "alpha": enc.alpha, "bit_depth": enc.bit_depth, "audio_codec": plan.audio_codec,
                 **plan.settings, "first": first, "count": count}
     identity = JobIdentity(scene=digests.get("scene", ""), audio=digests.get("audio", ""),
                            settings=settings_digest(settings), version=__version__)
