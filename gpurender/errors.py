@@ -19,6 +19,15 @@ class SceneError(GpurenderError):
     """The scene file does not parse or names something that does not exist."""
 
 
+class PointFrameError(SceneError):
+    """A frame of a point-cloud sequence is broken (unreadable file, bad shape, colours, too many
+    points...); ``frame`` is its 0-based index in the sequence."""
+
+    def __init__(self, message: str, frame: int):
+        super().__init__(message)
+        self.frame = frame
+
+
 class RenderError(GpurenderError):
     """The GPU or the software adapter cannot do what was asked."""
 

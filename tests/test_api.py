@@ -114,3 +114,39 @@ def test_the_api_is_quiet_by_default_and_true_means_stderr(tmp_path, small_scene
     gpurender.render_video(small_scene, song, tmp_path / "b.mp4", SMALL, progress=True)
     assert "[rendering]" in capfd.readouterr().err
     assert os.path.exists(tmp_path / "b.mp4")
+
+
+def test_broken_point_frames_are_point_frame_errors_carrying_the_index(tmp_path):
+    from gpurender.errors import PointFrameError, SceneError
+
+    frames = list(example_sequence("sphere", 5, 50))
+    frames[3] = {"points": frames[3]["points"][:, :2]}
+    with pytest.raises(PointFrameError) as caught:
+        gpurender.export_point_cloud_video(frames, tmp_path / "x.mp4", fps=5, resolution="64x48")
+    assert caught.value.frame == 3 and isinstance(caught.value, SceneError)
+    assert str(caught.value).startswith("frame 3: points have shape (50, 2)")
+
+    def lazily():
+        yield from frames[:2]
+        yield {"points": frames[0]["points"], "colors": "red"}
+
+    with pytest.raises(PointFrameError) as caught:
+        gpurender.export_point_cloud_video(lazily(), tmp_path / "y.mp4", fps=5, resolution="64x48",
+                                           bounds=((-2,) * 3, (2,) * 3))
+    assert caught.value.frame == 2
+    assert os.listdir(tmp_path) == []
+
+
+def test_analysis_takes_a_path_and_reports_progress(song):
+    rec = Recorder()
+    features = gpurender.analyze(song, 10, progress=rec)
+    assert features.n_frames == 21
+    assert rec.phases() == ["analysing", "complete"]
+    assert any(e.kind == "info" and "analysis on" in e.message for e in rec.events)
+    assert gpurender.analyze_file(str(song), "30000/1001").n_frames == 60
+
+    def cancel(event):
+        raise ValueError("no analysis today")
+
+    with pytest.raises(ValueError, match="no analysis today"):
+        gpurender.analyze(song, 10, progress=cancel)

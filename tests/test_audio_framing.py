@@ -41,7 +41,8 @@ def test_first_frame_offset_and_fractional_fps():
     np.testing.assert_array_equal(frame_end_samples(5, 48000, 30, first=100), frame_end_samples(105, 48000, 30)[100:])
     ntsc = frame_end_samples(1000, 48000, Fraction(30000, 1001))
     assert ntsc[999] == round(Fraction(999 * 48000 * 1001, 30000))
-    assert fps_fraction(29.97) == Fraction(2997, 100)
+    assert fps_fraction(29.97) == Fraction(30000, 1001)  # the NTSC rate it names, as --fps reads it
+    assert fps_fraction("24000/1001") == Fraction(24000, 1001)
     for bad in (0, -1, float("nan"), "x", True):
         with pytest.raises(GpurenderError):
             fps_fraction(bad)

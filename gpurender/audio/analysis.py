@@ -17,6 +17,7 @@ dB conversion and the spec's floor-and-clamp byte conversions.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,18 +46,29 @@ ONSET_FULL_SCALE = 0.2
 ONSET_MEDIAN_SECONDS = 0.5
 
 
-def analyze(audio: AudioData, fps, n_frames: int | None = None,
-            settings: AnalysisSettings = AnalysisSettings()) -> Features:
+def analyze(audio, fps, n_frames: int | None = None,
+            settings: AnalysisSettings = AnalysisSettings(), progress=None) -> Features:
     """Features for video frames ``0 .. n_frames-1`` of ``audio`` at ``fps`` frames per second.
 
     Frame ``i``'s window is the ``settings.fft_size`` samples ending at sample
     ``round(i * sample_rate / fps)`` (exact, ties to even; zeros outside the track). ``n_frames``
     defaults to every frame whose time ``i / fps`` lies within the track:
     ``floor(duration * fps) + 1``. More frames than that are allowed; they see silence.
-    ``fps`` may be an int, a :class:`~fractions.Fraction` or a float (read as the decimal it prints as).
+    ``fps`` as ``--fps`` reads it: a whole number, a ratio such as ``30000/1001`` (or a Fraction),
+    or 23.976, 29.97, 59.94 for their exact ratios. ``audio``: an :class:`AudioData` or a path.
+    ``progress``: as for :func:`gpurender.render_video` (phases ``analysing`` then ``complete``).
     """
+    from ..progress import as_progress, cancellable
+
+    return cancellable(_analyze)(audio, fps, n_frames, settings, as_progress(progress))
+
+
+def _analyze(audio, fps, n_frames, settings, progress) -> Features:
+    if isinstance(audio, (str, os.PathLike)):
+        audio = load_audio(audio)
     if not isinstance(audio, AudioData):
-        raise TypeError(f"analyze() needs an AudioData (from load_audio or demo_track), got {type(audio).__name__}")
+        raise TypeError(f"analyze() needs an AudioData (from load_audio or demo_track) or a path, "
+                        f"got {type(audio).__name__}")
     if not isinstance(settings, AnalysisSettings):
         raise TypeError(f"settings must be an AnalysisSettings, got {type(settings).__name__}")
     rate = fps_fraction(fps)
@@ -67,13 +79,17 @@ def analyze(audio: AudioData, fps, n_frames: int | None = None,
         raise GpurenderError(f"frame count {n_frames!r} is not valid; give a whole number >= 0")
     n_frames = int(n_frames)
     backend = get_backend(settings.backend)
-    return _Analysis(audio, rate, n_frames, settings, backend).run()
+    progress.phase("analysing", detail=f"{n_frames} frames of {audio.duration:.2f} s at {audio.sample_rate} Hz")
+    features = _Analysis(audio, rate, n_frames, settings, backend).run()
+    progress.info(f"analysis on {features.backend}: {features.n_frames} frames")
+    progress.phase("complete")
+    return features
 
 
 def analyze_file(path, fps, n_frames: int | None = None,
-                 settings: AnalysisSettings = AnalysisSettings()) -> Features:
+                 settings: AnalysisSettings = AnalysisSettings(), progress=None) -> Features:
     """:func:`load_audio` then :func:`analyze`."""
-    return analyze(load_audio(path), fps, n_frames, settings)
+    return analyze(load_audio(path), fps, n_frames, settings, progress=progress)
 
 
 @dataclass(frozen=True)

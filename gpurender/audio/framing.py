@@ -10,37 +10,18 @@ and frame 3 at 1102 (``round(367.5) == 368``, ``round(1102.5) == 1102``).
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 
-from ..errors import GpurenderError
-
 
 def fps_fraction(fps) -> Fraction:
-    """``fps`` as an exact positive fraction.
+    """``fps`` as an exact positive fraction, read as everywhere else in gpurender
+    (:func:`gpurender.settings.check_fps`: whole numbers, ratios such as ``30000/1001``, and the
+    NTSC decimals 23.976, 29.97, 59.94 meaning their exact ratios)."""
+    from ..settings import check_fps
 
-    Integers and :class:`~fractions.Fraction` values are exact; a float is read as the decimal it
-    prints as (``29.97`` → ``2997/100``), so that what the user typed is what is used.
-    """
-    if isinstance(fps, bool):
-        raise GpurenderError(f"fps {fps!r} is not valid; give a positive number such as 30, 60 or 120")
-    try:
-        if isinstance(fps, (int, np.integer)):
-            value = Fraction(int(fps))
-        elif isinstance(fps, Fraction):
-            value = fps
-        else:
-            number = float(fps)
-            if not math.isfinite(number):
-                raise ValueError
-            value = Fraction(repr(number))
-    except (TypeError, ValueError):
-        raise GpurenderError(f"fps {fps!r} is not valid; give a positive number such as 30, 60 or 120") from None
-    if value <= 0:
-        raise GpurenderError(f"fps {fps!r} is not valid; give a positive number such as 30, 60 or 120")
-    return value
+    return Fraction(check_fps(fps))
 
 
 def frame_end_samples(n_frames: int, sample_rate: int, fps, first: int = 0) -> np.ndarray:

@@ -12,12 +12,13 @@ only the current frame. Imports no GPU library.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SceneError, choices
+from ..errors import PointFrameError, SceneError, choices
 from ..scene.pointfile import check_points
 
 FRAME_KEYS = ("points", "colors")
@@ -37,8 +38,25 @@ def frame_label(index: int, name: str = "") -> str:
     return f"frame {index}" + (f" ({name})" if name else "")
 
 
+@contextlib.contextmanager
+def frame_errors(index: int):
+    """Scene errors raised while frame ``index`` is read or checked become :class:`PointFrameError`
+    carrying the index (the message, which already names the frame, is kept)."""
+    try:
+        yield
+    except PointFrameError:
+        raise
+    except SceneError as exc:
+        raise PointFrameError(str(exc), index) from None
+
+
 def check_frame(item, index: int) -> PointFrame:
-    """Validate one frame (dict, ``N x 3`` array or :class:`PointFrame`); SceneError naming it if bad."""
+    """Validate one frame (dict, ``N x 3`` array or :class:`PointFrame`); PointFrameError naming it if bad."""
+    with frame_errors(index):
+        return _check_frame(item, index)
+
+
+def _check_frame(item, index: int) -> PointFrame:
     name = ""
     if isinstance(item, PointFrame):
         name = item.name
@@ -68,15 +86,27 @@ def iter_frames(frames):
     walked by index up to its ``len`` instead, and an IndexError inside it names the frame.
     """
     if not (isinstance(frames, Sequence) and type(frames).__iter__ is Sequence.__iter__):
-        yield from frames
-        return
+        source, index = iter(frames), 0
+        while True:
+            with frame_errors(index):
+                try:
+                    item = next(source)
+                except StopIteration:
+                    return
+            yield item
+            index += 1
     for index in range(len(frames)):
+        yield read_frame(frames, index)
+
+
+def read_frame(frames, index: int):
+    """``frames[index]``; a reader's error (IndexError included) is a PointFrameError naming it."""
+    with frame_errors(index):
         try:
-            item = frames[index]
+            return frames[index]
         except IndexError as exc:
             raise SceneError(f"{frame_label(index)} of {len(frames)} cannot be read (IndexError: {exc}); "
                              f"the frame source is broken") from None
-        yield item
 
 
 @dataclass(frozen=True)
@@ -112,7 +142,8 @@ def scan(frames, progress=None, limit=None) -> SequenceInfo:
     for index, item in enumerate(iter_frames(frames)):
         frame = check_frame(item, index)
         if limit is not None:
-            limit.check(len(frame.points), frame_label(index, frame.name))
+            with frame_errors(index):
+                limit.check(len(frame.points), frame_label(index, frame.name))
         frame_lo, frame_hi = column_bounds(frame.points)
         lo = np.minimum(lo, frame_lo)
         hi = np.maximum(hi, frame_hi)
@@ -239,11 +270,7 @@ class FrameFeed:
             if index >= len(self._seq):
                 self.end = len(self._seq)
                 return None
-            try:
-                item = self._seq[index]
-            except IndexError as exc:
-                raise SceneError(f"{frame_label(index)} of {len(self._seq)} cannot be read (IndexError: {exc}); "
-                                 f"the frame source is broken") from None
+            item = read_frame(self._seq, index)
             self._index = index
             self._current = self._prepare(check_frame(item, index))
             return self._current
@@ -266,7 +293,8 @@ class FrameFeed:
                              f"pass the right frame count")
         n = len(frame.points)
         if self.limit is not None:
-            self.limit.check(n, frame_label(self._index, frame.name))
+            with frame_errors(self._index):
+                self.limit.check(n, frame_label(self._index, frame.name))
         self.max_points = max(self.max_points, n)
         self.min_points = n if self.min_points is None else min(self.min_points, n)
         packed = self.colors.pack(frame, self.normalizer.height(frame.points))
