@@ -81,18 +81,35 @@ def frame_to_rgb(data, fmt: str, width: int, height: int, max_width: int = MAX_W
         scale = 1.0 / 256.0
     else:
         raise ValueError(f"no preview for frames of format {fmt!r}")
-    rows, cols = np.arange(0, height, k), np.arange(0, width, k)
-    y = y[::k, ::k].astype(np.float32)
-    u = u[np.ix_(rows // 2, cols // 2)].astype(np.float32)
-    v = v[np.ix_(rows // 2, cols // 2)].astype(np.float32)
-    y = (y * scale - 16.0) / 219.0
-    cb = (u * scale - 128.0) / 224.0
-    cr = (v * scale - 128.0) / 224.0
-    r = y + 2.0 * (1.0 - _KR) * cr
-    b = y + 2.0 * (1.0 - _KB) * cb
-    g = (y - _KR * r - _KB * b) / _KG
-    rgb = np.stack((r, g, b), axis=-1)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    ys = y[::k, ::k]
+    if k % 2 == 0:  # the chroma planes are half size: a plain stride
+        us, vs = u[::k // 2, ::k // 2], v[::k // 2, ::k // 2]
+    else:
+        rows, cols = np.arange(0, height, k) // 2, np.arange(0, width, k) // 2
+        us, vs = u[np.ix_(rows, cols)], v[np.ix_(rows, cols)]
+    # Limited-range codes to 0..255 R'G'B' (plus 0.5, so the final truncation rounds), in place
+    # on as few arrays as possible: this runs on the server thread beside the render.
+    ky, kc = scale * 255.0 / 219.0, scale * 255.0 / 224.0
+    luma = ys.astype(np.float32)
+    luma *= ky
+    luma -= 16.0 * 255.0 / 219.0 - 0.5
+    cb = us.astype(np.float32)
+    cb *= kc
+    cb -= 128.0 * 255.0 / 224.0
+    cr = vs.astype(np.float32)
+    cr *= kc
+    cr -= 128.0 * 255.0 / 224.0
+    out = np.empty(ys.shape + (3,), np.float32)
+    np.multiply(cr, 2.0 * (1.0 - _KR), out=out[..., 0])
+    out[..., 0] += luma
+    np.multiply(cb, 2.0 * (1.0 - _KB), out=out[..., 2])
+    out[..., 2] += luma
+    cr *= -2.0 * (1.0 - _KR) * _KR / _KG
+    cb *= -2.0 * (1.0 - _KB) * _KB / _KG
+    np.add(luma, cr, out=out[..., 1])
+    out[..., 1] += cb
+    np.clip(out, 0.0, 255.0, out=out)
+    return out.astype(np.uint8)
 
 
 def rgb_to_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
@@ -267,7 +284,7 @@ class Preview:
             if running:
                 me["state"] = f"rendering chunk {running[0]}"
         elif running:
-            hosts["(cluster)"] = {"name": "(cluster)", "state": f"{len(running)} chunks running",
+            hosts["(cluster)"] = {"name": "(cluster)", "state": f"{len(running)} chunk(s) in flight",
                                   "chunks_done": 0, "seconds": 0.0}
         return chunks, list(hosts.values())
 

@@ -148,6 +148,34 @@ def test_a_chunked_render_shows_its_chunks(tmp_path, small_scene, song, device):
     assert worker["state"] == "rendering chunk 1" and worker["chunks_done"] == 1
 
 
+def test_a_farm_drawing_elsewhere_shows_its_newest_segment(tmp_path, small_scene, song, device):
+    from gpurender.farm.local import LocalExecutor
+
+    class Elsewhere(LocalExecutor):
+        """Renders in this process from the recipe made for workers, as Ray's workers do."""
+
+        name = "elsewhere"
+
+        def prepare(self, job, recipe):
+            self.recipe = recipe.for_workers(job)
+
+    seen = {}
+
+    def look():
+        seen["p"] = progress_json(page.url)
+        seen["jpeg"] = get(page.url + "frame.jpg")
+
+    with Preview("farm") as page:
+        gpurender.render_video(small_scene, song, tmp_path / "f.mp4", SMALL,
+                               job=JobOptions(chunk_frames=5, farm=Elsewhere()),
+                               progress=Progress(quiet=True, preview=page, callback=AtFrame(12, look)))
+    p = seen["p"]
+    assert [c["state"] for c in p["chunks"]] == ["done", "done", "running", "pending"]
+    assert p["frame"] == {"seq": "segment-1", "index": 5}  # no live frames: the newest finished chunk's first
+    assert seen["jpeg"][0] == 200 and jpeg_size(seen["jpeg"][2]) == (128, 96)
+    assert {"name": "(cluster)", "state": "1 chunk(s) in flight", "chunks_done": 0, "seconds": 0.0} in p["workers"]
+
+
 def test_points_cli_serves_the_page_and_prints_its_address(tmp_path, monkeypatch, device):
     from gpurender.pointcloud import example_sequence, write_sequence
 
@@ -172,6 +200,34 @@ def test_points_cli_serves_the_page_and_prints_its_address(tmp_path, monkeypatch
     assert seen["p"]["done"] == 6 and seen["p"]["total"] == 12
     assert seen["jpeg"][0] == 200 and jpeg_size(seen["jpeg"][2]) == (160, 120)
     assert_gone(seen["url"])
+
+
+def test_batch_cli_serves_one_page_for_all_its_songs(tmp_path, small_scene, monkeypatch, device):
+    batch = pytest.importorskip("gpurender.cli.batch", reason="gpurender batch is not here yet")
+    if not any(p.name == "preview" for p in batch.batch.params):
+        pytest.skip("gpurender batch has no --preview yet")
+    from media import write_song
+
+    songs = [write_song(tmp_path / f"song{i}.wav", seconds=1.0) for i in (1, 2)]
+    seen = []
+    event = Preview.event
+
+    def spy(self, ev):
+        event(self, ev)
+        if ev.kind == "frames" and ev.phase == "rendering" and ev.done == 4:
+            seen.append((self.url, progress_json(self.url), get(self.url + "frame.jpg")[0]))
+
+    monkeypatch.setattr(Preview, "event", spy)
+    result = CliRunner().invoke(main, ["batch", str(small_scene), *map(str, songs), "-o", str(tmp_path / "out"),
+                                       "-r", "128x96", "--fps", "10", "--preview", "--quiet"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 2 and seen[0][0] == seen[1][0]  # one page for the whole batch
+    url = seen[0][0]
+    assert f"preview: {url}" in result.stderr
+    assert all(p["done"] == 4 and p["total"] == 10 and status == 200 for _, p, status in seen)
+    assert any("song2" in note for note in seen[1][1]["notes"])
+    assert_gone(url)
 
 
 SHADER = """fn shade(uv: vec2<f32>, px: vec2<f32>) -> vec4<f32> {
