@@ -17,12 +17,13 @@ fn sprite_corner(center: vec4<f32>, corner: vec2<f32>, size: f32, viewport: vec2
 
 // Coverage at distance `d` from the centre: 1 inside, fading to 0 at the rim over the outer
 // `softness` fraction of the radius (0..1). Softness 0 is a hard edge: smoothstep with equal
-// edges is undefined (0 / 0 on the rim).
+// edges is undefined (0 / 0 on the rim). (`max(1 - softness, 0)` rather than the equal
+// `1 - min(softness, 1)`: on lavapipe the latter shifts a pixel of the points layer by a level.)
 fn sprite_edge(d: f32, softness: f32) -> f32 {
     if (softness <= 0.0) {
         return 1.0;
     }
-    return 1.0 - smoothstep(1.0 - min(softness, 1.0), 1.0, d);
+    return 1.0 - smoothstep(max(1.0 - softness, 0.0), 1.0, d);
 }
 
 // Straight `color` with its RGB multiplied by `brightness` (at most 1), at `coverage`, premultiplied.
