@@ -1,7 +1,9 @@
 """Parameter declarations of the built-in layer types (the data side of each layer).
 
-Adding a layer type: declare it here with :func:`register_layer_type` and add its renderer module
-under ``gpurender/render/layers/``.
+Adding a layer type: declare it here (or in ``layers_media`` / ``layers_fx``) with
+:func:`register_layer_type`, naming its renderer class, and add that renderer's module under
+``gpurender/render/layers/``. Nothing else registers or imports it: the render stage imports the
+renderer's module when a scene first uses the type.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from .model import ParamSpec as P
 from .model import register_layer_type
 from .pointfile import MAX_POINTS, check_point_source
 from .shapes import SHAPES
+
+#: The order the scene reference, the schema and messages list the built-in types in (they register
+#: as their modules are imported, in whatever order that happens).
+ORDER = ("points", "spectrum", "image", "text", "particles", "waveform", "shader")
 
 #: Seeds are 32-bit (NumPy's generators take no negative seed; the particle hash is 32-bit).
 SEED_LIMITS = (0, 2 ** 32 - 1)
@@ -55,6 +61,25 @@ register_layer_type(
     help="a point cloud drawn as round sprites",
     check=_check_points,
     placeholders={"points": 0},
+    renderer="gpurender.render.layers.points:PointsRenderer",
+)
+
+register_layer_type(
+    "pointseq",
+    {
+        "feed": P(None, "object", help="the frames: at(index) -> a frame with index, points and colors, or None "
+                                       "past the end; describe(index) -> text placeholders "
+                                       "(gpurender.pointcloud.frames.FrameFeed)"),
+        "size": P(3.0, help="point diameter in pixels"),
+        "softness": P(0.0, help="fraction of the sprite radius faded at its edge (blend and additive)",
+                      limits=(0, 1)),
+        "brightness": P(1.0, help="multiplies the colours"),
+        "draw": P("depth", "str", ("depth", "blend", "additive"),
+                  "depth: splatted, the nearest point wins; blend, additive: sprites as the points layer's"),
+    },
+    help="a point-cloud sequence handed over frame by frame by code (point-cloud exports); not for scene files",
+    renderer="gpurender.render.layers.pointseq:PointSequenceRenderer",
+    in_scenes=False,
 )
 
 register_layer_type(
@@ -73,6 +98,7 @@ register_layer_type(
         "radius": P(0.25, help="inner radius of the radial style, fraction of the frame height"),
     },
     help="frequency bands as bars",
+    renderer="gpurender.render.layers.spectrum:SpectrumRenderer",
 )
 from . import layers_media  # noqa: F401
 from . import layers_fx  # noqa: F401

@@ -88,6 +88,7 @@ register_layer_type(
         "draw": P("additive", "str", ("blend", "additive"), "blend: premultiplied over; additive: glow"),
     },
     help="a GPU particle system with emitters and forces, simulated with a fixed time step",
+    renderer="gpurender.render.layers.particles:ParticlesRenderer",
 )
 
 register_layer_type(
@@ -105,6 +106,7 @@ register_layer_type(
         "gain": P(1.0, help="multiplies the samples (the result is clipped to -1..1)"),
     },
     help="the frame's audio samples as a line or a filled shape",
+    renderer="gpurender.render.layers.waveform:WaveformRenderer",
 )
 
 register_layer_type(
@@ -121,4 +123,5 @@ register_layer_type(
     },
     help="a user's WGSL function shading every pixel, with time and the audio features as inputs",
     check=_check_shader,
+    renderer="gpurender.render.layers.shader:ShaderRenderer",
 )

@@ -95,6 +95,7 @@ register_layer_type(
     },
     help="a PNG or JPEG picture",
     check=_check_image,
+    renderer="gpurender.render.layers.image:ImageRenderer",
 )
 
 register_layer_type(
@@ -113,4 +114,5 @@ register_layer_type(
     },
     help="a line (or lines) of text with frame and time placeholders",
     check=_check_text,
+    renderer="gpurender.render.layers.text:TextRenderer",
 )

@@ -7,8 +7,9 @@ the keys every layer has and a binding's keys (:data:`SCENE_PARAMS`, :data:`CAME
 and the JSON Schema are all derived from these. Validation fills defaults, rejects unknown names and
 checks everything that can be checked without a GPU, so a scene that loads fails at render only for
 what needs the GPU (shader compilation, adapter limits) or the contents of its files. Every error
-names its place: ``scene.toml: layer 2 (points).size: ...``. The render stage looks the same type
-names up in its own registry to draw them.
+names its place: ``scene.toml: layer 2 (points).size: ...``. Each layer type also names its
+renderer (``"package.module:Class"``), which the render stage imports only when it draws a layer of
+that type.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -69,8 +71,9 @@ Param = Any  # float | int | str | tuple | Binding
 
 #: What a parameter's ``kind`` may be: ``number`` (a float that may follow an audio feature),
 #: ``float`` (a fixed float), ``int``, ``str`` (one of ``options`` when given), ``feature`` (the name
-#: of an audio feature), ``color``, ``vec3``, ``path`` (relative to the scene file), ``bool``, ``list``.
-KINDS = ("number", "float", "int", "str", "feature", "color", "vec3", "path", "bool", "list")
+#: of an audio feature), ``color``, ``vec3``, ``path`` (relative to the scene file), ``bool``, ``list``,
+#: ``object`` (any Python value: only layer types that code builds, never scene files, have these).
+KINDS = ("number", "float", "int", "str", "feature", "color", "vec3", "path", "bool", "list", "object")
 
 
 @dataclass(frozen=True)
@@ -98,26 +101,45 @@ class LayerType:
     check: LayerCheck | None = None
     #: Text placeholders a layer of this type adds to every frame (name -> a sample value).
     placeholders: dict = field(default_factory=dict)
+    #: The class that draws it, ``"package.module:Class"``; the render stage imports the module
+    #: when it creates a layer of this type, so the scene stage never imports a GPU library.
+    renderer: str = ""
+    #: False for a type that only code builds (its parameters include Python objects): scene files,
+    #: the reference and the schema do not offer it.
+    in_scenes: bool = True
 
 
 _LAYER_TYPES: dict[str, LayerType] = {}
+_RENDERER_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "", check: LayerCheck | None = None,
-                        placeholders: dict | None = None) -> LayerType:
-    """Declare a layer type, its parameters, its load-time check and the text placeholders it adds
-    (done once per layer module)."""
+                        placeholders: dict | None = None, *, renderer: str, in_scenes: bool = True) -> LayerType:
+    """Declare a layer type: its parameters, its load-time check, the text placeholders it adds and
+    its renderer (``"module:Class"``, imported only when a layer of the type is drawn). Adding a
+    layer type is this declaration plus the renderer's module."""
     for key, p in params.items():
         if p.kind not in KINDS:
             raise ValueError(f"{name}.{key}: unknown parameter kind {p.kind!r}")
-    spec = LayerType(name, dict(params), help, check, dict(placeholders or {}))
+        if p.kind == "object" and in_scenes:
+            raise ValueError(f"{name}.{key}: an object parameter cannot come from a scene file (in_scenes=False)")
+    if not _RENDERER_PATH.fullmatch(renderer):
+        raise ValueError(f"{name}: renderer must be \"package.module:Class\", not {renderer!r}")
+    spec = LayerType(name, dict(params), help, check, dict(placeholders or {}), renderer, in_scenes)
     _LAYER_TYPES[name] = spec
     return spec
 
 
-def layer_types() -> dict[str, LayerType]:
-    from . import layers as _builtin  # noqa: F401  (registers the built-in types)
-    return dict(_LAYER_TYPES)
+def layer_types(include_code_only: bool = False) -> dict[str, LayerType]:
+    """The layer types scene files may use, by name, in the order the reference lists them (and,
+    with ``include_code_only``, the types only code builds as well)."""
+    from .layers import ORDER  # also registers the built-in types
+
+    rank = {name: i for i, name in enumerate(ORDER)}
+    # Sorted, since the types register as their modules are first imported, in whatever order
+    # that happens; others than the built-ins follow them in registration order.
+    ordered = sorted(_LAYER_TYPES.values(), key=lambda t: rank.get(t.name, len(ORDER)))
+    return {t.name: t for t in ordered if t.in_scenes or include_code_only}
 
 
 def feature_names() -> tuple[str, ...]:

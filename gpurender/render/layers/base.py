@@ -1,16 +1,22 @@
-"""The contract between the frame loop and a layer type's renderer, and their registry."""
+"""The contract between the frame loop and a layer type's renderer, and how a layer finds its renderer.
+
+A layer type's declaration (:func:`gpurender.scene.model.register_layer_type`) names its renderer
+class as ``"package.module:Class"``; :func:`create_renderer` imports that module the first time a
+layer of the type is drawn, so only the renderers a scene uses are ever imported.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 
-from ...errors import SceneError, choices
+from ...errors import RenderError, SceneError, choices
 from ...scene.evaluate import ParamEvaluator
-from ...scene.model import Camera, Layer
+from ...scene.model import Camera, Layer, layer_types
 from ..camera import orbit_view_proj
 from ..device import LAYER_FORMAT
 
@@ -125,31 +131,38 @@ class LayerRenderer:
         return {}
 
 
-_RENDERERS: dict[str, Callable] = {}
-
-
-def register_renderer(type_name: str):
-    """Class decorator: ``@register_renderer("points")``."""
-
-    def deco(cls):
-        _RENDERERS[type_name] = cls
-        return cls
-
-    return deco
+_CLASSES: dict[str, type] = {}  # "module:Class" -> the class, once imported
 
 
 def renderer_types() -> tuple[str, ...]:
-    from . import load_builtin
+    """Every layer type there is a renderer for: the scene's and those only code builds."""
+    return tuple(layer_types(include_code_only=True))
 
-    load_builtin()
-    return tuple(_RENDERERS)
+
+def renderer_class(type_name: str) -> type:
+    """The renderer class that the layer type's declaration names, its module imported on first use."""
+    spec = layer_types(include_code_only=True).get(type_name)
+    if spec is None:
+        raise SceneError(f"no renderer for layer type {type_name!r}; valid: {choices(renderer_types())}")
+    cls = _CLASSES.get(spec.renderer)
+    if cls is not None:
+        return cls
+    module_name, _, class_name = spec.renderer.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise  # the module is there; something it imports is missing
+        raise RenderError(f"layer type {type_name!r}: its renderer module {module_name!r} does not exist") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, LayerRenderer)):
+        raise RenderError(f"layer type {type_name!r}: {spec.renderer!r} does not name a LayerRenderer class")
+    _CLASSES[spec.renderer] = cls
+    return cls
 
 
 def create_renderer(ctx: RenderContext, layer: Layer) -> LayerRenderer:
-    types = renderer_types()
-    if layer.type not in _RENDERERS:
-        raise SceneError(f"no renderer for layer type {layer.type!r}; valid: {choices(types)}")
-    return _RENDERERS[layer.type](ctx, layer)
+    return renderer_class(layer.type)(ctx, layer)
 
 
 def clear_pass(command_encoder, view, color=(0.0, 0.0, 0.0, 0.0)):

@@ -19,7 +19,7 @@ from ...errors import SceneError
 from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import QUAD
-from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .base import FrameInfo, LayerRenderer, clear_pass
 
 #: Anchor name -> (fraction across, fraction down) of the drawn rectangle placed at (x, y).
 ANCHORS = {
@@ -150,7 +150,6 @@ def snap(rect, texture_size):
     return rect, False
 
 
-@register_renderer("image")
 class ImageRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

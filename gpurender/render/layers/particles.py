@@ -21,7 +21,7 @@ from ...errors import SceneError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import PARTICLE, PARTICLES_DRAW, PARTICLES_STEP
-from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .base import FrameInfo, LayerRenderer, clear_pass
 from .points import SPRITE_BLENDS
 
 PARTICLE_BYTES = PARTICLE.size
@@ -43,7 +43,6 @@ def _unit(v, fallback=(0.0, 1.0, 0.0)) -> np.ndarray:
     return v / n if n > 1e-12 else np.asarray(fallback, dtype=np.float64)
 
 
-@register_renderer("particles")
 class ParticlesRenderer(LayerRenderer):
     stateful = True
 

@@ -21,7 +21,7 @@ from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import POINTS
-from .base import FrameInfo, LayerRenderer, register_renderer
+from .base import FrameInfo, LayerRenderer
 
 #: Blend state of premultiplied sprites per draw mode (``depth``: none, the depth test decides);
 #: the particles layer draws its sprites with the same states.
@@ -195,7 +195,6 @@ def load_layer_points(params: dict, seed: int) -> tuple[np.ndarray, np.ndarray |
     return make_shape(params["shape"], params["count"], seed=params.get("seed", seed)), None
 
 
-@register_renderer("points")
 class PointsRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

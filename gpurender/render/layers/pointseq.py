@@ -24,7 +24,7 @@ import wgpu
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import SPLAT
-from .base import FrameInfo, LayerRenderer, register_renderer
+from .base import FrameInfo, LayerRenderer
 from .points import PointCloudPipeline, point_limit
 
 _EMPTY_POINTS = np.zeros((0, 3), np.float32)
@@ -172,7 +172,6 @@ class SplatPipeline:
         rpass.end()
 
 
-@register_renderer("pointseq")
 class PointSequenceRenderer(LayerRenderer):
     """Params: ``feed`` (``at(index)`` -> frame with ``index``/``points``/``colors`` or None;
     ``describe(index)``), ``size`` (pixels), ``softness``, ``brightness``, ``draw`` (depth, blend,

@@ -24,7 +24,7 @@ from ...scene.layers_fx import DEFINES_SHADE, SHADE_SIGNATURE, read_shader_code
 from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import AUDIO_FEATURES, SHADER_INPUTS, as_bytes
-from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .base import FrameInfo, LayerRenderer, clear_pass
 
 #: Scalar features in the order of the WGSL ``AudioFeatures`` struct (which
 #: gpurender.render.structs.AUDIO_FEATURES declares from gpurender.audio.features.FEATURES).
@@ -161,7 +161,6 @@ def compile_error_message(failure: CompileFailure, offset: int, user_lines: int,
             f"gpurender declares; remove its own @group/@binding variables)")
 
 
-@register_renderer("shader")
 class ShaderRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import SPECTRUM
-from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .base import FrameInfo, LayerRenderer, clear_pass
 
 _STYLES = {"bars": 0, "mirrored": 1, "radial": 2}
 
 
-@register_renderer("spectrum")
 class SpectrumRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

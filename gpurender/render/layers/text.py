@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import SceneError
 from ...scene.layers_media import format_text, placeholder_names  # noqa: F401  (declared with the layer type)
-from .base import FrameInfo, LayerRenderer, register_renderer
+from .base import FrameInfo, LayerRenderer
 from .image import ANCHORS, TexturedQuad
 
 #: Where DejaVu Sans usually is (Debian/Ubuntu fonts-dejavu-core, Arch, Fedora, Alpine, FreeBSD,
@@ -184,7 +184,6 @@ def coverage_to_rgba(coverage: np.ndarray, color) -> np.ndarray:
     return rgba
 
 
-@register_renderer("text")
 class TextRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

@@ -10,10 +10,9 @@ import numpy as np
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import WAVEFORM
-from .base import FrameInfo, LayerRenderer, clear_pass, register_renderer
+from .base import FrameInfo, LayerRenderer, clear_pass
 
 
-@register_renderer("waveform")
 class WaveformRenderer(LayerRenderer):
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
