@@ -6,6 +6,8 @@ stateful, so chunk boundaries are where a mistake would show.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import signal
@@ -281,7 +283,11 @@ def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(tmp_path, media, mo
 
     out = tmp_path / "clip.mp4"
     args = ["render", PARTICLES, "--audio", media["song"], "-o", out, "--chunks", "4", *CLI_SMALL]
-    monkeypatch.setattr(cli_render, "_progress", lambda quiet: StopAt(14, KeyboardInterrupt()))
+    @contextlib.contextmanager
+    def stopping(*_args):
+        yield StopAt(14, KeyboardInterrupt())
+
+    monkeypatch.setattr(cli_render, "preview_progress", stopping)
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 130, result.output
     assert "2 of 4 chunks are done" in result.output and "--resume" in result.output
