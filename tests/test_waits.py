@@ -134,7 +134,7 @@ def test_driver_call_results_and_errors_come_back():
 
 def test_bad_timeout_setting_is_one_line(monkeypatch):
     monkeypatch.setenv("GPURENDER_GPU_TIMEOUT", "soon")
-    with pytest.raises(RenderError, match="GPURENDER_GPU_TIMEOUT='soon' is not a number"):
+    with pytest.raises(RenderError, match="GPURENDER_GPU_TIMEOUT='soon' is not a positive number of seconds"):
         waits.timeout_s()
 
 

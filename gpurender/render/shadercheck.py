@@ -190,17 +190,9 @@ def check_limits(code: str, name: str) -> None:
 
 def timeout_s() -> float:
     """The time limit for the trial compile, from ``GPURENDER_SHADER_TIMEOUT`` (seconds)."""
-    text = os.environ.get("GPURENDER_SHADER_TIMEOUT", "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise RenderError(f"GPURENDER_SHADER_TIMEOUT={text!r} is not a positive number of seconds; "
-                          f"set it to e.g. {DEFAULT_TIMEOUT_S:g} or unset it")
-    return value
+    from .waits import env_seconds
+
+    return env_seconds("GPURENDER_SHADER_TIMEOUT", DEFAULT_TIMEOUT_S)
 
 
 class CompileFailure(Exception):

@@ -32,19 +32,25 @@ _swallowed = 0  # KeyboardInterrupts that reached sys.unraisablehook since the h
 _owed = False  # one of them has not been raised again yet
 
 
-def timeout_s() -> float:
-    """The deadline for one GPU wait, from ``GPURENDER_GPU_TIMEOUT`` (seconds)."""
-    text = os.environ.get("GPURENDER_GPU_TIMEOUT", "").strip()
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from environment variable ``name`` (``default`` when unset);
+    RenderError naming the variable for anything else."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_TIMEOUT_S
+        return default
     try:
         value = float(text)
     except ValueError:
-        raise RenderError(f"GPURENDER_GPU_TIMEOUT={text!r} is not a number of seconds; "
-                          "set it to e.g. 60 or unset it") from None
+        value = float("nan")
     if not value > 0:
-        raise RenderError(f"GPURENDER_GPU_TIMEOUT={text!r} must be positive; set it to e.g. 60 or unset it")
+        raise RenderError(f"{name}={text!r} is not a positive number of seconds; set it to e.g. {default:g} "
+                          "or unset it")
     return value
+
+
+def timeout_s() -> float:
+    """The deadline for one GPU wait, from ``GPURENDER_GPU_TIMEOUT`` (seconds)."""
+    return env_seconds("GPURENDER_GPU_TIMEOUT", DEFAULT_TIMEOUT_S)
 
 
 def install_interrupt_watch() -> None:
