@@ -58,3 +58,19 @@ def fail_encoding_at(monkeypatch, pts: int) -> None:
 
     before_each_encode(monkeypatch, hook)
 
+
+
+def refuse_encoder(monkeypatch, name: str = "libx264") -> None:
+    """Make encoder ``name`` fail to open (as a missing or broken encoder would), so the writer's
+    fallback is taken."""
+    from gpurender.encode import writer
+    from gpurender.errors import EncodeError
+
+    real_open = writer._ContainerSink.open
+
+    def refuse(sink):
+        if sink.choice.name == name:
+            raise EncodeError(f"encoder {name} would not open (refused by the test)")
+        real_open(sink)
+
+    monkeypatch.setattr(writer._ContainerSink, "open", refuse)

@@ -19,7 +19,7 @@ from gpurender.farm import JobOptions, load_manifest
 from gpurender.farm.job import default_job_dir
 from gpurender.pointcloud import example_sequence
 from gpurender.progress import Progress
-from media import assert_same_frames, decoded
+from media import assert_same_frames, decoded, refuse_encoder
 
 POINTS = dict(fps=6, resolution="64x48", lossless=True, progress=False)
 
@@ -110,14 +110,7 @@ def test_a_killed_chunked_point_export_resumes_to_the_same_frames(tmp_path, sequ
 # -- scene renders get the fallback and the verification ------------------------------------------
 
 def test_scene_render_falls_back_to_another_encoder(tmp_path, monkeypatch, small_scene, song):
-    real_open = writer._ContainerSink.open
-
-    def refuse_x264(sink):
-        if sink.choice.name == "libx264":
-            raise EncodeError("encoder libx264 would not open (refused by the test)")
-        real_open(sink)
-
-    monkeypatch.setattr(writer._ContainerSink, "open", refuse_x264)
+    refuse_encoder(monkeypatch, "libx264")
     log = io.StringIO()
     result = gpurender.render_video(gpurender.load_scene(small_scene), gpurender.load_audio(song),
                                     tmp_path / "fb.mp4", gpurender.RenderSettings(width=64, height=48, fps=10),

@@ -24,6 +24,7 @@ from gpurender import output
 from gpurender.errors import EncodeError, SceneError
 from gpurender.pointcloud import example_sequence
 from gpurender.progress import Progress
+from media import refuse_encoder
 
 SMALL = {"fps": 5, "resolution": "128x96", "progress": False}
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,16 +186,7 @@ def test_settings_are_checked_before_the_frames(tmp_path):
 
 
 def test_encoder_fallback_when_the_preferred_one_will_not_open(tmp_path, monkeypatch):
-    from gpurender.encode import writer
-
-    real_open = writer._ContainerSink.open
-
-    def refuse_x264(sink):
-        if sink.choice.name == "libx264":
-            raise EncodeError("encoder libx264 would not open (refused by the test)")
-        real_open(sink)
-
-    monkeypatch.setattr(writer._ContainerSink, "open", refuse_x264)
+    refuse_encoder(monkeypatch, "libx264")
     log = io.StringIO()
     result = gpurender.export_point_cloud_video(example_sequence("sphere", 3, 300), tmp_path / "fb.mp4", fps=5,
                                                 resolution="128x96", progress=Progress(stream=log, live=False))
@@ -204,6 +196,8 @@ def test_encoder_fallback_when_the_preferred_one_will_not_open(tmp_path, monkeyp
         assert c.streams.video[0].codec_context.name == {"libx265": "hevc", "libsvtav1": "av1",
                                                          "libvpx-vp9": "vp9"}[result.encoder]
     assert len(decoded(result.path)) == 3
+
+    from gpurender.encode import writer
 
     monkeypatch.setattr(writer._ContainerSink, "open", lambda sink: (_ for _ in ()).throw(EncodeError("no")))
     with pytest.raises(EncodeError, match="no video encoder would open"):
