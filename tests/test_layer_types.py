@@ -30,7 +30,7 @@ def test_every_type_names_a_renderer_class():
     assert set(layer_types()) < set(everything) and everything["pointseq"].in_scenes is False
     for name, spec in everything.items():
         module, _, cls = spec.renderer.partition(":")
-        assert module.startswith("gpurender.render.layers."), name
+        assert module.startswith(("gpurender.render.layers.", "gpurender.render.effects.")), name
         renderer = renderer_class(name)
         assert issubclass(renderer, LayerRenderer) and renderer.__name__ == cls and renderer.__module__ == module
 

@@ -405,8 +405,47 @@ YUV = _S("YuvParams", [
     ("p010", "u32", "16-bit kernels: 1 for P010, 0 for yuv420p10le"),
 ], "The RGBA to Y'CbCr 4:2:0 conversion (rgba_to_yuv.wgsl).")
 
+PYRAMID_STEP = _S("PyramidStep", [
+    ("texel", "vec2<f32>", "1 / the size of the texture sampled (the finer level going down, the coarser going up)"),
+    ("out_texel", "vec2<f32>", "1 / the size of the texture drawn"),
+    ("fine_weight", "f32", "up and final passes: weight of the finer image (this level's own, or the source)"),
+    ("coarse_weight", "f32", "up and final passes: weight of the upsampled coarser level"),
+    ("threshold", "f32", "first down pass with prefilter: brightness above which a pixel passes"),
+    ("knee", "f32", "half-width of the soft threshold, in brightness (threshold * the layer's knee)"),
+    ("prefilter", "u32", "1: the first down pass keeps only what is above the threshold (bloom)"),
+], "One pass of the bloom and blur mip chain (effect_pyramid.wgsl).")
+
+TRAILS = _S("TrailsParams", [
+    ("warp", "vec4<f32>", "where the previous frame is read: row-major 2x2 matrix taking an output pixel's "
+                          "offset from the centre to the offset it reads"),
+    ("centre", "vec2<f32>", "the frame's centre, pixels"),
+    ("shift", "vec2<f32>", "pixels added to the place read (the drift, y down)"),
+    ("keep", "f32", "fraction of the trail kept from one frame to the next"),
+    ("weight_a", "f32", "weight of accumulator A in the output (B has 1 - weight_a)"),
+    ("restart_a", "u32", "1: accumulator A forgets its history this frame"),
+    ("restart_b", "u32", "1: accumulator B forgets its history this frame"),
+    ("identity", "u32", "1: the warp is the identity (read texels directly)"),
+    ("mode", "u32", "0 max, 1 add"),
+], "One frame of the trails layer's two accumulators (effect_trails.wgsl).")
+
+VIGNETTE = _S("VignetteParams", [
+    ("color", "vec4<f32>", "premultiplied colour laid over the edges"),
+    ("scale", "vec2<f32>", "multiplies the offset from the centre (in pixels) so that a corner is at distance 1"),
+    ("strength", "f32"),
+    ("radius", "f32", "distance where the fall-off starts"),
+    ("softness", "f32", "width of the fall-off"),
+], "The vignette layer (effect_vignette.wgsl).")
+
+GRAIN = _S("GrainParams", [
+    ("amount", "f32", "standard deviation of the grain in mid-tones"),
+    ("cell", "f32", "grain size in output pixels (at least 1)"),
+    ("chroma", "f32", "0 monochrome .. 1 independent channels"),
+    ("seed", "u32"),
+    ("frame", "u32"),
+], "The grain layer (effect_grain.wgsl).")
+
 #: Every struct a shader may include, by WGSL name.
 STRUCTS: dict[str, GpuStruct] = {s.name: s for s in (
     POINTS, PARTICLE, PARTICLES_STEP, PARTICLES_DRAW, SPECTRUM, WAVEFORM, QUAD, SHADER_INPUTS, AUDIO_FEATURES,
-    SPLAT, I420_VIDEO, STACK_LAYER, STACK, YUV,
+    SPLAT, I420_VIDEO, STACK_LAYER, STACK, YUV, PYRAMID_STEP, TRAILS, VIGNETTE, GRAIN,
 )}

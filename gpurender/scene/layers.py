@@ -1,6 +1,6 @@
 """Parameter declarations of the built-in layer types (the data side of each layer).
 
-Adding a layer type: declare it here (or in ``layers_media`` / ``layers_fx``) with
+Adding a layer type: declare it here (or in ``layers_media`` / ``layers_fx`` / ``layers_effects``) with
 :func:`register_layer_type`, naming its renderer class, and add that renderer's module under
 ``gpurender/render/layers/``. Nothing else registers or imports it: the render stage imports the
 renderer's module when a scene first uses the type.
@@ -17,7 +17,8 @@ from .shapes import SHAPES
 
 #: The order the scene reference, the schema and messages list the built-in types in (they register
 #: as their modules are imported, in whatever order that happens).
-ORDER = ("points", "spectrum", "image", "text", "particles", "waveform", "shader")
+ORDER = ("points", "spectrum", "image", "text", "particles", "waveform", "shader",
+         "bloom", "blur", "trails", "vignette", "grain")
 
 #: Seeds are 32-bit (NumPy's generators take no negative seed; the particle hash is 32-bit).
 SEED_LIMITS = (0, 2 ** 32 - 1)
@@ -102,3 +103,4 @@ register_layer_type(
 )
 from . import layers_media  # noqa: F401
 from . import layers_fx  # noqa: F401
+from . import layers_effects  # noqa: F401

@@ -1,0 +1,44 @@
+"""The ``grain`` effect layer: film grain over everything beneath, seeded and new every frame.
+
+The grain at a pixel is a pure function of the layer's seed, the frame's index and the pixel (a
+PCG hash, ``shaders/effect_grain.wgsl``): the same on every run, machine and chunk, and different
+in every frame. ``size`` is in pixels of a 1080-line frame, so the grain looks alike at every
+resolution (a grain is never smaller than one output pixel). The noise is near-Gaussian, added to
+the colour and strongest in mid-tones; transparent pixels get none.
+"""
+
+from __future__ import annotations
+
+from ..shaderlib import load_wgsl, params_buffer
+from ..structs import GRAIN
+from .kernels import EffectRenderer, PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
+
+#: Frame height at which ``size`` is in pixels.
+REFERENCE_HEIGHT = 1080
+
+
+class GrainRenderer(EffectRenderer):
+    effect = True
+
+    def __init__(self, ctx, layer):
+        super().__init__(ctx, layer)
+        device = ctx.device
+        module = device.create_shader_module(label="effect_grain.wgsl", code=load_wgsl("effect_grain.wgsl"))
+        layout = bind_layout(device, textures=1, sampler=False)
+        self.pipeline = fullscreen_pipeline(device, module, "fs_main", layout, label="grain")
+        self.params = params_buffer(device, GRAIN.size, "grain params")
+        self.groups = PerView(lambda src: bind_group(device, layout, self.params, (src,)))
+
+    def params_data(self, frame):
+        size = max(self.value("size", frame), 0.0) * self.ctx.height / REFERENCE_HEIGHT
+        return GRAIN.pack(
+            amount=max(self.value("amount", frame), 0.0),
+            cell=max(size, 1.0),
+            chroma=min(max(self.value("color", frame), 0.0), 1.0),
+            seed=int(self.layer.params["seed"]) & 0xFFFFFFFF,
+            frame=frame.index & 0xFFFFFFFF,
+        )
+
+    def apply(self, command_encoder, frame, source_view, target_view) -> None:
+        self.ctx.device.queue.write_buffer(self.params, 0, self.params_data(frame))
+        draw_fullscreen(command_encoder, [target_view], self.pipeline, self.groups(source_view), "grain")
