@@ -33,13 +33,30 @@ def fps_value(fps):
 
 @dataclass(frozen=True)
 class FrameInfo:
-    """Which frame is drawn: ``index`` in the track's frame grid, at ``time = index / fps``."""
+    """Which frame is drawn: ``index`` in the track's frame grid, at ``time = index / fps``.
+
+    Under motion blur a frame is the average of ``subframes`` samples; sample ``subframe`` is drawn
+    at ``time`` = ``position / fps``, where ``position`` is a fractional place in the frame grid
+    near ``index`` (see :mod:`gpurender.render.renderer`). Without it ``position == index``.
+    ``dt`` is the time in seconds since the previous (sub-)frame that the frame loop stepped
+    (``1 / fps`` without motion blur): the step of stateful layers.
+    """
 
     index: int
     time: float
     fps: float
     render_index: int = 0  # position within this render (0 for its first frame)
     render_frames: int = 1  # frames in this render
+    subframe: int = 0  # which sample of a motion-blurred frame (0 without motion blur)
+    subframes: int = 1  # samples averaged into the frame
+    position: float | None = None  # fractional frame position (default: index)
+    dt: float | None = None  # seconds since the previous (sub-)frame (default: 1 / fps)
+
+    def __post_init__(self):
+        if self.position is None:
+            object.__setattr__(self, "position", float(self.index))
+        if self.dt is None:
+            object.__setattr__(self, "dt", 1.0 / self.fps)
 
 
 @dataclass
@@ -107,6 +124,8 @@ class LayerRenderer:
     """
 
     stateful = False
+    #: Effect layers (:class:`gpurender.render.effects.EffectRenderer`) process what is beneath them.
+    effect = False
     target_format = LAYER_FORMAT
 
     def __init__(self, ctx: RenderContext, layer: Layer):
