@@ -10,13 +10,11 @@ are kept: a picture brighter than white glows more.
 
 from __future__ import annotations
 
-from .kernels import EffectRenderer
+from . import EffectRenderer
 from .pyramid import Pyramid, bloom_weights
 
 
 class BloomRenderer(EffectRenderer):
-    effect = True
-
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         self.pyramid = Pyramid(ctx.device, ctx.width, ctx.height, "bloom")

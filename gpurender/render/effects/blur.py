@@ -9,13 +9,11 @@ around the radius are mixed so that the variance is exactly the radius squared
 
 from __future__ import annotations
 
-from .kernels import EffectRenderer
+from . import EffectRenderer
 from .pyramid import Pyramid, blur_weights
 
 
 class BlurRenderer(EffectRenderer):
-    effect = True
-
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         self.pyramid = Pyramid(ctx.device, ctx.width, ctx.height, "blur")

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import GRAIN
-from .kernels import EffectRenderer, PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
+from . import EffectRenderer
+from .kernels import PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
 
 #: Frame height at which ``size`` is in pixels.
 REFERENCE_HEIGHT = 1080
 
 
 class GrainRenderer(EffectRenderer):
-    effect = True
-
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         device = ctx.device

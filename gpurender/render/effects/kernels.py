@@ -1,48 +1,17 @@
 """What every effect renderer builds its passes from: textures, a sampler, fullscreen pipelines.
 
 An effect reads the premultiplied ``rgba16float`` composite beneath it and fully overwrites a target
-of the same size and format (see :class:`EffectRenderer`); its passes are fullscreen triangles
-(``common.wgsl``'s ``fullscreen_position``) over textures of :data:`EFFECT_FORMAT`. The frame loop
-may hand an effect a different source view from one frame to the next, so bind groups that hold
-one are kept per view (:class:`PerView`).
+of the same size and format (the contract is in :mod:`gpurender.render.effects`); its passes are
+fullscreen triangles (``common.wgsl``'s ``fullscreen_position``) over textures of
+:data:`EFFECT_FORMAT`. The frame loop alternates its textures between frames, so bind groups that
+hold a source view are made per view and the last few kept (:class:`PerView`).
 """
 
 from __future__ import annotations
 
 import wgpu
 
-from ..device import LAYER_FORMAT
-from ..layers.base import LayerRenderer
-
-#: Format of an effect's source, target and its own textures: premultiplied RGBA in half floats,
-#: values above 1 allowed (HDR).
-EFFECT_FORMAT = LAYER_FORMAT
-
-try:  # the frame loop's declaration of the effect interface
-    from ..layers.base import EffectRenderer  # type: ignore[attr-defined]
-except ImportError:  # until the frame loop declares it: the same contract, written down here
-    class EffectRenderer(LayerRenderer):
-        """A layer that processes the composite of the layers beneath it instead of drawing.
-
-        :meth:`apply` reads ``source_view`` (the premultiplied ``rgba16float`` composite of everything
-        beneath, values above 1 allowed) and must fully overwrite ``target_view`` (same size and
-        format); the frame loop composites the target over the source with the layer's blend mode
-        and opacity. Stateful effects set ``stateful = True`` and ``preroll_frames``: how many frames
-        before a chunk's first frame must be drawn (beneath and through :meth:`apply`) for an exact
-        result.
-        """
-
-        effect = True
-        preroll_frames = 0
-
-        def apply(self, command_encoder, frame, source_view, target_view) -> None:
-            raise NotImplementedError
-
-        def draw(self, command_encoder, frame, target_view) -> None:
-            from ...errors import RenderError
-
-            raise RenderError(f"{self.layer.where()}: this frame loop cannot draw effect layers yet "
-                              "(an effect's apply() needs the composite beneath it)")
+from . import EFFECT_FORMAT
 
 
 def effect_texture(device, width: int, height: int, label: str, readable: bool = True):

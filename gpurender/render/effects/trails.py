@@ -34,6 +34,11 @@ starting at frame F reproduces the single pass exactly (bit for bit) if it draws
 texture, an earlier render, a frame that was skipped) is replaced by restarts before it has weight.
 Whatever the state when drawing resumes at a frame that does not follow the last one drawn, both
 accumulators restart there. Frame 0 starts from nothing, exactly as a restart does.
+
+Under motion blur the frame loop applies the layer at every sub-frame: the accumulators step at
+each one (by ``frame.dt`` seconds: decay, zoom, rotation and drift are per second, so the trail is
+the same length at any step), restart at the first sub-frame of their restart frames, and the
+weights stay those of the frame.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ import numpy as np
 from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import TRAILS
-from .kernels import (EffectRenderer, PerView, bind_group, bind_layout, draw_fullscreen, effect_texture,
+from . import EffectRenderer
+from .kernels import (PerView, bind_group, bind_layout, draw_fullscreen, effect_texture,
                       fullscreen_pipeline, linear_sampler)
 
 #: What is left of the oldest history an accumulator lacks, when it takes over: below half an
@@ -87,7 +93,6 @@ def window(age: int, m: int, r: int) -> float:
 
 
 class TrailsRenderer(EffectRenderer):
-    effect = True
     stateful = True
 
     def __init__(self, ctx, layer):
@@ -110,8 +115,9 @@ class TrailsRenderer(EffectRenderer):
         self.groups = [PerView(lambda src, i=i: bind_group(device, layout, self.params,
                                                            (src, self.views[0][i], self.views[1][i]), sampler))
                        for i in (0, 1)]
-        self._read = 0  # the slot holding the last frame's accumulators
-        self._next = None  # the frame that continues the accumulators; None: nothing drawn since reset
+        self._read = 0  # the slot holding the last step's accumulators
+        # (frame, sub-frame) that continues the accumulators; None: nothing drawn since reset
+        self._next = None
 
     def _max_decay(self) -> float:
         decay = self.layer.params["decay"]
@@ -131,11 +137,12 @@ class TrailsRenderer(EffectRenderer):
         return window(self.ages(index)[0], self.m, self.r)
 
     def params_data(self, frame, restart_all: bool) -> np.ndarray:
-        fps, height = self.ctx.fps, self.ctx.height
-        zoom = max(self.value("zoom", frame), 1e-6) ** (1.0 / fps)
-        angle = math.radians(self.value("rotate", frame) / fps)
-        dx = self.value("offset_x", frame) * height / fps
-        dy = -self.value("offset_y", frame) * height / fps  # pixels, y down
+        height = self.ctx.height
+        dt = frame.dt  # seconds since the previous step: 1 / fps, or less between motion-blur sub-frames
+        zoom = max(self.value("zoom", frame), 1e-6) ** dt
+        angle = math.radians(self.value("rotate", frame) * dt)
+        dx = self.value("offset_x", frame) * height * dt
+        dy = -self.value("offset_y", frame) * height * dt  # pixels, y down
         c, s = math.cos(angle), math.sin(angle)
         # Content turns counter-clockwise on screen (y down) and grows by zoom, then drifts; each
         # pixel reads where its content was: the inverse, q = centre + M (p - centre) - M d.
@@ -143,23 +150,26 @@ class TrailsRenderer(EffectRenderer):
         shift = -(m @ np.array([dx, dy]))
         identity = angle == 0.0 and zoom == 1.0 and dx == 0.0 and dy == 0.0
         age_a, age_b = self.ages(frame.index)
+        first = frame.subframe == 0  # an accumulator restarts at the first step of its frame
         return TRAILS.pack(
             warp=m.reshape(4),
             centre=(self.ctx.width / 2.0, height / 2.0),
             shift=shift,
-            keep=min(max(self.value("decay", frame), 0.0), 1.0) ** (1.0 / fps),
+            keep=min(max(self.value("decay", frame), 0.0), 1.0) ** dt,
             weight_a=window(age_a, self.m, self.r),
-            restart_a=1 if restart_all or age_a == 0 else 0,
-            restart_b=1 if restart_all or age_b == 0 else 0,
+            restart_a=1 if restart_all or (age_a == 0 and first) else 0,
+            restart_b=1 if restart_all or (age_b == 0 and first) else 0,
             identity=1 if identity else 0,
             mode=MODES[self.layer.params["mode"]],
         )
 
     def apply(self, command_encoder, frame, source_view, target_view) -> None:
-        restart_all = self._next != frame.index
+        step = (frame.index, frame.subframe)
+        restart_all = self._next != step
         self.ctx.device.queue.write_buffer(self.params, 0, self.params_data(frame, restart_all))
         write = 1 - self._read
         draw_fullscreen(command_encoder, [self.views[0][write], self.views[1][write], target_view],
                         self.pipeline, self.groups[self._read](source_view), "trails")
         self._read = write
-        self._next = frame.index + 1
+        last = frame.subframe + 1 >= frame.subframes
+        self._next = (frame.index + 1, 0) if last else (frame.index, frame.subframe + 1)

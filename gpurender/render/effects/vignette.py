@@ -11,12 +11,11 @@ import math
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import VIGNETTE
-from .kernels import EffectRenderer, PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
+from . import EffectRenderer
+from .kernels import PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
 
 
 class VignetteRenderer(EffectRenderer):
-    effect = True
-
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         device = ctx.device
