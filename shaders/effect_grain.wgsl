@@ -1,10 +1,11 @@
-// The grain effect: noise added to the picture beneath, a pure function of (seed, frame, place).
+// The grain effect: noise added to the picture beneath, a pure function of (seed, frame, place):
+// `key` is a hash of the seed and the frame (made by gpurender/render/effects/grain.py).
 //
 // Each grain cell (`cell` output pixels wide) draws a value from a hash of the seed, the frame and
 // the cell; a pixel blends the four cells around it (smoothstep weights) and divides by the
 // weights' root sum of squares, so the grain's standard deviation is the same everywhere, not
 // larger at cell centres (which would show the grid). Cells of one pixel are plain per-pixel noise.
-// The values are near-Gaussian (sum of four uniforms), strongest in mid-tones.
+// The values are near-Gaussian (sum of four uniform bytes of a hash), strongest in mid-tones.
 
 //#include "common.wgsl"
 
@@ -27,20 +28,23 @@ fn pcg(v: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
-// Near-Gaussian noise of unit standard deviation for one cell: x is shared by the three channels
-// (monochrome grain), y, z, w are each channel's own.
+// Near-Gaussian noise of zero mean and unit standard deviation from the four bytes of a hash (a sum
+// of four uniforms).
+fn gauss(h: u32) -> f32 {
+    let s = f32(h & 255u) + f32((h >> 8u) & 255u) + f32((h >> 16u) & 255u) + f32(h >> 24u);
+    return (s - 510.0) * (1.0 / 147.7996);  // 4 * (256^2 - 1) / 12 = 147.7996^2
+}
+
+// One cell's noise: x is shared by the three channels (monochrome grain), y, z, w are each
+// channel's own (drawn only when the grain has colour).
 fn cell_noise(cell: vec2<i32>) -> vec4<f32> {
-    var h = pcg(u.seed ^ pcg(u.frame ^ pcg(bitcast<u32>(cell.x) ^ pcg(bitcast<u32>(cell.y)))));
-    var n = vec4<f32>(0.0);
-    for (var c = 0; c < 4; c++) {
-        var s = 0.0;
-        for (var i = 0; i < 4; i++) {
-            h = pcg(h);
-            s += f32(h >> 8u) * (1.0 / 16777216.0);
-        }
-        n[c] = (s - 2.0) * 1.7320508;  // four uniforms: variance 4 / 12
+    let h = pcg(bitcast<u32>(cell.x) + pcg(bitcast<u32>(cell.y) + u.key));
+    if (u.chroma <= 0.0) {
+        return vec4<f32>(gauss(h), 0.0, 0.0, 0.0);
     }
-    return n;
+    let r = pcg(h);
+    let g = pcg(r);
+    return vec4<f32>(gauss(h), gauss(r), gauss(g), gauss(pcg(g)));
 }
 
 fn grain(p: vec2<f32>) -> vec4<f32> {

@@ -6,8 +6,8 @@
 // Advanced Warfare" (SIGGRAPH 2014): five overlapping 4x4 boxes read with 13 bilinear taps, which
 // keeps small bright things from flickering as they move across texels. The first pass may keep only
 // what is above a soft threshold (bloom's prefilter), tap by tap, so thin bright lines still pass.
-// Up (fs_up, fs_final): a 3x3 tent of bilinear taps one coarse texel apart, smooth at every scale
-// (no blocks), plus the finer image with its weight. Every pass draws a whole texture.
+// Up (fs_up, fs_final): a cubic B-spline of the coarser level (four bilinear taps), smooth at every
+// scale (no blocks), plus the finer image with its weight. Every pass draws a whole texture.
 
 //#include "common.wgsl"
 
@@ -63,23 +63,33 @@ fn fs_down(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     return e * 0.125 + (a + c + g + i) * 0.03125 + (b + d + f + h) * 0.0625 + (j + k + l + m) * 0.125;
 }
 
-// The coarser level at `uv`, through a 3x3 tent of bilinear taps one coarse texel apart.
-fn tent(uv: vec2<f32>) -> vec4<f32> {
-    let t = u.texel;
-    var sum = textureSampleLevel(coarse, linear_clamp, uv, 0.0) * 4.0;
-    sum += (textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(-t.x, 0.0), 0.0)
-          + textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(t.x, 0.0), 0.0)
-          + textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(0.0, -t.y), 0.0)
-          + textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(0.0, t.y), 0.0)) * 2.0;
-    sum += textureSampleLevel(coarse, linear_clamp, uv - t, 0.0)
-         + textureSampleLevel(coarse, linear_clamp, uv + t, 0.0)
-         + textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(-t.x, t.y), 0.0)
-         + textureSampleLevel(coarse, linear_clamp, uv + vec2<f32>(t.x, -t.y), 0.0);
-    return sum * (1.0 / 16.0);
+// The coarser level at `uv`, through a cubic B-spline: smooth (no blocks, no diamonds) at every
+// scale, in four bilinear taps (Sigg and Hadwiger, "Fast third-order texture filtering", GPU Gems 2,
+// chapter 20).
+fn upsample(uv: vec2<f32>) -> vec4<f32> {
+    let size = 1.0 / u.texel;
+    let t = uv * size - vec2<f32>(0.5);
+    let i = floor(t);
+    let f = t - i;
+    let f2 = f * f;
+    let f3 = f2 * f;
+    let w0 = (1.0 - 3.0 * f + 3.0 * f2 - f3) / 6.0;
+    let w1 = (4.0 - 6.0 * f2 + 3.0 * f3) / 6.0;
+    let w2 = (1.0 + 3.0 * f + 3.0 * f2 - 3.0 * f3) / 6.0;
+    let w3 = f3 / 6.0;
+    let g0 = w0 + w1;
+    let g1 = w2 + w3;
+    // texel centres of the two bilinear taps per axis, where the weights come out right
+    let p0 = (i - vec2<f32>(0.5) + w1 / g0) * u.texel;
+    let p1 = (i + vec2<f32>(1.5) + w3 / g1) * u.texel;
+    return (textureSampleLevel(coarse, linear_clamp, p0, 0.0) * g0.x
+          + textureSampleLevel(coarse, linear_clamp, vec2<f32>(p1.x, p0.y), 0.0) * g1.x) * g0.y
+         + (textureSampleLevel(coarse, linear_clamp, vec2<f32>(p0.x, p1.y), 0.0) * g0.x
+          + textureSampleLevel(coarse, linear_clamp, p1, 0.0) * g1.x) * g1.y;
 }
 
 fn combine(pos: vec4<f32>) -> vec4<f32> {
-    var out = tent(pos.xy * u.out_texel) * u.coarse_weight;
+    var out = upsample(pos.xy * u.out_texel) * u.coarse_weight;
     if (u.fine_weight != 0.0) {
         out += textureLoad(fine, vec2<i32>(pos.xy), 0) * u.fine_weight;
     }

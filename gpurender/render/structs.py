@@ -440,8 +440,7 @@ GRAIN = _S("GrainParams", [
     ("amount", "f32", "standard deviation of the grain in mid-tones"),
     ("cell", "f32", "grain size in output pixels (at least 1)"),
     ("chroma", "f32", "0 monochrome .. 1 independent channels"),
-    ("seed", "u32"),
-    ("frame", "u32"),
+    ("key", "u32", "hash of the layer's seed and the frame's index"),
 ], "The grain layer (effect_grain.wgsl).")
 
 #: Every struct a shader may include, by WGSL name.
