@@ -379,3 +379,57 @@ def test_every_numeric_parameter_follows_a_binding(name, features):
         changed = gpu_inputs(r, frame)
         assert any(not np.array_equal(a, b) for a, b in zip(reference, changed)), f"{name}.{key}"
     r.layer = original
+
+
+def subframes(index, count, fps=FPS):
+    """The FrameInfo of each motion-blur sub-frame of frame ``index`` (sub-frames spread over the frame)."""
+    from gpurender.render.layers.base import FrameInfo
+
+    return [FrameInfo(index=index, time=(index + s / count) / fps, fps=float(fps), subframe=s, subframes=count,
+                      position=index + s / count, dt=1.0 / (fps * count)) for s in range(count)]
+
+
+def test_trails_step_at_every_motion_blur_subframe_and_stay_exact_from_their_preroll():
+    layer = {"type": "trails", "decay": 0.02, "zoom": 1.2, "rotate": 15}
+    w, h = 48, 32
+
+    def run(first, last):
+        r = ek.effect(layer, w, h)
+        bench = ek.Bench(r)
+        outs = {}
+        for i in range(first, last + 1):
+            for sub in subframes(i, 3):
+                bench.set_source(moving_dot(w, h, sub.position))
+                encoder = bench.device.create_command_encoder()
+                r.apply(encoder, sub, bench.source_view, bench.target_view)
+                bench.device.queue.submit([encoder.finish()])
+                outs[(i, sub.subframe)] = ek.download(bench.device, bench.target)
+        return r, outs
+
+    r, single = run(0, 150)
+    start = r.period + 4
+    _, chunk = run(start - r.preroll_frames, start + 2)
+    for key in [(start, 0), (start, 2), (start + 2, 1)]:
+        np.testing.assert_array_equal(chunk[key], single[key])
+
+
+def test_trails_fade_at_the_same_rate_per_second_whatever_the_step():
+    """decay is per second: three sub-frame steps dim a trail as much as one frame step."""
+    w, h = 16, 16
+    lit = np.zeros((h, w, 4), np.float32)
+    lit[8, 8] = (1.0, 1.0, 1.0, 1.0)
+    dark = np.zeros((h, w, 4), np.float32)
+    values = {}
+    for count in (1, 3):
+        r = ek.effect({"type": "trails", "decay": 0.05}, w, h)
+        bench = ek.Bench(r)
+        for i in range(6):
+            for sub in subframes(i, count):
+                bench.set_source(lit if i == 0 else dark)
+                encoder = bench.device.create_command_encoder()
+                r.apply(encoder, sub, bench.source_view, bench.target_view)
+                bench.device.queue.submit([encoder.finish()])
+        values[count] = ek.download(bench.device, bench.target)[8, 8, 0]
+    # lit through frame 0, then 5 frames of fading: 5 steps of 1/30 s, or 15 of 1/90 s
+    assert values[1] == pytest.approx(0.05 ** (5 / FPS), rel=0.01)
+    assert values[3] == pytest.approx(0.05 ** (5 / FPS), rel=0.01)
