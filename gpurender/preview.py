@@ -376,6 +376,9 @@ class _Server(ThreadingHTTPServer):
     preview: Preview
     loopback_only: bool
 
+    def handle_error(self, request, client_address):
+        pass  # a viewer that went away mid-answer is no news for the render's stderr
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6

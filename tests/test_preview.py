@@ -108,6 +108,33 @@ def test_only_the_three_paths_are_served_on_loopback():
     assert_gone(url)
 
 
+def test_a_taken_port_is_one_error_line(tmp_path, small_scene, song):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["render", str(small_scene), "-a", str(song), "-o", str(tmp_path / "x.mp4"),
+                                           "--preview-port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: the preview page cannot listen on 127.0.0.1:{port}")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_viewer_that_hangs_up_is_not_reported(capfd):
+    import socket
+
+    with Preview("t") as page:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", page.port)) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        time.sleep(0.3)  # the handler threads meet the reset meanwhile
+        assert get(page.url)[0] == 200
+    assert capfd.readouterr().err == ""
+
+
 # -- with the (software) adapter ------------------------------------------------------------------
 
 
