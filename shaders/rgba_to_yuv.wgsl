@@ -1,5 +1,6 @@
-// Converts the composited RGBA frame to planar Y'CbCr 4:2:0 (BT.709, limited range) in a storage
-// buffer: 8-bit I420, or 10-bit as yuv420p10le or P010.
+// Converts the composited frame to planar Y'CbCr 4:2:0 (BT.709, limited range) in a storage
+// buffer: 8-bit I420, or 10-bit as yuv420p10le or P010; or to straight 8-bit RGBA (`main_rgba`,
+// stills and transparent outputs).
 //
 // 8-bit layout of `dst`, tightly packed bytes: the Y plane (width x height), then U and V
 // (width/2 x height/2 each). WGSL has no byte stores, so every store is a whole u32 word (four
@@ -15,47 +16,110 @@
 // yuv420p10le (0): the same three planes, codes 0..1023 in the low bits; P010 (1, what NVENC
 // takes): the Y plane, then one plane of interleaved Cb Cr pairs (width x height/2 samples), codes
 // in the top 10 bits (code << 6). `main_words16` and `main_tiles16` mirror the 8-bit pair.
+// RGBA: one word per pixel, R G B A bytes, straight alpha, rows tightly packed.
 //
-// Colour: the texture holds sRGB-encoded values, used as R'G'B' as they are (no linearisation;
-// alpha is ignored, i.e. the frame is shown over nothing). Chroma averages the R'G'B' of each
-// 2x2 block first and then converts; since the conversion is affine this equals averaging
-// unrounded per-pixel chroma. Every code value is rounded to nearest (halves up). A float
-// texture (rgba16float, for 10-bit output) is read at its full precision.
+// Where the pixels come from (`pixel`): the frame loop's composite, premultiplied and HDR
+// (PREMULTIPLIED), with the layers at the top of the scene composited on the fly (stack.wgsl: the
+// backdrop is the composite texture), averaged over SUPERSAMPLE x SUPERSAMPLE samples of a
+// supersampled composite (a box filter over each output pixel's footprint, premultiplied), then
+// exposed and tone mapped (tonemap.wgsl). So compositing the top layers, filtering down, tone
+// mapping and conversion are one pass. Without PREMULTIPLIED the texture is a finished picture
+// with straight alpha, converted as it is (alpha ignored).
+//
+// Colour: sRGB-encoded values, used as R'G'B' as they are (no linearisation; alpha is ignored for
+// YUV, i.e. the frame is shown over nothing). Chroma averages the R'G'B' of each 2x2 block first
+// and then converts; since the conversion is affine this equals averaging unrounded per-pixel
+// chroma. Every code value is rounded to nearest (halves up). Float textures are read at their
+// full precision.
+
+//#include "stack.wgsl"
+
+//#include "tonemap.wgsl"
 
 // Structs shared with Python are declared once, in gpurender/render/structs.py.
 //#include "struct YuvParams"
 
-@group(0) @binding(0) var src: texture_2d<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(0) var<storage, read_write> dst: array<u32>;
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
-@group(0) @binding(2) var<storage, read> params: YuvParams;
+@group(0) @binding(1) var<storage, read> params: YuvParams;
+
+override PREMULTIPLIED: bool = false;
+override SUPERSAMPLE: u32 = 1u;
 
 //#include "yuv_codes.wgsl"
 
-fn block_rgb(cx: u32, cy: u32) -> vec3<f32> {
-    let p = vec2<i32>(i32(2u * cx), i32(2u * cy));
-    let s = textureLoad(src, p, 0).rgb
-        + textureLoad(src, p + vec2<i32>(1, 0), 0).rgb
-        + textureLoad(src, p + vec2<i32>(0, 1), 0).rgb
-        + textureLoad(src, p + vec2<i32>(1, 1), 0).rgb;
-    return 0.25 * s;
+// Straight RGBA of output pixel `p`.
+fn pixel(p: vec2<i32>) -> vec4<f32> {
+    if (!PREMULTIPLIED) {
+        return composite_at(p);
+    }
+    if (SUPERSAMPLE == 1u) {
+        return finish(composite_at(p), params.gain);
+    }
+    let k = i32(SUPERSAMPLE);
+    var sum = vec4<f32>(0.0);
+    for (var sy = 0; sy < k; sy = sy + 1) {
+        for (var sx = 0; sx < k; sx = sx + 1) {
+            sum = sum + composite_at(p * k + vec2<i32>(sx, sy));
+        }
+    }
+    return finish(sum / f32(SUPERSAMPLE * SUPERSAMPLE), params.gain);
 }
 
-fn byte_at(b: u32) -> u32 {
+fn rgb_at(p: vec2<i32>) -> vec3<f32> {
+    return pixel(p).rgb;
+}
+
+// Every kernel below reads pixels at one call site, inside a loop: the compositing, filtering and
+// tone mapping that `pixel` inlines are large, and a software rasterizer's compiler copies an
+// inlined function once per call site (four call sites per byte cost seconds of compilation).
+
+// The pixels of output byte/sample `s` of a planar frame: the pixel itself for luma, the 2x2 block
+// for chroma. Returns (first pixel, pixel count, plane: 0 Y, 1 Cb, 2 Cr).
+struct Sample {
+    p: vec2<i32>,
+    n: u32,
+    plane: u32,
+};
+
+fn sample_at(s: u32) -> Sample {
     let w = params.width;
     let y_size = w * params.height;
-    if (b < y_size) {
-        let p = vec2<i32>(i32(b % w), i32(b / w));
-        return y_code(textureLoad(src, p, 0).rgb);
+    if (s < y_size) {
+        return Sample(vec2<i32>(i32(s % w), i32(s / w)), 1u, 0u);
     }
     let cw = w / 2u;
-    let c_size = cw * (params.height / 2u);
-    var c = b - y_size;
-    if (c < c_size) {
-        return cb_code(block_rgb(c % cw, c / cw));
+    var c = s - y_size;
+    if (params.p010 == 1u) {
+        // one plane of interleaved Cb Cr pairs
+        let pair = c / 2u;
+        return Sample(vec2<i32>(i32(2u * (pair % cw)), i32(2u * (pair / cw))), 4u, 1u + c % 2u);
     }
-    c = c - c_size;
-    return cr_code(block_rgb(c % cw, c / cw));
+    let c_size = cw * (params.height / 2u);
+    var plane = 1u;
+    if (c >= c_size) {
+        c = c - c_size;
+        plane = 2u;
+    }
+    return Sample(vec2<i32>(i32(2u * (c % cw)), i32(2u * (c / cw))), 4u, plane);
+}
+
+// The mean R'G'B' of a sample's pixels.
+fn sample_rgb(smp: Sample) -> vec3<f32> {
+    var sum = vec3<f32>(0.0);
+    for (var j = 0u; j < smp.n; j = j + 1u) {
+        sum = sum + rgb_at(smp.p + vec2<i32>(i32(j % 2u), i32(j / 2u)));
+    }
+    return sum / f32(smp.n);
+}
+
+// The code value (8-bit units, unrounded) of a sample.
+fn sample_value(smp: Sample) -> f32 {
+    let m = sample_rgb(smp);
+    if (smp.plane == 0u) {
+        return y_value(m);
+    }
+    return select(cr_value(m), cb_value(m), smp.plane == 1u);
 }
 
 // Large frames need more than 65535 workgroups, so dispatches are two-dimensional.
@@ -76,10 +140,19 @@ fn main_bytes(
     for (var k = 0u; k < 4u; k = k + 1u) {
         let b = 4u * word + k;
         if (b < params.n_bytes) {
-            packed = packed | (byte_at(b) << (8u * k));
+            packed = packed | (to_code(sample_value(sample_at(b))) << (8u * k));
         }
     }
     dst[word] = packed;
+}
+
+// The 16 pixels of the 8x2 tile at (x0, y0): row 0 then row 1.
+fn tile_rgb(x0: i32, y0: i32) -> array<vec3<f32>, 16> {
+    var rgb: array<vec3<f32>, 16>;
+    for (var i = 0; i < 16; i = i + 1) {
+        rgb[i] = rgb_at(vec2<i32>(x0 + i % 8, y0 + i / 8));
+    }
+    return rgb;
 }
 
 @compute @workgroup_size(64)
@@ -95,19 +168,17 @@ fn main_tiles(
     }
     let tx = tile % tiles_x;
     let ty = tile / tiles_x;
-    let x0 = i32(8u * tx);
-    let y0 = i32(2u * ty);
+    let rgb = tile_rgb(i32(8u * tx), i32(2u * ty));
 
     var y_top: array<u32, 8>;
     var y_bottom: array<u32, 8>;
     var cb: array<u32, 4>;
     var cr: array<u32, 4>;
     for (var k = 0; k < 4; k = k + 1) {
-        let p = vec2<i32>(x0 + 2 * k, y0);
-        let a = textureLoad(src, p, 0).rgb;
-        let b = textureLoad(src, p + vec2<i32>(1, 0), 0).rgb;
-        let c = textureLoad(src, p + vec2<i32>(0, 1), 0).rgb;
-        let d = textureLoad(src, p + vec2<i32>(1, 1), 0).rgb;
+        let a = rgb[2 * k];
+        let b = rgb[2 * k + 1];
+        let c = rgb[8 + 2 * k];
+        let d = rgb[8 + 2 * k + 1];
         y_top[2 * k] = y_code(a);
         y_top[2 * k + 1] = y_code(b);
         y_bottom[2 * k] = y_code(c);
@@ -136,27 +207,6 @@ fn luma10(rgb: vec3<f32>) -> u32 {
     return to_code10(y_value(rgb)) << (6u * params.p010);
 }
 
-fn sample16(s: u32) -> u32 {
-    let w = params.width;
-    let y_size = w * params.height;
-    if (s < y_size) {
-        return luma10(textureLoad(src, vec2<i32>(i32(s % w), i32(s / w)), 0).rgb);
-    }
-    let cw = w / 2u;
-    var c = s - y_size;
-    if (params.p010 == 1u) {
-        let pair = c / 2u;
-        let m = block_rgb(pair % cw, pair / cw);
-        return to_code10(select(cr_value(m), cb_value(m), c % 2u == 0u)) << 6u;
-    }
-    let c_size = cw * (params.height / 2u);
-    if (c < c_size) {
-        return to_code10(cb_value(block_rgb(c % cw, c / cw)));
-    }
-    c = c - c_size;
-    return to_code10(cr_value(block_rgb(c % cw, c / cw)));
-}
-
 // Any even size: one invocation per output word (two samples). A frame always has an even number
 // of samples (3 * w * h / 2 with w and h even), so no word is half used.
 @compute @workgroup_size(64)
@@ -168,7 +218,11 @@ fn main_words16(
     if (word >= params.n_words) {
         return;
     }
-    dst[word] = pack2(sample16(2u * word), sample16(2u * word + 1u));
+    var codes: array<u32, 2>;
+    for (var k = 0u; k < 2u; k = k + 1u) {
+        codes[k] = to_code10(sample_value(sample_at(2u * word + k))) << (6u * params.p010);
+    }
+    dst[word] = pack2(codes[0], codes[1]);
 }
 
 // Width a multiple of 8: one invocation per 8x2 pixel tile, which owns four Y words in each of its
@@ -186,8 +240,7 @@ fn main_tiles16(
     }
     let tx = tile % tiles_x;
     let ty = tile / tiles_x;
-    let x0 = i32(8u * tx);
-    let y0 = i32(2u * ty);
+    let rgb = tile_rgb(i32(8u * tx), i32(2u * ty));
 
     var y_top: array<u32, 8>;
     var y_bottom: array<u32, 8>;
@@ -195,11 +248,10 @@ fn main_tiles16(
     var cr: array<u32, 4>;
     let shift = 6u * params.p010;
     for (var k = 0; k < 4; k = k + 1) {
-        let p = vec2<i32>(x0 + 2 * k, y0);
-        let a = textureLoad(src, p, 0).rgb;
-        let b = textureLoad(src, p + vec2<i32>(1, 0), 0).rgb;
-        let c = textureLoad(src, p + vec2<i32>(0, 1), 0).rgb;
-        let d = textureLoad(src, p + vec2<i32>(1, 1), 0).rgb;
+        let a = rgb[2 * k];
+        let b = rgb[2 * k + 1];
+        let c = rgb[8 + 2 * k];
+        let d = rgb[8 + 2 * k + 1];
         y_top[2 * k] = luma10(a);
         y_top[2 * k + 1] = luma10(b);
         y_bottom[2 * k] = luma10(c);
@@ -231,4 +283,22 @@ fn main_tiles16(
         dst[u + c_words] = pack2(cr[0], cr[1]);
         dst[u + c_words + 1u] = pack2(cr[2], cr[3]);
     }
+}
+
+// ---- straight RGBA8 ----
+
+// One invocation per pixel: R, G, B, A bytes of one word.
+@compute @workgroup_size(64)
+fn main_rgba(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = linear_id(gid, groups);
+    if (i >= params.n_words) {
+        return;
+    }
+    let w = params.width;
+    let c = pixel(vec2<i32>(i32(i % w), i32(i / w)));
+    let q = vec4<u32>(clamp(floor(c * 255.0 + 0.5), vec4<f32>(0.0), vec4<f32>(255.0)));
+    dst[i] = pack4(q.r, q.g, q.b, q.a);
 }

@@ -2,8 +2,10 @@
 
 Random 8-bit straight-alpha images (with many exact 0 and 255 values, so that the special cases
 of color-dodge and color-burn and fully transparent or opaque pixels all occur) are uploaded as
-premultiplied half-float layers, composited on the software adapter, read back and compared with
-a float64 evaluation of the specification on the original 8-bit values.
+premultiplied half-float layer slices, composited on the software adapter the way a scene's top
+layers are (by the colour conversion, to straight RGBA8), read back and compared with a float64
+evaluation of the specification on the original 8-bit values. Drawing layers straight into the
+composite instead is checked against this path in tests/test_direct.py.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpurender.errors import RenderError, SceneError
-from gpurender.render.compositor import BLEND_MODES, Compositor
+from gpurender.errors import SceneError
+from gpurender.render.compositor import BLEND_MODES, Compositor, Run, check_blend_mode
+from gpurender.render.convert import YuvConverter
 
 W, H = 37, 23
 TOL = 1.0 / 255.0
@@ -117,10 +120,46 @@ def _exact(c):
 
 def reference_composite(background, layers):
     """Straight RGBA float64 ``[h, w, 4]`` of ``layers`` ((uint8 image, mode, opacity), bottom
-    first) over the straight ``background`` colour."""
+    first) over the straight ``background`` colour.
+
+    The composite is HDR (shaders/blend.wgsl): ``add`` does not clip between layers, and normal,
+    screen and multiply take their premultiplied closed forms, which extend the specification past
+    1 (in 0..1 every formula is the specification's: see test_reference_known_values); the other
+    modes blend the backdrop clipped to 0..1. The result is clipped at the end, as tonemap = "none".
+    """
     bg = np.asarray(background, np.float64)
     ab = np.full((H, W, 1), bg[3])
     cb_pre = np.broadcast_to(bg[:3] * bg[3], (H, W, 3)).copy()  # premultiplied backdrop
+    for image, mode, opacity in layers:
+        img = image.astype(np.float64) / 255.0
+        cs, a_s = img[..., :3], img[..., 3:] * opacity
+        s = a_s * cs
+        if mode == "add":
+            cb_pre = s + cb_pre
+            ab = np.minimum(1.0, a_s + ab)
+            continue
+        if mode == "normal":
+            cb_pre = s + cb_pre * (1 - a_s)
+        elif mode == "screen":
+            cb_pre = s + cb_pre - s * cb_pre
+        elif mode == "multiply":
+            cb_pre = s * (1 - ab) + s * cb_pre + cb_pre * (1 - a_s)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cb = _exact(np.clip(np.where(ab > 0, cb_pre / ab, 0.0), 0.0, 1.0))
+            mixed = (1 - ab) * cs + ab * _blend(mode, cb, cs)
+            cb_pre = a_s * mixed + cb_pre * (1 - a_s)
+        ab = a_s + ab * (1 - a_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        straight = np.clip(np.where(ab > 0, cb_pre / ab, 0.0), 0.0, 1.0)
+    return np.concatenate([straight, ab], axis=-1)
+
+
+def w3c_composite(background, layers):
+    """The same stack by the specification's own steps (add clips at 1), for 0..1 checks."""
+    bg = np.asarray(background, np.float64)
+    ab = np.full((H, W, 1), bg[3])
+    cb_pre = np.broadcast_to(bg[:3] * bg[3], (H, W, 3)).copy()
     for image, mode, opacity in layers:
         img = image.astype(np.float64) / 255.0
         cs, a_s = img[..., :3], img[..., 3:] * opacity
@@ -146,6 +185,11 @@ def compositor(device):
     return Compositor(device, W, H, len(BLEND_MODES))
 
 
+@pytest.fixture(scope="module")
+def converter(device):
+    return YuvConverter(device, W, H, layout="rgba", premultiplied=True)
+
+
 def random_image(rng, w=W, h=H):
     """8-bit straight RGBA that visits the formulas' sensitive spots: many exact 0 and 255 values
     (the special cases of color-dodge and color-burn, transparent and opaque pixels), values one
@@ -167,31 +211,41 @@ def write_slot(device, comp, slot, data16):
     h, w = data16.shape[:2]
     device.queue.write_texture({"texture": comp.layer_texture, "origin": (0, 0, slot)}, data16.tobytes(),
                                {"bytes_per_row": 8 * w, "rows_per_image": h}, (w, h, 1))
-    return comp.layer_view(slot)
 
 
 def upload_layer(device, comp, slot, image):
     """Layer slot ``slot`` of ``comp`` filled with the straight uint8 ``image``, premultiplied."""
     f = image.astype(np.float64) / 255.0
     pre = np.concatenate([f[..., :3] * f[..., 3:], f[..., 3:]], axis=-1).astype(np.float16)
-    return write_slot(device, comp, slot, pre)
+    write_slot(device, comp, slot, pre)
 
 
-def read_output(device, comp):
-    data = device.queue.read_texture(
-        {"texture": comp.output_texture}, {"bytes_per_row": 4 * comp.width, "rows_per_image": comp.height},
-        (comp.width, comp.height, 1),
-    )
-    return np.frombuffer(data, np.uint8).reshape(comp.height, comp.width, 4).copy()
+def read_rgba(device, conv):
+    return np.frombuffer(device.queue.read_buffer(conv.buffer), np.uint8)[: conv.nbytes].reshape(H, W, 4).copy()
 
 
-def composite(device, comp, background, layers):
-    """Upload ``layers`` ((uint8 image, mode, opacity)), composite, return the uint8 output."""
-    stack = [(upload_layer(device, comp, i, img), mode, op) for i, (img, mode, op) in enumerate(layers)]
+def convert_stack(device, comp, conv, background, modes, opacities, middle=False):
+    """The stack of slots 0.. with ``modes`` over ``background``, converted to straight RGBA8: the
+    top run of a scene, composited by the conversion itself (or, ``middle``, first written into a
+    composite target by the compositor pass, as a run in the middle of a scene is)."""
+    comp.write_stack(background, {i: (m, o) for i, (m, o) in enumerate(zip(modes, opacities))})
+    run = Run(0, tuple(modes), from_background=True)
     enc = device.create_command_encoder()
-    comp.encode(enc, background, stack)
+    if middle:
+        comp.composite(enc, run, None, comp.target_views[1])
+        conv.encode(enc, stack_group=comp.stack_group(comp.target_views[1]), run=Run())
+    else:
+        conv.encode(enc, stack_group=comp.stack_group(None), run=run)
     device.queue.submit([enc.finish()])
-    return read_output(device, comp)
+    return read_rgba(device, conv)
+
+
+def composite(device, comp, conv, background, layers, middle=False):
+    """Upload ``layers`` ((uint8 image, mode, opacity)), composite, return the uint8 output."""
+    for i, (img, _, _) in enumerate(layers):
+        upload_layer(device, comp, i, img)
+    return convert_stack(device, comp, conv, background, [check_blend_mode(m) for _, m, _ in layers],
+                         [op for _, _, op in layers], middle)
 
 
 def assert_matches_spec(name, got, want):
@@ -231,24 +285,24 @@ BACKGROUNDS = {
 
 
 @pytest.mark.parametrize("mode", BLEND_MODES)
-def test_one_layer_matches_spec(device, compositor, mode):
+def test_one_layer_matches_spec(device, compositor, converter, mode):
     rng = np.random.default_rng(BLEND_MODES.index(mode))
     for bg_name, bg in BACKGROUNDS.items():
         for opacity in (1.0, 0.6):
             image = random_image(rng)
-            got = composite(device, compositor, bg, [(image, mode, opacity)])
+            got = composite(device, compositor, converter, bg, [(image, mode, opacity)])
             assert_matches_spec(f"{mode}-{bg_name}-{opacity}", got, reference_composite(bg, [(image, mode, opacity)]))
 
 
 @pytest.mark.parametrize("mode", BLEND_MODES)
-def test_two_layers_match_spec(device, compositor, mode):
+def test_two_layers_match_spec(device, compositor, converter, mode):
     # The lower layer is random, drawn normally or in another mode, so the top layer blends onto
     # a backdrop that has its own alpha and non-8-bit colours.
     rng = np.random.default_rng(100 + BLEND_MODES.index(mode))
     for bg_name, bg in BACKGROUNDS.items():
         lower_mode = BLEND_MODES[int(rng.integers(len(BLEND_MODES)))] if bg_name == "opaque" else "normal"
         layers = [(random_image(rng), lower_mode, 0.8), (random_image(rng), mode, 0.7)]
-        got = composite(device, compositor, bg, layers)
+        got = composite(device, compositor, converter, bg, layers)
         assert_matches_spec(f"{lower_mode}+{mode}-{bg_name}", got, reference_composite(bg, layers))
 
 
@@ -267,74 +321,83 @@ def test_reference_known_values():
     # Source-over of opaque white at half opacity on opaque black.
     out = reference_composite((0, 0, 0, 1), [(np.full((H, W, 4), 255, np.uint8), "normal", 0.5)])
     assert np.allclose(out[0, 0], [0.5, 0.5, 0.5, 1.0])
+    # The closed forms are the specification's formulas in 0..1, whatever the alphas.
+    rng = np.random.default_rng(7)
+    for mode in ("normal", "screen", "multiply"):
+        for bg in ((0.2, 0.6, 1.0, 1.0), (1.0, 0.0, 0.35, 0.4), (0, 0, 0, 0)):
+            layers = [(random_image(rng), "normal", 0.8), (random_image(rng), mode, 0.7)]
+            assert np.allclose(reference_composite(bg, layers), w3c_composite(bg, layers), atol=1e-9)
+    # Add past 1 keeps its light for what follows (HDR); without an add the two agree.
+    white = np.full((H, W, 4), 255, np.uint8)
+    half = np.full((H, W, 4), 128, np.uint8)
+    hdr = reference_composite((0.5, 0.5, 0.5, 1), [(white, "add", 1.0), (half, "multiply", 1.0)])
+    assert np.allclose(hdr[0, 0, :3], 1.0)  # 1.5 * (128/255) + 0 = 0.75 + ... clipped light
+    assert w3c_composite((0.5, 0.5, 0.5, 1), [(white, "add", 1.0), (half, "multiply", 1.0)])[0, 0, 0] < 0.76
 
 
-def test_no_layers_gives_background(device, compositor):
-    got = composite(device, compositor, (1.0, 0.5, 0.0, 1.0), [])
+def test_no_layers_gives_background(device, compositor, converter):
+    got = composite(device, compositor, converter, (1.0, 0.5, 0.0, 1.0), [])
     assert (got == [255, 128, 0, 255]).all()
 
 
-def test_zero_opacity_layers_leave_the_background(device, compositor):
+def test_zero_opacity_layers_leave_the_background(device, compositor, converter):
     image = random_image(np.random.default_rng(9))
-    got = composite(device, compositor, (0.2, 0.4, 0.6, 0.8), [(image, mode, 0.0) for mode in BLEND_MODES])
+    got = composite(device, compositor, converter, (0.2, 0.4, 0.6, 0.8), [(image, mode, 0.0) for mode in BLEND_MODES])
     assert (got == np.floor(np.array([0.2, 0.4, 0.6, 0.8]) * 255 + 0.5)).all()
 
 
-def test_layer_brighter_than_its_alpha_keeps_its_light(device, compositor):
+def test_layer_brighter_than_its_alpha_keeps_its_light(device, compositor, converter):
     # Additive drawing can leave premultiplied colour above alpha; "add" onto black must show it.
-    texel = np.array([0.6, 0.3, 1.5, 0.2], np.float16)  # blue saturates at 1
-    view = write_slot(device, compositor, 0, np.broadcast_to(texel, (H, W, 4)).copy())
-    enc = device.create_command_encoder()
-    compositor.encode(enc, (0, 0, 0, 1), [(view, "add", 1.0)])
-    device.queue.submit([enc.finish()])
-    got = read_output(device, compositor)
+    texel = np.array([0.6, 0.3, 1.5, 0.2], np.float16)  # blue beyond 1: clipped at the end
+    write_slot(device, compositor, 0, np.broadcast_to(texel, (H, W, 4)).copy())
+    got = convert_stack(device, compositor, converter, (0, 0, 0, 1), [check_blend_mode("add")], [1.0])
     assert (np.abs(got.astype(int) - [153, 77, 255, 255]) <= 1).all()
 
 
-def test_transparent_background_keeps_alpha(device, compositor):
+def test_transparent_background_keeps_alpha(device, compositor, converter):
     image = np.zeros((H, W, 4), np.uint8)
     image[..., :3] = (255, 128, 0)
     image[:, : W // 2, 3] = 0
     image[:, W // 2 :, 3] = 64
-    got = composite(device, compositor, (0.3, 0.3, 0.3, 0.0), [(image, "normal", 1.0)])
+    got = composite(device, compositor, converter, (0.3, 0.3, 0.3, 0.0), [(image, "normal", 1.0)])
     assert (got[:, : W // 2] == 0).all()
     assert (got[:, W // 2 :] == [255, 128, 0, 64]).all()
 
 
-def test_unknown_mode_raises_scene_error(device, compositor):
-    image = random_image(np.random.default_rng(0))
+def test_unknown_mode_raises_scene_error():
     with pytest.raises(SceneError, match="valid: .*color-dodge"):
-        composite(device, compositor, (0, 0, 0, 1), [(image, "normal", 1.0), (image, "vivid-light", 1.0)])
+        check_blend_mode("vivid-light", "layer 2")
 
 
-def test_views_that_are_not_its_own_slots_are_refused(device, compositor):
-    import wgpu
+@pytest.mark.parametrize("mode", ["normal", "screen", "multiply", "overlay", "color-burn", "hue", "add"])
+def test_a_run_in_the_middle_of_a_scene_gives_the_same_picture(device, compositor, converter, mode):
+    # Written into a (half-float) composite target by the compositor pass and converted from there,
+    # the picture is the one the conversion composites on the fly, within 1/255.
+    rng = np.random.default_rng(200 + BLEND_MODES.index(mode))
+    layers = [(random_image(rng), "normal", 0.8), (random_image(rng), mode, 0.7)]
+    for bg in BACKGROUNDS.values():
+        fused = composite(device, compositor, converter, bg, layers)
+        written = composite(device, compositor, converter, bg, layers, middle=True)
+        visible = (fused[..., 3] > 0) & (written[..., 3] > 0)
+        diff = np.abs(fused.astype(int) - written.astype(int))
+        assert diff[..., 3].max() <= 1 and diff[..., :3][visible].max(initial=0) <= 1, (mode, bg)
 
-    from gpurender.render.device import LAYER_FORMAT
 
-    tex = device.create_texture(size=(W, H, 1), format=LAYER_FORMAT, usage=wgpu.TextureUsage.TEXTURE_BINDING)
-    with pytest.raises(RenderError, match="layer_view"):
-        compositor.encode(device.create_command_encoder(), (0, 0, 0, 1), [(tex.create_view(), "normal", 1.0)])
-    with pytest.raises(RenderError, match="slot order"):
-        compositor.encode(device.create_command_encoder(), (0, 0, 0, 1),
-                          [(compositor.layer_view(1), "normal", 1.0), (compositor.layer_view(0), "normal", 1.0)])
-
-
-def test_more_layers_than_specialised_slots_match_spec(device, compositor):
-    # The first eight layers' modes are pipeline constants; later ones come from the uniform.
+def test_more_layers_than_specialised_slots_match_spec(device, compositor, converter):
+    # The first eight layers' modes are pipeline constants; later ones come from the stack buffer.
     rng = np.random.default_rng(11)
     modes = ["normal", "screen", "multiply", "overlay", "hue", "add", "darken", "color-burn",
              "color-dodge", "difference", "luminosity", "soft-light"]
     layers = [(random_image(rng), mode, float(rng.uniform(0.2, 0.7))) for mode in modes]
     background = (0.3, 0.5, 0.7, 1.0)
-    got = composite(device, compositor, background, layers)
+    got = composite(device, compositor, converter, background, layers)
     assert_matches_spec("twelve-layers", got, reference_composite(background, layers))
 
 
-def test_consecutive_frames_use_their_own_stack(device, compositor):
+def test_consecutive_frames_use_their_own_stack(device, compositor, converter):
     rng = np.random.default_rng(5)
     a, b = random_image(rng), random_image(rng)
-    first = composite(device, compositor, (0, 0, 0, 1), [(a, "multiply", 0.25)])
-    second = composite(device, compositor, (1, 1, 1, 1), [(b, "screen", 0.9)])
+    first = composite(device, compositor, converter, (0, 0, 0, 1), [(a, "multiply", 0.25)])
+    second = composite(device, compositor, converter, (1, 1, 1, 1), [(b, "screen", 0.9)])
     assert_matches_spec("first-of-two", first, reference_composite((0, 0, 0, 1), [(a, "multiply", 0.25)]))
     assert_matches_spec("second-of-two", second, reference_composite((1, 1, 1, 1), [(b, "screen", 0.9)]))

@@ -170,7 +170,7 @@ def test_schema_command_prints_the_schema_and_writes_it(tmp_path):
 def test_max_layers_is_the_compositors_and_the_shaders():
     from gpurender.render import compositor, structs
 
-    wgsl = (ROOT / "shaders" / "composite.wgsl").read_text()
+    wgsl = (ROOT / "shaders" / "stack.wgsl").read_text()  # the stack the compositor and the conversion read
     assert compositor.MAX_LAYERS == MAX_LAYERS
     assert structs.STACK.field("layers").type.wgsl == f"array<StackLayer, {MAX_LAYERS}>"
     assert '//#include "struct Stack"' in wgsl

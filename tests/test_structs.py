@@ -67,7 +67,7 @@ HAND = {
                    "title_tiles": 64}, 80),
     "StackLayer": ({"mode": 0, "opacity": 4}, 8),
     "Stack": ({"background": 0, "layers": 16}, 16 + 8 * 32),
-    "YuvParams": ({"width": 0, "p010": 16}, 20),
+    "YuvParams": ({"width": 0, "p010": 16, "gain": 20}, 24),
 }
 
 

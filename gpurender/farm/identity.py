@@ -104,6 +104,13 @@ def scene_digest(scene) -> str:
                 params.append([key, repr(value)])
         layers.append([layer.type, layer.blend, repr(layer.opacity), layer.name, params])
     canon = {"background": repr(tuple(scene.background)), "camera": repr(scene.camera), "layers": layers}
+    # The look keys (tone mapping, motion blur, ...) count when set, so digests of scenes without
+    # them stay what they were.
+    default = type(scene)()
+    look = {key: repr(getattr(scene, key)) for key in getattr(scene, "LOOK", ())
+            if getattr(scene, key) != getattr(default, key)}
+    if look:
+        canon["look"] = look
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
 
 

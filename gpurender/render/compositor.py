@@ -1,58 +1,81 @@
-"""Stacks the layers' textures over the background with per-layer blend modes and opacity.
+"""Composites a scene's layers in floating point: the blend modes, the rule for which layers may draw
+straight into the composite, and the compositor pass for the others.
 
 The formulas are those of W3C "Compositing and Blending Level 1": for each layer the blend step
 ``Cs' = (1 - ab) * Cs + ab * B(Cb, Cs)`` followed by source-over compositing, with the layer's
 opacity folded into its alpha, plus ``add`` (plus-lighter). They are applied to the non-linear
-sRGB values as they are, as browsers do. Layers are the slices of one premultiplied
-``LAYER_FORMAT`` texture array owned by the compositor (:meth:`Compositor.layer_view` gives the
-view a layer draws into); one fullscreen pass (``shaders/composite.wgsl``) walks them bottom to
-top per pixel, keeping the backdrop in float32 registers, and writes a straight-alpha
-``OUTPUT_FORMAT`` texture that is read back for PNGs or converted to YUV. One pass whatever the
-layer count matters on a software rasterizer, where each full-frame pass of blending cost about
-as much as drawing a layer (measured 40 ms per layer pass at 720p on lavapipe).
+sRGB values as they are, as browsers do, on premultiplied RGBA in floating point: the composite is
+HDR, so ``add``, additive sprites and effects such as bloom may exceed 1; tone mapping at the end
+brings it into the picture (:mod:`gpurender.render.convert`). ``shaders/blend.wgsl`` says how each
+mode treats light beyond 1.
 
-Two choices keep 8-bit images blending to within 1/255 of the specification in every mode. Half
-floats hold an 8-bit value to within about an eighth of a step, but several formulas magnify such
-errors: color-dodge computes ``Cb / (1 - Cs)``, color-burn ``(1 - Cb) / Cs``, and hue and
-saturation divide by a colour's channel spread (max - min). Read directly, random 8-bit layers gave
-errors of up to 9/255. So (1) each layer is read as 8-bit straight RGBA: its alpha and its
-un-premultiplied colour are rounded to multiples of 1/255, which recovers 8-bit content exactly
-and moves float content by at most half an 8-bit step, the output's own precision; and (2) the
-backdrop stays in float32 between layers (a half-float backdrop alone still gave 8/255 in
-color-burn, since it is un-premultiplied for every layer). With both, the output is the
-correctly rounded 8-bit value of the specification.
+**Where layers go.** The composite lives in one of two ``COMPOSITE_FORMAT`` targets. A layer whose
+blend fixed-function blending computes exactly (:func:`direct_blend`: ``normal``, ``screen`` and
+``multiply`` over an opaque backdrop at opacity 1, ``add`` at any opacity, for layers whose fragments
+do not overlap, and a few more) draws straight into the current target: no texture of its own, no
+clear, nothing for the compositor to read. Every other layer draws into its own slice of one
+``LAYER_FORMAT`` texture array (:meth:`Compositor.slice_view`), and a run of consecutive such layers
+is composited over the current target in one pass (``shaders/composite.wgsl``) that writes the other
+target; the run at the top of a scene costs no pass at all, since the colour conversion composites
+it on the fly while it converts. A run that starts at the bottom of the scene starts from the
+background colour itself rather than a texture.
 
-For 10-bit video the compositor writes ``FLOAT_OUTPUT_FORMAT`` (rgba16float) instead, and reads
-each layer at 1023 steps, so a gradient keeps its 10-bit steps all the way to the colour conversion.
+**Precision.** Two choices keep 8-bit images blending to within 1/255 of the specification in every
+mode (correctly rounded, for a run from the background). Half floats hold an 8-bit value to within
+about an eighth of a step, but several formulas magnify such errors: color-dodge computes
+``Cb / (1 - Cs)``, color-burn ``(1 - Cb) / Cs``, and hue and saturation divide by a colour's
+channel spread (max - min). Read directly, random 8-bit layers gave errors of up to 9/255. So (1)
+each layer is read as 8-bit straight RGBA: its alpha and its un-premultiplied colour are rounded to
+multiples of 1/255, which recovers 8-bit content exactly and moves float content by at most half an
+8-bit step, the output's own precision; and (2) within a run the backdrop stays in float32
+registers (a half-float backdrop alone still gave 8/255 in color-burn, since it is un-premultiplied
+for every layer). A composite target holds half floats, which is exact enough for every mode but
+those that divide by the backdrop (:data:`BACKDROP_SENSITIVE`): beneath a layer in one of those,
+nothing draws direct, so the whole stack up to it is one run in float32 (:func:`plan`).
+
+For 10-bit video each layer is read at 1023 steps instead, so a gradient keeps its 10-bit steps all
+the way to the colour conversion.
 """
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import RenderError, SceneError, choices
-from .device import LAYER_FORMAT, OUTPUT_FORMAT
-
-#: The composite's format for output deeper than 8 bits (10-bit video): half floats hold 11
-#: significant bits, so every 10-bit code of 0..1 survives.
-FLOAT_OUTPUT_FORMAT = "rgba16float"
-_LEVELS = {OUTPUT_FORMAT: 255.0, FLOAT_OUTPUT_FORMAT: 1023.0}
+from ..errors import SceneError, choices
+from .device import LAYER_FORMAT
 from .shaderlib import load_wgsl, params_buffer
 from .structs import STACK
 
-#: Blend modes by name; the index is the mode number in ``composite.wgsl``.
+#: Format of the composite targets: premultiplied, HDR, what effects read (EFFECT_FORMAT).
+COMPOSITE_FORMAT = "rgba16float"
+#: Steps each layer is read at, by output depth (see the module docstring).
+LEVELS_8BIT = 255.0
+LEVELS_10BIT = 1023.0
+
+#: Blend modes by name; the index is the mode number in ``shaders/blend.wgsl``.
 BLEND_MODES: tuple[str, ...] = (
     "normal", "multiply", "screen", "overlay", "darken", "lighten", "color-dodge", "color-burn",
     "hard-light", "soft-light", "difference", "exclusion", "hue", "saturation", "color",
     "luminosity", "add",
 )
 _MODE_INDEX = {name: i for i, name in enumerate(BLEND_MODES)}
+#: The mode number of an effect layer in "normal": its output replaces what is beneath it,
+#: ``mix(backdrop, effect, opacity)`` (not a scene's mode).
+REPLACE = len(BLEND_MODES)
+
+#: Modes whose formulas divide by (functions of) the backdrop, so that a half-float backdrop's
+#: rounding can grow to several 8-bit steps: everything beneath such a layer is composited in one
+#: float32 run with it.
+BACKDROP_SENSITIVE = frozenset({"color-dodge", "color-burn", "hue", "saturation", "color", "luminosity"})
 
 #: Most layers one compositor stacks: the scene's limit, and the length of the stack's layer
 #: array (:data:`gpurender.render.structs.STACK`).
 MAX_LAYERS = STACK.field("layers").type.dtype.shape[0]
 
-__all__ = ["BLEND_MODES", "Compositor", "FLOAT_OUTPUT_FORMAT", "LAYER_FORMAT", "MAX_LAYERS", "OUTPUT_FORMAT"]
+__all__ = ["BACKDROP_SENSITIVE", "BLEND_MODES", "COMPOSITE_FORMAT", "Compositor", "LAYER_FORMAT", "MAX_LAYERS", "REPLACE",
+           "Run", "direct_blend", "premultiplied", "stack_bind_layout"]
 
 
 def check_blend_mode(mode: str, where: str = "layer") -> int:
@@ -63,124 +86,260 @@ def check_blend_mode(mode: str, where: str = "layer") -> int:
     return index
 
 
-class Compositor:
-    """Composites ``n_layers`` layers of one size into ``output_texture``.
+# ---- drawing straight into the composite --------------------------------------------------------
 
-    The layer textures, pipeline, parameter buffer and bind group are made once here. Per frame,
-    :meth:`encode` writes the small stack block (modes, opacities, background) and records one
-    pass, so each frame must be submitted before the next frame's :meth:`encode`.
+_OVER = {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}
+_PLUS = {"src_factor": "constant", "dst_factor": "one", "operation": "add"}
+
+#: Fixed-function blend states that compute a mode's composite exactly (premultiplied source,
+#: shaders/blend.wgsl's closed forms): normal is source-over; screen is ``s + b - s b``; multiply
+#: over an opaque backdrop is ``s b + b (1 - as)``; add is ``b + opacity * s`` (the opacity is the
+#: render pass's blend constant).
+DIRECT_BLENDS = {
+    "normal": {"color": _OVER, "alpha": _OVER},
+    "screen": {"color": {"src_factor": "one", "dst_factor": "one-minus-src", "operation": "add"}, "alpha": _OVER},
+    "multiply": {"color": {"src_factor": "dst", "dst_factor": "one-minus-src-alpha", "operation": "add"},
+                 "alpha": _OVER},
+    "add": {"color": _PLUS, "alpha": _PLUS},
+}
+
+#: How a layer's own fragments combine (``LayerRenderer.content``):
+#: ``single``: at most one fragment per pixel, premultiplied with colour <= alpha (quads, bars,
+#: fullscreen shaders, a splat's resolve): the layer's texture is just its fragments;
+#: ``over``: overlapping fragments composited with source-over in draw order (blended sprites);
+#: ``additive``: overlapping fragments summed (glowing sprites). None: unknown, never direct.
+CONTENTS = ("single", "over", "additive")
+
+
+def direct_blend(mode: str, content: str | None, opacity: float, opaque_backdrop: bool) -> dict | None:
+    """The blend state that draws a layer straight into the composite with exactly the compositor's
+    result, or None when only the compositor can (the layer then needs a texture of its own).
+
+    Fixed-function blending applies the layer fragment by fragment, so it matches compositing the
+    layer as a whole only where that makes no difference: ``normal`` at opacity 1 for ``single``
+    and ``over`` content (source-over is associative); ``screen`` at opacity 1 and ``multiply`` at
+    opacity 1 over an opaque backdrop for ``single`` content; ``add`` at any opacity (a blend
+    constant) for ``single`` content, and for ``additive`` content over an opaque backdrop (there
+    the alpha, which differs, is 1 either way). Not: opacity below 1 in the other modes (the layer's
+    opacity applies to the group; fixed-function blending cannot scale the alpha of a fragment it
+    subtracts), overlapping sprites in screen or multiply, darken and lighten (exact only for
+    opaque fragments), and every mode whose formula needs the backdrop and the layer at once.
     """
+    if content not in CONTENTS:
+        return None
+    if mode == "add":
+        if content == "single" or (content == "additive" and opaque_backdrop):
+            return DIRECT_BLENDS["add"]
+        return None
+    if opacity < 1.0:
+        return None
+    if mode == "normal" and content in ("single", "over"):
+        return DIRECT_BLENDS["normal"]
+    if mode == "screen" and content == "single":
+        return DIRECT_BLENDS["screen"]
+    if mode == "multiply" and content == "single" and opaque_backdrop:
+        return DIRECT_BLENDS["multiply"]
+    return None
 
-    def __init__(self, device, width: int, height: int, n_layers: int = 1, output_format: str = OUTPUT_FORMAT):
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive layers in their own slices, composited over a backdrop in one pass: slots
+    ``first .. first + len(modes) - 1`` with these mode numbers, over the background colour itself
+    (``from_background``) or over a composite texture."""
+
+    first: int = 0
+    modes: tuple[int, ...] = ()
+    from_background: bool = False
+
+    def constants(self, levels: float) -> dict:
+        """The pipeline-overridable constants of ``shaders/stack.wgsl`` for this run."""
+        out = {"LAYER_COUNT": len(self.modes), "FIRST": self.first, "FROM_BACKGROUND": self.from_background,
+               "LEVELS": float(levels)}
+        out.update({f"MODE{i}": m for i, m in enumerate(self.modes[:8])})
+        return out
+
+
+# ---- bind group layout shared by the compositor pass and the colour conversion -----------------
+
+_LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def stack_bind_layout(device):
+    """The layout of ``shaders/stack.wgsl``'s group 1: backdrop texture, layer array, stack buffer."""
+    layout = _LAYOUTS.get(device)
+    if layout is None:
         import wgpu
 
-        if output_format not in _LEVELS:
-            raise ValueError(f"compositor output format must be one of {', '.join(_LEVELS)}, not {output_format!r}")
-        self.output_format = output_format
+        vis = wgpu.ShaderStage.FRAGMENT | wgpu.ShaderStage.COMPUTE
+        layout = device.create_bind_group_layout(label="gpurender stack", entries=[
+            # unfilterable-float accepts rgba8unorm, rgba16float and rgba32float alike.
+            {"binding": 0, "visibility": vis, "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"}},
+            {"binding": 1, "visibility": vis,
+             "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d-array"}},
+            {"binding": 2, "visibility": vis, "buffer": {"type": "read-only-storage"}},
+        ])
+        _LAYOUTS[device] = layout
+    return layout
+
+
+class _Shared:
+    """The compositor's shader module, layouts and pipelines on one device, made once per process
+    (a process renders many scenes in a batch or the tests, with the same few run shapes)."""
+
+    def __init__(self, device):
+        self.device = device
+        self.module = device.create_shader_module(label="composite", code=load_wgsl("composite.wgsl"))
+        empty = device.create_bind_group_layout(entries=[])
+        self.empty_group = device.create_bind_group(layout=empty, entries=[])
+        self.layout = device.create_pipeline_layout(bind_group_layouts=[empty, stack_bind_layout(device)])
+        self._pipelines: dict = {}
+
+    def pipeline(self, run: Run, levels: float, accumulate: str | None, weight: float):
+        """The pipeline of ``run``: writing a composite target, or (``accumulate``: the accumulator's
+        format) adding ``weight`` times the composite to a motion-blur accumulator."""
+        key = (run, levels, accumulate, weight)
+        pipeline = self._pipelines.get(key)
+        if pipeline is None:
+            constants = run.constants(levels)
+            target = {"format": COMPOSITE_FORMAT}
+            if accumulate is not None:
+                constants["WEIGHT"] = float(weight)
+                plus = {"src_factor": "one", "dst_factor": "one", "operation": "add"}
+                target = {"format": accumulate, "blend": {"color": plus, "alpha": plus}}
+            pipeline = self._pipelines[key] = self.device.create_render_pipeline(
+                label="gpurender composite",
+                layout=self.layout,
+                vertex={"module": self.module, "entry_point": "vs_main"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": self.module, "entry_point": "fs_main" if accumulate is None else "fs_accumulate",
+                          "constants": constants, "targets": [target]},
+            )
+        return pipeline
+
+
+_SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _shared(device) -> _Shared:
+    shared = _SHARED.get(device)
+    if shared is None:
+        shared = _SHARED[device] = _Shared(device)
+    return shared
+
+
+class Compositor:
+    """The textures and passes of compositing at one size: ``n_slices`` layer slices, two composite
+    targets, the stack buffer and the compositor pipelines (made once per run shape).
+
+    Per frame: :meth:`write_stack` once (modes and opacities of every slot, the background), then
+    any number of passes; the frame must be submitted before the next frame's :meth:`write_stack`.
+    """
+
+    def __init__(self, device, width: int, height: int, n_slices: int = 1):
+        import wgpu
+
         self.device = device
         self.width = int(width)
         self.height = int(height)
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"compositor size must be positive, got {width}x{height}")
-        if n_layers > MAX_LAYERS:
-            raise SceneError(f"a scene may have at most {MAX_LAYERS} layers, this one has {n_layers}")
-        self.n_layers = max(int(n_layers), 0)
-        usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING
-        #: Premultiplied LAYER_FORMAT texture array, one slice per layer (at least one slice,
-        #: so the bind group is valid for a scene without layers).
+        if n_slices > MAX_LAYERS:
+            raise SceneError(f"a scene may have at most {MAX_LAYERS} layers, this one has {n_slices}")
+        self.n_slices = max(int(n_slices), 0)
+        T = wgpu.TextureUsage
+        #: Premultiplied LAYER_FORMAT texture array, one slice per layer that may need its own
+        #: texture (at least one slice, so that bind groups are valid for any scene).
         self.layer_texture = device.create_texture(
-            label="gpurender layers", size=(self.width, self.height, max(self.n_layers, 1)),
-            format=LAYER_FORMAT, usage=usage | wgpu.TextureUsage.COPY_DST,
+            label="gpurender layers", size=(self.width, self.height, max(self.n_slices, 1)), format=LAYER_FORMAT,
+            usage=T.RENDER_ATTACHMENT | T.TEXTURE_BINDING | T.STORAGE_BINDING | T.COPY_DST | T.COPY_SRC,
         )
-        self._layer_views = [
+        self._slice_views = [
             self.layer_texture.create_view(dimension="2d", base_array_layer=i, array_layer_count=1)
-            for i in range(self.n_layers)
+            for i in range(self.n_slices)
         ]
-        self._slice_of = {id(v): i for i, v in enumerate(self._layer_views)}
-        #: The composited frame: ``output_format`` (OUTPUT_FORMAT, "rgba8unorm", unless asked for
-        #: FLOAT_OUTPUT_FORMAT), straight alpha, sRGB-encoded values.
-        self.output_texture = device.create_texture(
-            label="gpurender composite", size=(self.width, self.height, 1), format=output_format,
-            usage=usage | wgpu.TextureUsage.COPY_SRC,
-        )
-        self.output_view = self.output_texture.create_view()
-        self._uniform = params_buffer(device, STACK.size, "gpurender stack")
-        self._module = device.create_shader_module(label="composite", code=load_wgsl("composite.wgsl"))
-        self._bind_layout = device.create_bind_group_layout(entries=[
-            {"binding": 0, "visibility": wgpu.ShaderStage.FRAGMENT,
-             "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d-array"}},
-            {"binding": 1, "visibility": wgpu.ShaderStage.FRAGMENT, "buffer": {"type": "read-only-storage"}},
-        ])
-        self._layout = device.create_pipeline_layout(bind_group_layouts=[self._bind_layout])
-        self._pipelines: dict[tuple[int, ...], object] = {}
-        self._bind_group = device.create_bind_group(
-            layout=self._bind_layout,
-            entries=[
-                {"binding": 0, "resource": self.layer_texture.create_view(dimension="2d-array")},
-                {"binding": 1, "resource": {"buffer": self._uniform}},
-            ],
-        )
+        self._array_view = self.layer_texture.create_view(dimension="2d-array")
+        #: The two composite targets the frame loop alternates between (premultiplied, HDR).
+        self.targets = [
+            device.create_texture(label=f"gpurender composite {i}", size=(self.width, self.height, 1),
+                                  format=COMPOSITE_FORMAT,
+                                  usage=T.RENDER_ATTACHMENT | T.TEXTURE_BINDING | T.COPY_SRC | T.COPY_DST)
+            for i in range(2)
+        ]
+        self.target_views = [t.create_view() for t in self.targets]
+        self.stack_buffer = params_buffer(device, STACK.size, "gpurender stack")
+        self._shared = _shared(device)
+        self._groups: dict = {}
 
-    def _pipeline_for(self, modes: tuple[int, ...]):
-        """The pipeline specialised for this stack of blend modes (made once per stack)."""
-        pipeline = self._pipelines.get(modes)
-        if pipeline is None:
-            import wgpu
+    def slice_view(self, index: int):
+        """The 2D view of layer slot ``index``, for a layer (or an effect) to draw into (premultiplied)."""
+        return self._slice_views[index]
 
-            constants = {"LAYER_COUNT": len(modes), "LEVELS": _LEVELS[self.output_format]}
-            constants.update({f"MODE{i}": m for i, m in enumerate(modes[:8])})
-            pipeline = self.device.create_render_pipeline(
-                label="gpurender composite",
-                layout=self._layout,
-                vertex={"module": self._module, "entry_point": "vs_main"},
-                primitive={"topology": wgpu.PrimitiveTopology.triangle_list},
-                fragment={"module": self._module, "entry_point": "fs_main", "constants": constants,
-                          "targets": [{"format": self.output_format}]},
-            )
-            self._pipelines[modes] = pipeline
-        return pipeline
-
-    def layer_view(self, index: int):
-        """The 2D view of layer slot ``index``, for a layer to draw into (premultiplied)."""
-        return self._layer_views[index]
-
-    def encode(
-        self,
-        command_encoder,
-        background: tuple[float, float, float, float],
-        layers: Sequence[tuple[object, str, float]],
-    ) -> None:
-        """Record the compositing of ``layers`` over ``background`` into ``output_texture``.
-
-        ``background`` is straight RGBA in 0..1 (alpha 0 for a transparent frame; RGB alone means
-        opaque). ``layers`` are ``(view, blend mode, opacity)`` from bottom to top, each view one
-        of :meth:`layer_view`'s. Unknown modes raise :class:`SceneError` before anything is recorded.
-        """
+    def write_stack(self, background: Sequence[float], slots: dict[int, tuple[int, float]]) -> None:
+        """Upload the background (straight RGBA in 0..1; RGB alone is opaque) and, per slot, its mode
+        number and opacity."""
         rgba = [min(max(float(v), 0.0), 1.0) for v in background]
-        if len(layers) > MAX_LAYERS:
-            raise SceneError(f"a scene may have at most {MAX_LAYERS} layers, this one has {len(layers)}")
-        slots, modes = [], []
-        for i, (view, mode, opacity) in enumerate(layers):
-            index = check_blend_mode(mode, f"layer {i + 1}")
-            slot = self._slice_of.get(id(view))
-            if slot is None or self._layer_views[slot] is not view:
-                raise RenderError("compositor layers must be views from Compositor.layer_view()")
-            slots.append(slot)
-            modes.append(index)
-        if slots != list(range(len(slots))):
-            # The shader walks slices 0..count-1 in order; other orders would need a slot map.
-            raise RenderError("compositor layers must be given in slot order, bottom to top")
-        data = STACK.pack(
-            background=rgba if len(rgba) == 4 else (*rgba, 1.0),
-            layers=[{"mode": m, "opacity": min(max(float(o), 0.0), 1.0)} for m, (_, _, o) in zip(modes, layers)],
-        )
-        self.device.queue.write_buffer(self._uniform, 0, data)
-        rpass = command_encoder.begin_render_pass(
-            label="composite",
-            color_attachments=[{"view": self.output_view, "clear_value": (0, 0, 0, 0),
-                                "load_op": "clear", "store_op": "store"}],
-        )
-        rpass.set_pipeline(self._pipeline_for(tuple(modes)))
-        rpass.set_bind_group(0, self._bind_group)
+        layers = [{"mode": 0, "opacity": 0.0} for _ in range(max(slots, default=-1) + 1)]
+        for slot, (mode, opacity) in slots.items():
+            layers[slot] = {"mode": int(mode), "opacity": min(max(float(opacity), 0.0), 1.0)}
+        data = STACK.pack(background=rgba if len(rgba) == 4 else (*rgba, 1.0), layers=layers)
+        self.device.queue.write_buffer(self.stack_buffer, 0, data)
+
+    def stack_group(self, backdrop_view=None):
+        """The bind group of ``stack.wgsl`` over ``backdrop_view`` (None: a run from the background;
+        any texture then fills the slot)."""
+        view = backdrop_view if backdrop_view is not None else self.target_views[0]
+        entry = self._groups.get(id(view))
+        if entry is None or entry[0] is not view:
+            group = self.device.create_bind_group(layout=stack_bind_layout(self.device), entries=[
+                {"binding": 0, "resource": view},
+                {"binding": 1, "resource": self._array_view},
+                {"binding": 2, "resource": {"buffer": self.stack_buffer}},
+            ])
+            if len(self._groups) > 8:
+                self._groups.clear()
+            entry = self._groups[id(view)] = (view, group)  # the view is kept: its id stays unique
+        return entry[1]
+
+    def _pipeline(self, run: Run, levels: float, accumulate: str | None = None, weight: float = 1.0):
+        return self._shared.pipeline(run, levels, accumulate, weight)
+
+    def _fullscreen(self, command_encoder, label, attachment, pipeline, backdrop_view) -> None:
+        rpass = command_encoder.begin_render_pass(label=label, color_attachments=[attachment])
+        rpass.set_pipeline(pipeline)
+        rpass.set_bind_group(0, self._shared.empty_group)
+        rpass.set_bind_group(1, self.stack_group(backdrop_view))
         rpass.draw(3)
         rpass.end()
+
+    def composite(self, command_encoder, run: Run, backdrop_view, out_view, levels: float = LEVELS_8BIT) -> None:
+        """Record the pass that writes ``run`` over ``backdrop_view`` (None: over the background)
+        into every pixel of ``out_view`` (a composite target other than the backdrop)."""
+        attachment = {"view": out_view, "clear_value": (0, 0, 0, 0), "load_op": "clear", "store_op": "store"}
+        self._fullscreen(command_encoder, "composite", attachment, self._pipeline(run, levels), backdrop_view)
+
+    def accumulate(self, command_encoder, run: Run, backdrop_view, acc_view, acc_format: str, weight: float,
+                   first: bool, levels: float = LEVELS_8BIT) -> None:
+        """Add ``weight`` times the composite of ``run`` over ``backdrop_view`` to ``acc_view``
+        (cleared first when ``first``): one sub-frame of a motion-blurred frame."""
+        attachment = {"view": acc_view, "clear_value": (0, 0, 0, 0), "load_op": "clear" if first else "load",
+                      "store_op": "store"}
+        self._fullscreen(command_encoder, "accumulate", attachment,
+                         self._pipeline(run, levels, acc_format, float(weight)), backdrop_view)
+
+    def clear(self, command_encoder, view, background) -> None:
+        """Record a pass that only clears ``view`` to the premultiplied ``background``."""
+        command_encoder.begin_render_pass(
+            label="clear", color_attachments=[{"view": view, "clear_value": premultiplied(background),
+                                               "load_op": "clear", "store_op": "store"}],
+        ).end()
+
+
+def premultiplied(background) -> tuple[float, float, float, float]:
+    """A straight RGB(A) colour in 0..1 as the premultiplied clear value of a composite target."""
+    rgba = [min(max(float(v), 0.0), 1.0) for v in background]
+    if len(rgba) == 3:
+        rgba.append(1.0)
+    r, g, b, a = rgba
+    return (r * a, g * a, b * a, a)
+

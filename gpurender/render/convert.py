@@ -26,6 +26,8 @@ follow one convention, stated here once:
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..errors import RenderError
@@ -42,7 +44,7 @@ _MAX_GROUPS = 65535  # WebGPU's guaranteed maxComputeWorkgroupsPerDimension
 _VIEW_CACHE = 4  # bind groups kept for recently seen source textures (double buffering etc.)
 # (kernel, bytes per sample) -> entry point of rgba_to_yuv.wgsl
 _ENTRY_POINTS = {("tiles", 1): "main_tiles", ("bytes", 1): "main_bytes",
-                 ("tiles", 2): "main_tiles16", ("bytes", 2): "main_words16"}
+                 ("tiles", 2): "main_tiles16", ("bytes", 2): "main_words16", ("rgba", 1): "main_rgba"}
 
 
 #: What the converter writes, and the bytes per sample of each.
@@ -154,114 +156,203 @@ def split_i420(data: np.ndarray, width: int, height: int) -> tuple[np.ndarray, n
     )
 
 
+#: Tone curves by name; the index is TONEMAP in ``shaders/tonemap.wgsl``.
+TONEMAPS = ("none", "reinhard", "aces")
+
+
+class _Shared:
+    """The conversion's shader module, layouts and pipelines on one device, made once per process:
+    a pipeline that composites layers takes a software rasterizer a few tenths of a second to compile,
+    and a process (a batch, the tests) makes many converters of the same kinds."""
+
+    def __init__(self, device):
+        import wgpu
+
+        from .compositor import stack_bind_layout
+
+        self.device = device
+        self.module = device.create_shader_module(label="rgba_to_yuv", code=load_wgsl("rgba_to_yuv.wgsl"))
+        self.layout = device.create_bind_group_layout(
+            label="gpurender conversion",
+            entries=[
+                {"binding": 0, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": "storage"}},
+                {"binding": 1, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": "read-only-storage"}},
+            ],
+        )
+        self.pipeline_layout = device.create_pipeline_layout(bind_group_layouts=[self.layout, stack_bind_layout(device)])
+        self._pipelines: dict = {}
+
+    def pipeline(self, entry: str, constants: dict):
+        key = (entry, tuple(sorted(constants.items())))
+        pipeline = self._pipelines.get(key)
+        if pipeline is None:
+            pipeline = self._pipelines[key] = self.device.create_compute_pipeline(
+                label=f"gpurender {entry}", layout=self.pipeline_layout,
+                compute={"module": self.module, "entry_point": entry, "constants": constants},
+            )
+        return pipeline
+
+
+_SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _shared(device) -> _Shared:
+    shared = _SHARED.get(device)
+    if shared is None:
+        shared = _SHARED[device] = _Shared(device)
+    return shared
+
+
 class YuvConverter:
-    """GPU RGBA -> Y'CbCr 4:2:0 conversion for frames of one size and one layout.
+    """GPU conversion of a frame to Y'CbCr 4:2:0 or straight RGBA8, for frames of one size and layout.
 
     ``self.buffer`` (usage STORAGE | COPY_SRC, size rounded up to a multiple of 4) receives the
-    frame's bytes; ``self.nbytes`` of them are meaningful. Pipeline, uniforms and bind groups are
-    created once; each frame only calls :meth:`encode`. ``layout`` is one of :data:`LAYOUTS`.
+    frame's bytes; ``self.nbytes`` of them are meaningful. Pipelines, uniforms and bind groups are
+    created once; each frame only calls :meth:`encode`. ``layout`` is one of :data:`LAYOUTS` or
+    ``"rgba"`` (``width * height`` words of R, G, B, A bytes, straight alpha).
 
-    ``kernel`` picks the compute entry point: "tiles" (one invocation per 8x2 pixel tile, needs a
+    The source is a texture holding a finished picture with straight alpha (the default), or, with
+    ``premultiplied``, the frame loop's composite: premultiplied, HDR, ``supersample`` times the
+    output size in each direction, with a run of layers composited on the fly
+    (:class:`gpurender.render.compositor.Run`), exposed and mapped by ``tonemap``
+    (:data:`TONEMAPS`; ``linear`` forces the linear-light path for an exposure other than 0).
+
+    ``kernel`` picks the YUV entry point: "tiles" (one invocation per 8x2 pixel tile, needs a
     width that is a multiple of 8) or "bytes" (one invocation per output word, any even size).
     The default takes "tiles" when it can; both give identical bytes.
     """
 
-    def __init__(self, device, width: int, height: int, kernel: str | None = None, layout: str = "yuv420p"):
+    def __init__(self, device, width: int, height: int, kernel: str | None = None, layout: str = "yuv420p", *,
+                 premultiplied: bool = False, supersample: int = 1, tonemap: str = "none", linear: bool = False,
+                 levels: float | None = None):
         import wgpu
 
-        _check_size(width, height)
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        if layout != "rgba":
+            _check_size(width, height)  # 4:2:0 needs even sizes; RGBA takes any
+        elif width <= 0 or height <= 0:
+            raise RenderError(f"frame size must be positive, got {width}x{height}")
+        if layout not in LAYOUTS and layout != "rgba":
+            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}, rgba")
+        if tonemap not in TONEMAPS:
+            raise ValueError(f"tonemap {tonemap!r} is not one of {', '.join(TONEMAPS)}")
+        if supersample != 1 and not premultiplied:
+            raise ValueError("supersampling filters the frame loop's (premultiplied) composite only")
         self.device = device
         self.width = int(width)
         self.height = int(height)
         self.layout = layout
-        self.nbytes = yuv_size(self.width, self.height, layout)
+        self.supersample = int(supersample)
+        if layout == "rgba":
+            self.nbytes = 4 * self.width * self.height
+            kernel = "rgba"
+        else:
+            self.nbytes = yuv_size(self.width, self.height, layout)
+            tiles_ok = self.width % 8 == 0
+            if kernel is None:
+                kernel = "tiles" if tiles_ok else "bytes"
+            if kernel not in ("tiles", "bytes") or (kernel == "tiles" and not tiles_ok):
+                raise ValueError(f"kernel {kernel!r} cannot convert {self.width}x{self.height} frames")
         self.n_words = (self.nbytes + 3) // 4
-        tiles_ok = self.width % 8 == 0
-        if kernel is None:
-            kernel = "tiles" if tiles_ok else "bytes"
-        if kernel not in ("tiles", "bytes") or (kernel == "tiles" and not tiles_ok):
-            raise ValueError(f"kernel {kernel!r} cannot convert {self.width}x{self.height} frames")
         self.kernel = kernel
         invocations = self.width * self.height // 16 if kernel == "tiles" else self.n_words
         groups = (invocations + _WORKGROUP - 1) // _WORKGROUP
         gx = min(groups, _MAX_GROUPS)
         self._dispatch = (gx, (groups + gx - 1) // gx, 1)
+        depth = 2 if layout in LAYOUTS and LAYOUTS[layout] == 2 else 1
+        self.levels = float(levels if levels is not None else (1023.0 if depth == 2 else 255.0))
+        self._constants = {"PREMULTIPLIED": bool(premultiplied), "SUPERSAMPLE": self.supersample,
+                           "TONEMAP": TONEMAPS.index(tonemap), "LINEAR": bool(linear or tonemap != "none")}
 
         self.buffer = device.create_buffer(
-            label="gpurender i420",
+            label=f"gpurender {layout}",
             size=4 * self.n_words,
             usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC,
         )
-        params = YUV.pack(width=self.width, height=self.height, n_words=self.n_words, n_bytes=self.nbytes,
-                          p010=int(layout == "p010le"))
-        self._params = params_buffer(device, YUV.size, "gpurender i420 params", data=params.tobytes())
-        self._layout = device.create_bind_group_layout(
-            label="gpurender i420",
-            entries=[
-                {
-                    "binding": 0,
-                    "visibility": wgpu.ShaderStage.COMPUTE,
-                    # unfilterable-float accepts rgba8unorm as well as float formats.
-                    "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"},
-                },
-                {
-                    "binding": 1,
-                    "visibility": wgpu.ShaderStage.COMPUTE,
-                    "buffer": {"type": "storage"},
-                },
-                {
-                    "binding": 2,
-                    "visibility": wgpu.ShaderStage.COMPUTE,
-                    "buffer": {"type": "read-only-storage"},
-                },
-            ],
-        )
-        module = device.create_shader_module(label="rgba_to_yuv", code=load_wgsl("rgba_to_yuv.wgsl"))
-        self._pipeline = device.create_compute_pipeline(
-            label="gpurender i420",
-            layout=device.create_pipeline_layout(bind_group_layouts=[self._layout]),
-            compute={"module": module, "entry_point": _ENTRY_POINTS[kernel, LAYOUTS[layout]]},
-        )
-        # Source object -> (view, bind group). Strong references keep ids from being reused.
-        self._bind_groups: dict[int, tuple[object, object, object]] = {}
+        self._params = params_buffer(device, YUV.size, f"gpurender {layout} params")
+        self._gain = None
+        self._write_params(1.0)
+        shared = _shared(device)
+        self._group = device.create_bind_group(layout=shared.layout, entries=[
+            {"binding": 0, "resource": {"buffer": self.buffer, "offset": 0, "size": self.buffer.size}},
+            {"binding": 1, "resource": {"buffer": self._params, "offset": 0, "size": self._params.size}},
+        ])
+        self._shared = shared
+        self._entry = _ENTRY_POINTS[kernel, LAYOUTS.get(layout, 1)]
+        # Source object -> (source, bind group) for sources given without a compositor's stack.
+        self._plain_groups: dict[int, tuple[object, object]] = {}
+        self._dummy = None
 
-    def _bind_group_for(self, source):
-        entry = self._bind_groups.get(id(source))
+    def _write_params(self, gain: float) -> None:
+        if gain == self._gain:
+            return
+        params = YUV.pack(width=self.width, height=self.height, n_words=self.n_words, n_bytes=self.nbytes,
+                          p010=int(self.layout == "p010le"), gain=float(gain))
+        self.device.queue.write_buffer(self._params, 0, params)
+        self._gain = gain
+
+    def _pipeline(self, run):
+        constants = dict(self._constants)
+        constants.update(run.constants(self.levels))
+        return self._shared.pipeline(self._entry, constants)
+
+    def _plain_group_for(self, source):
+        """A stack bind group over a texture given on its own (no layers, an empty stack)."""
+        entry = self._plain_groups.get(id(source))
         if entry is not None and entry[0] is source:
-            return entry[2]
+            return entry[1]
+        import wgpu
+
+        from .compositor import stack_bind_layout
+        from .structs import STACK
+
         # A texture (rather than a view) gets one view made for it, once.
         view = source.create_view() if hasattr(source, "create_view") else source
-        size = getattr(view, "size", None)
-        if size is not None and (size[0], size[1]) != (self.width, self.height):
-            raise RenderError(
-                f"colour conversion was set up for {self.width}x{self.height} but got a "
-                f"{size[0]}x{size[1]} texture; create a YuvConverter for the frame's size"
-            )
-        group = self.device.create_bind_group(
-            layout=self._layout,
-            entries=[
-                {"binding": 0, "resource": view},
-                {"binding": 1, "resource": {"buffer": self.buffer, "offset": 0, "size": self.buffer.size}},
-                {"binding": 2, "resource": {"buffer": self._params, "offset": 0, "size": self._params.size}},
-            ],
-        )
-        if len(self._bind_groups) >= _VIEW_CACHE:
-            self._bind_groups.pop(next(iter(self._bind_groups)))
-        self._bind_groups[id(source)] = (source, view, group)
+        self._check_source(view)
+        if self._dummy is None:
+            layers = self.device.create_texture(size=(1, 1, 1), format="rgba16float",
+                                                usage=wgpu.TextureUsage.TEXTURE_BINDING)
+            self._dummy = (layers.create_view(dimension="2d-array"), params_buffer(self.device, STACK.size))
+        group = self.device.create_bind_group(layout=stack_bind_layout(self.device), entries=[
+            {"binding": 0, "resource": view},
+            {"binding": 1, "resource": self._dummy[0]},
+            {"binding": 2, "resource": {"buffer": self._dummy[1]}},
+        ])
+        if len(self._plain_groups) >= _VIEW_CACHE:
+            self._plain_groups.pop(next(iter(self._plain_groups)))
+        self._plain_groups[id(source)] = (source, group)
         return group
 
-    def encode(self, command_encoder, rgba_texture_view) -> None:
-        """Record the conversion of ``rgba_texture_view`` into ``self.buffer``.
+    def _check_source(self, view) -> None:
+        size = getattr(view, "size", None)
+        if size is None:
+            size = getattr(getattr(view, "texture", None), "size", None)
+        k = self.supersample
+        if size is not None and (size[0], size[1]) != (self.width * k, self.height * k):
+            raise RenderError(
+                f"colour conversion was set up for {self.width * k}x{self.height * k} but got a "
+                f"{size[0]}x{size[1]} texture; create a YuvConverter for the frame's size"
+            )
 
-        Accepts a texture view (or a texture) of this converter's size in a float-sampled
-        format such as "rgba8unorm". Reusing the same view across frames costs nothing extra.
+    def encode(self, command_encoder, source=None, *, run=None, stack_group=None, gain: float = 1.0) -> None:
+        """Record the conversion into ``self.buffer``.
+
+        Either ``source``, a texture view (or a texture) of the picture on its own, or the frame
+        loop's ``stack_group`` (:meth:`gpurender.render.compositor.Compositor.stack_group` of the
+        composite) with the ``run`` of layers composited on the fly. ``gain`` is 2^exposure. The
+        parameters are written to the queue now: submit before the next :meth:`encode`.
         """
-        group = self._bind_group_for(rgba_texture_view)
-        cpass = command_encoder.begin_compute_pass(label=f"gpurender rgba->{self.layout}")
-        cpass.set_pipeline(self._pipeline)
-        cpass.set_bind_group(0, group)
+        from .compositor import Run
+
+        run = run if run is not None else Run()
+        if stack_group is None:
+            if run.modes or run.from_background:
+                raise ValueError("a run of layers needs the compositor's stack_group")
+            stack_group = self._plain_group_for(source)
+        self._write_params(gain)
+        cpass = command_encoder.begin_compute_pass(label=f"gpurender -> {self.layout}")
+        cpass.set_pipeline(self._pipeline(run))
+        cpass.set_bind_group(0, self._group)
+        cpass.set_bind_group(1, stack_group)
         cpass.dispatch_workgroups(*self._dispatch)
         cpass.end()
 

@@ -189,8 +189,11 @@ def _create_device():
         have = adapter.limits.get(key)
         if have is not None:
             limits[key] = min(value, have)
+    # Blending into float32 targets: the motion-blur accumulator keeps full precision where the
+    # adapter allows it (else half floats).
+    features = [f for f in ("float32-blendable",) if f in adapter.features]
     try:
-        device = adapter.request_device_sync(required_limits=limits)
+        device = adapter.request_device_sync(required_limits=limits, required_features=features)
     except Exception as exc:
         raise RenderError(f"the adapter {adapter.info.get('device', '?')!r} would not create a device ({exc}); "
                           "update its driver or use the software adapter") from exc

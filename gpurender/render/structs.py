@@ -394,8 +394,8 @@ STACK_LAYER = _S("StackLayer", [
 
 STACK = _S("Stack", [
     ("background", "vec4<f32>", "straight RGBA"),
-    ("layers", array(STACK_LAYER, MAX_LAYERS), "bottom to top"),
-], "The compositor's stack of layers (composite.wgsl).")
+    ("layers", array(STACK_LAYER, MAX_LAYERS), "by layer slot (slice of the layer array)"),
+], "The compositor's stack of layers (stack.wgsl).")
 
 YUV = _S("YuvParams", [
     ("width", "u32"),
@@ -403,7 +403,8 @@ YUV = _S("YuvParams", [
     ("n_words", "u32"),
     ("n_bytes", "u32"),
     ("p010", "u32", "16-bit kernels: 1 for P010, 0 for yuv420p10le"),
-], "The RGBA to Y'CbCr 4:2:0 conversion (rgba_to_yuv.wgsl).")
+    ("gain", "f32", "2^exposure, applied in linear light (tonemap.wgsl)"),
+], "The colour conversion of the composite to Y'CbCr 4:2:0 or RGBA (rgba_to_yuv.wgsl).")
 
 PYRAMID_STEP = _S("PyramidStep", [
     ("texel", "vec2<f32>", "1 / the size of the texture sampled (the finer level going down, the coarser going up)"),

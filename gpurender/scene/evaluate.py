@@ -2,10 +2,13 @@
 
 Each binding's whole-track series is computed once (smoothing is sequential over frames), so
 evaluating a parameter at a frame is an array lookup. Frame indices are the track's own: frame
-``i`` is time ``i / fps`` whatever part of the track is being rendered.
+``i`` is time ``i / fps`` whatever part of the track is being rendered. Between frames (motion-blur
+sub-frames) a bound parameter is interpolated linearly.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -37,10 +40,18 @@ class ParamEvaluator:
             self._series[binding] = cached
         return cached
 
-    def value(self, param, frame: int) -> float:
+    def value(self, param, frame) -> float:
+        """``param`` at ``frame``: a frame index, or a fractional frame position (a motion-blur
+        sub-frame), where a bound parameter is interpolated linearly between the frames around it."""
         if isinstance(param, Binding):
             s = self.series(param)
             if len(s) == 0:
                 return float(param.offset)
-            return float(s[min(max(frame, 0), len(s) - 1)])
+            last = len(s) - 1
+            if isinstance(frame, (int, np.integer)) or float(frame).is_integer():
+                return float(s[min(max(int(frame), 0), last)])
+            below = math.floor(frame)
+            t = frame - below
+            lo, hi = min(max(below, 0), last), min(max(below + 1, 0), last)
+            return float(s[lo] + (s[hi] - s[lo]) * t)
         return float(param)

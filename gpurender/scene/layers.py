@@ -43,7 +43,7 @@ register_layer_type(
                    limits=(1, MAX_POINTS)),
         "seed": P(0, "int", help="seed of the shapes drawn at random (torus, helix, cube, galaxy, random)",
                   limits=SEED_LIMITS),
-        "size": P(4.0, help="sprite diameter in pixels"),
+        "size": P(4.0, help="sprite diameter in pixels", unit="px"),
         "scale": P(1.0, help="uniform scale of the cloud"),
         "rotation": P(0.0, help="extra rotation about the vertical axis, degrees"),
         "spin": P(0.0, help="rotation speed about the vertical axis, degrees per second"),
@@ -71,7 +71,7 @@ register_layer_type(
         "feed": P(None, "object", help="the frames: at(index) -> a frame with index, points and colors, or None "
                                        "past the end; describe(index) -> text placeholders "
                                        "(gpurender.pointcloud.frames.FrameFeed)"),
-        "size": P(3.0, help="point diameter in pixels"),
+        "size": P(3.0, help="point diameter in pixels", unit="px"),
         "softness": P(0.0, help="fraction of the sprite radius faded at its edge (blend and additive)",
                       limits=(0, 1)),
         "brightness": P(1.0, help="multiplies the colours"),

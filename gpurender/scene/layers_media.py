@@ -105,7 +105,7 @@ register_layer_type(
                   help="the string; placeholders {frame}, {frames}, {time}, {fps}, {points} ... "
                        "take Python format specs, e.g. {time:.1f}; write a literal brace as {{ or }}"),
         "font": P(None, "path", help="a .ttf/.otf file (default: DejaVu Sans)"),
-        "size": P(32.0, help="font size in pixels (the em square)"),
+        "size": P(32.0, help="font size in pixels (the em square)", unit="px"),
         "color": P("#ffffff", "color", help="colour of the text"),
         "x": P(0.5, help="horizontal position of the anchor, 0 (left) .. 1 (right)"),
         "y": P(0.5, help="vertical position of the anchor, 0 (bottom) .. 1 (top)"),

@@ -28,11 +28,11 @@ except ModuleNotFoundError:  # Python 3.10
 from ..errors import SceneError, choices
 from .colors import parse_color
 from .model import (
-    CAMERA_PARAMS, FRAME_PLACEHOLDERS, LAYER_PARAMS, MAX_LAYERS, SCENE_PARAMS, Camera, Layer, Scene, coerce_param,
-    layer_types, _with_defaults,
+    CAMERA_PARAMS, FRAME_PLACEHOLDERS, LAYER_PARAMS, MAX_LAYERS, MOTION_BLUR_PARAMS, SCENE_PARAMS, Camera, Layer,
+    MotionBlur, Scene, coerce_param, layer_types, _with_defaults,
 )
 
-_TOP_KEYS = {*SCENE_PARAMS, "camera", "layers"}
+_TOP_KEYS = {*SCENE_PARAMS, "camera", "motion_blur", "layers"}
 
 
 def load_scene(path) -> Scene:
@@ -68,6 +68,7 @@ def scene_from_dict(data: dict, source: str = "<scene>", base_dir=None, *, place
     top = {key: coerce_param(f"{source}: {key}", spec, data.get(key, spec.default), parse_color)
            for key, spec in SCENE_PARAMS.items()}
     camera = _camera(data.get("camera", {}), source)
+    motion_blur = _motion_blur(data.get("motion_blur", {}), source)
     raw_layers = data.get("layers", [])
     if not isinstance(raw_layers, (list, tuple)):
         raise SceneError(f"{source}: layers: must be a list of tables ([[layers]] in TOML)")
@@ -75,7 +76,9 @@ def scene_from_dict(data: dict, source: str = "<scene>", base_dir=None, *, place
         raise SceneError(f"{source}: layers: {len(raw_layers)} layers; a scene may have at most {MAX_LAYERS}")
     layers = tuple(_layer(raw, i, source, base_dir) for i, raw in enumerate(raw_layers))
     _check_layers(layers, placeholders)
-    return Scene(background=top["background"], camera=camera, layers=layers, source=source, title=top["title"])
+    return Scene(background=top["background"], camera=camera, layers=layers, source=source, title=top["title"],
+                 tonemap=top["tonemap"], exposure=top["exposure"], supersample=top["supersample"],
+                 antialias=top["antialias"], motion_blur=motion_blur)
 
 
 def _camera(raw, source) -> Camera:
@@ -89,6 +92,19 @@ def _camera(raw, source) -> Camera:
         raise SceneError(f"{source}: camera.{key}: unknown key {key!r}; valid: {choices(CAMERA_PARAMS)}")
     return Camera(**{key: coerce_param(f"{source}: camera.{key}", CAMERA_PARAMS[key], raw[key], parse_color)
                      for key in raw})
+
+
+def _motion_blur(raw, source) -> MotionBlur:
+    if isinstance(raw, MotionBlur):
+        raw = {"samples": raw.samples, "shutter": raw.shutter}
+    if not isinstance(raw, dict):
+        raise SceneError(f"{source}: motion_blur: must be a table ([motion_blur] in TOML)")
+    unknown = set(raw) - set(MOTION_BLUR_PARAMS)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SceneError(f"{source}: motion_blur.{key}: unknown key {key!r}; valid: {choices(MOTION_BLUR_PARAMS)}")
+    return MotionBlur(**{key: coerce_param(f"{source}: motion_blur.{key}", MOTION_BLUR_PARAMS[key], raw[key], None)
+                         for key in raw})
 
 
 def _layer(raw, index: int, source: str, base_dir) -> Layer:

@@ -85,6 +85,9 @@ class ParamSpec:
     options: tuple = ()
     help: str = ""
     limits: tuple = ()  # (lowest, highest) a number or int may be, checked when the scene loads
+    #: "px" for a size in output pixels: a supersampled render scales it with the frame, so the
+    #: picture looks the same at every supersampling factor.
+    unit: str = ""
 
 
 #: A layer type's load-time check of its validated parameters, beyond each one's kind and range:
@@ -173,11 +176,49 @@ class Camera:
 
 _P = ParamSpec
 
-#: The scene's top-level keys besides ``camera`` (a table, :data:`CAMERA_PARAMS`) and ``layers``.
+#: Tone curves a scene may choose (``tonemap``); the render stage applies them in its colour conversion.
+TONEMAPS = ("none", "reinhard", "aces")
+
+#: The scene's top-level keys besides ``camera`` and ``motion_blur`` (tables, :data:`CAMERA_PARAMS`,
+#: :data:`MOTION_BLUR_PARAMS`) and ``layers``.
 SCENE_PARAMS = {
     "title": _P("", "str", help="a name for the scene, for people and tools (it is not drawn; use a text layer)"),
     "background": _P("#000000", "color", help="colour behind every layer; an alpha below 1 makes a transparent "
                                              "background (kept by PNG and ProRes 4444 outputs)"),
+    "tonemap": _P("none", "str", TONEMAPS,
+                  "how light brighter than white (from add, additive sprites, bloom) becomes the picture: none clips "
+                  "it (the picture as composited); reinhard and aces roll highlights off smoothly (aces with more "
+                  "contrast), in linear light"),
+    "exposure": _P(0.0, help="brightness in stops before tone mapping: +1 doubles the light, -1 halves it",
+                   limits=(-16, 16)),
+    "supersample": _P(1, "int", help="draw at this many times the width and height and filter down to the output "
+                                     "size (a box over each pixel's samples): smoother edges and finer detail for "
+                                     "final renders, at about k squared the cost", limits=(1, 4)),
+    "antialias": _P(True, "bool", help="smooth (coverage anti-aliased) edges on every layer that draws shapes; "
+                                       "false: hard, pixel-aligned edges"),
+}
+
+
+@dataclass(frozen=True)
+class MotionBlur:
+    """Each frame averages ``samples`` sub-frames spread over ``shutter`` of the frame interval,
+    centred on the frame's time (see :mod:`gpurender.render.renderer`)."""
+
+    samples: int = 1
+    shutter: float = 0.5
+
+    @property
+    def on(self) -> bool:
+        return self.samples > 1 and self.shutter > 0
+
+
+#: The ``[motion_blur]`` table.
+MOTION_BLUR_PARAMS = {
+    "samples": _P(MotionBlur.samples, "int", help="sub-frames averaged into each frame (1: no motion blur); a frame "
+                                                 "costs about this many times as much to draw", limits=(1, 64)),
+    "shutter": _P(MotionBlur.shutter, "float", help="the time the sub-frames span, as a fraction of the frame "
+                                                   "interval, centred on the frame's time (0.5: a 180-degree "
+                                                   "shutter; 1: the whole interval)", limits=(0, 1)),
 }
 
 #: The ``[camera]`` table: an orbit around ``target`` (see :class:`Camera`).
@@ -248,6 +289,14 @@ class Scene:
     layers: tuple = ()
     source: str = "<scene>"
     title: str = ""
+    tonemap: str = "none"
+    exposure: Param = 0.0
+    supersample: int = 1
+    antialias: bool = True
+    motion_blur: MotionBlur = field(default_factory=MotionBlur)
+
+    #: Top-level keys that change how every frame is drawn, beyond the layers (for digests).
+    LOOK = ("tonemap", "exposure", "supersample", "antialias", "motion_blur")
 
     @property
     def transparent(self) -> bool:
@@ -282,6 +331,7 @@ class Scene:
         """``(place, binding)`` for every parameter that follows an audio feature, the place as in
         messages (``scene.toml: camera.distance``, ``scene.toml: layer 2 (points).size``)."""
         found = [(f"{self.source}: camera.{key}", getattr(self.camera, key)) for key in Camera.NUMERIC]
+        found.append((f"{self.source}: exposure", self.exposure))
         for i, layer in enumerate(self.layers):
             at = layer.origin or f"{self.source}: layer {i + 1} ({layer.type})"
             found += [(f"{at}.{key}", value) for key, value in layer.params.items()]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 from .model import (
-    BINDING_PARAMS, CAMERA_PARAMS, FRAME_PLACEHOLDERS, LAYER_PARAMS, MAX_LAYERS, SCENE_PARAMS, ParamSpec,
-    feature_names, layer_types,
+    BINDING_PARAMS, CAMERA_PARAMS, FRAME_PLACEHOLDERS, LAYER_PARAMS, MAX_LAYERS, MOTION_BLUR_PARAMS, SCENE_PARAMS,
+    ParamSpec, feature_names, layer_types,
 )
 
 REGENERATE = "python -m gpurender.scene.reference > docs/scenes.md"
@@ -55,6 +55,8 @@ def markdown() -> str:
         "",
         "- [Top-level keys](#top-level-keys)",
         "- [`[camera]`](#camera)",
+        "- [`[motion_blur]`](#motion_blur)",
+        "- [How layers combine: HDR and tone mapping](#how-layers-combine-hdr-and-tone-mapping)",
         "- [Keys of every layer](#keys-of-every-layer)",
         "- [Bindings](#bindings) and [audio features](#audio-features)",
         "- Layer types: " + ", ".join(f"[`{name}`](#{name})" for name in types),
@@ -66,6 +68,7 @@ def markdown() -> str:
         *_table({
             **SCENE_PARAMS,
             "camera": ("table", "", "", "the camera ([below](#camera))"),
+            "motion_blur": ("table", "", "", "motion blur ([below](#motion_blur))"),
             "layers": ("array of tables", "`[]`", f"at most {MAX_LAYERS}",
                        "the layers, `[[layers]]` in TOML, drawn bottom (first) to top (last)"),
         }),
@@ -76,6 +79,27 @@ def markdown() -> str:
         "vertical axis, `elevation` degrees up, `distance` away. Every number may follow an audio feature.",
         "",
         *_table(CAMERA_PARAMS),
+        "",
+        "## `[motion_blur]`",
+        "",
+        "Each video frame averages `samples` sub-frames drawn at times spread evenly over `shutter` of the frame "
+        "interval and centred on the frame's own time: sub-frame `k` of frame `i` is drawn at "
+        "`(i + shutter * ((k + 0.5) / samples - 0.5)) / fps`. Every layer sees its sub-frame's time, with the "
+        "audio features interpolated to it, and particles and trails step at every sub-frame. "
+        "`gpurender render/demo/still --motion-blur N` sets `samples` from the command line.",
+        "",
+        *_table(MOTION_BLUR_PARAMS),
+        "",
+        "## How layers combine: HDR and tone mapping",
+        "",
+        "Layers are composited in floating point with the W3C blend modes, on premultiplied colour. Light can "
+        "exceed white: `add` layers, additive sprites and `bloom` add up past 1 instead of clipping, and the "
+        "composite keeps it. `tonemap` says how it becomes the picture: `none` clips every colour to 0..1 (with "
+        "colours in 0..1 that is the same picture as plain 8-bit compositing, to within 1/255), `reinhard` and "
+        "`aces` compress the highlights smoothly so bright overlaps keep their colour and detail; `exposure` "
+        "scales the light first, in stops. `normal`, `add`, `screen` and `multiply` are defined for light "
+        "beyond white; the other modes blend the parts in 0..1. `supersample = k` draws everything at k times "
+        "the size (sizes in pixels scale with it) and averages each output pixel's k x k samples.",
         "",
         "## Keys of every layer",
         "",

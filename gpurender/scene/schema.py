@@ -15,7 +15,8 @@ import json
 
 from .colors import COLOR_PATTERN
 from .model import (
-    BINDING_PARAMS, CAMERA_PARAMS, LAYER_PARAMS, MAX_LAYERS, SCENE_PARAMS, ParamSpec, feature_names, layer_types,
+    BINDING_PARAMS, CAMERA_PARAMS, LAYER_PARAMS, MAX_LAYERS, MOTION_BLUR_PARAMS, SCENE_PARAMS, ParamSpec, feature_names,
+    layer_types,
 )
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -49,6 +50,12 @@ def json_schema() -> dict:
         "type": "object",
         "additionalProperties": False,
         "properties": {key: _param(p) for key, p in CAMERA_PARAMS.items()},
+    }
+    properties["motion_blur"] = {
+        "description": "motion blur: each frame averages sub-frames spread over the shutter",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {key: _param(p) for key, p in MOTION_BLUR_PARAMS.items()},
     }
     properties["layers"] = {
         "description": "the layers, drawn bottom (first) to top (last)",

@@ -19,7 +19,8 @@ from ...errors import SceneError
 from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import QUAD
-from .base import FrameInfo, LayerRenderer, clear_pass
+from ..device import LAYER_FORMAT
+from .base import FrameInfo, LayerRenderer, TargetPipelines, as_target, clear_pass, color_target
 
 #: Anchor name -> (fraction across, fraction down) of the drawn rectangle placed at (x, y).
 ANCHORS = {
@@ -37,15 +38,14 @@ class TexturedQuad:
     frame without reallocating).
     """
 
-    def __init__(self, device, target_format: str):
+    def __init__(self, device, target_format: str = LAYER_FORMAT):
         self.device = device
         module = device.create_shader_module(code=load_wgsl("image.wgsl"))
-        self.pipeline = device.create_render_pipeline(
-            layout="auto",
+        self.pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": module, "entry_point": "vs_main"},
             primitive={"topology": "triangle-list"},
-            fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
-        )
+            fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
+        ))
         self.uniforms = params_buffer(device, QUAD.size, "image params")
         self.texture = None
         self.bind_group = None
@@ -67,21 +67,21 @@ class TexturedQuad:
                 size=(alloc[0], alloc[1], 1), format="rgba8unorm",
                 usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST,
             )
-            self.bind_group = self.device.create_bind_group(
-                layout=self.pipeline.get_bind_group_layout(0),
-                entries=[
-                    {"binding": 0, "resource": {"buffer": self.uniforms}},
-                    {"binding": 1, "resource": self.texture.create_view()},
-                ],
-            )
+            self.entries = [
+                {"binding": 0, "resource": {"buffer": self.uniforms}},
+                {"binding": 1, "resource": self.texture.create_view()},
+            ]
+            self.bind_group = self.pipelines.group(None, self.entries)  # the own texture's (also: ready)
         self.device.queue.write_texture(
             {"texture": self.texture, "mip_level": 0, "origin": (0, 0, 0)},
             rgba, {"offset": 0, "bytes_per_row": w * 4, "rows_per_image": h}, (w, h, 1),
         )
 
-    def draw(self, command_encoder, target_view, rect, filtered: bool) -> None:
-        """Clear ``target_view`` and draw the image into ``rect`` = (left, top, width, height) px."""
-        rpass = clear_pass(command_encoder, target_view)
+    def draw(self, command_encoder, target, rect, filtered: bool) -> None:
+        """Draw the image into ``rect`` = (left, top, width, height) px of ``target`` (a
+        :class:`DrawTarget` or a view of the layer's own texture, cleared first)."""
+        target = as_target(target)
+        rpass = clear_pass(command_encoder, target)
         w, h = self.size
         if self.bind_group is not None and w and h and rect[2] > 0 and rect[3] > 0:
             data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0)
@@ -89,13 +89,13 @@ class TexturedQuad:
             # Shade only the pixels the rectangle can touch: the fullscreen triangle otherwise runs
             # the fragment shader over the whole frame (on a software rasterizer ~10 ms at 640x480
             # for a small title).
-            tw, th = target_view.texture.size[:2]
+            tw, th = target.view.texture.size[:2]
             x0, y0 = max(0, math.floor(rect[0])), max(0, math.floor(rect[1]))
             x1, y1 = min(tw, math.ceil(rect[0] + rect[2])), min(th, math.ceil(rect[1] + rect[3]))
             if x1 > x0 and y1 > y0:
                 rpass.set_scissor_rect(x0, y0, x1 - x0, y1 - y0)
-                rpass.set_pipeline(self.pipeline)
-                rpass.set_bind_group(0, self.bind_group)
+                rpass.set_pipeline(self.pipelines.get(target))
+                rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
                 rpass.draw(3)
         rpass.end()
 
@@ -151,17 +151,22 @@ def snap(rect, texture_size):
 
 
 class ImageRenderer(LayerRenderer):
+    content = "single"  # one quad
+
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
         rgba = load_image(p.get("file"))
+        # fit = "none" shows the image at its own size in output pixels: render pixels scale it
+        self._fit_scale = ctx.pixel_scale if p["fit"] == "none" else 1
         self.image_size = (rgba.shape[1], rgba.shape[0])
         limit = ctx.device.limits.get("max-texture-dimension-2d", 8192)
         target = None
         if not isinstance(p["scale"], Binding):
             # A fixed size: resize once to it when that is smaller (a cover crop still needs the
             # whole image, so the full drawn size, not the visible part, is the target).
-            _, _, dw, dh = place(self.image_size, (ctx.width, ctx.height), p["fit"], p["scale"], 0, 0, "center")
+            _, _, dw, dh = place(self.image_size, (ctx.width, ctx.height), p["fit"], p["scale"] * self._fit_scale,
+                                 0, 0, "center")
             if dw < self.image_size[0] - 0.5 or dh < self.image_size[1] - 0.5:
                 target = (max(1, round(dw)), max(1, round(dh)))
         if max(self.image_size) > limit:
@@ -174,15 +179,15 @@ class ImageRenderer(LayerRenderer):
         self.quad = TexturedQuad(ctx.device, self.target_format)
         self.quad.set_image(rgba)
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         p = self.layer.params
         rect = place(self.image_size, (self.ctx.width, self.ctx.height), p["fit"],
-                     max(self.value("scale", frame), 0.0), self.value("x", frame), self.value("y", frame),
-                     p["anchor"])
+                     max(self.value("scale", frame), 0.0) * self._fit_scale, self.value("x", frame),
+                     self.value("y", frame), p["anchor"])
         rect, one_to_one = snap(rect, self.texture_size)
         mode = p.get("filter", "auto")
         filtered = mode == "linear" or (mode == "auto" and not one_to_one)
-        self.quad.draw(command_encoder, target_view, rect, filtered)
+        self.quad.draw(command_encoder, target, rect, filtered)
 
 
 def resize_rgba(rgba: np.ndarray, size) -> np.ndarray:

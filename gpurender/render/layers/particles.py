@@ -21,7 +21,7 @@ from ...errors import SceneError
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import PARTICLE, PARTICLES_DRAW, PARTICLES_STEP
-from .base import FrameInfo, LayerRenderer, clear_pass
+from .base import FrameInfo, LayerRenderer, TargetPipelines, clear_pass, color_target
 from .points import SPRITE_BLENDS
 
 PARTICLE_BYTES = PARTICLE.size
@@ -45,6 +45,10 @@ def _unit(v, fallback=(0.0, 1.0, 0.0)) -> np.ndarray:
 
 class ParticlesRenderer(LayerRenderer):
     stateful = True
+
+    @property
+    def content(self) -> str:
+        return "additive" if self.layer.params["draw"] == "additive" else "over"
 
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
@@ -76,22 +80,18 @@ class ParticlesRenderer(LayerRenderer):
 
         draw_module = device.create_shader_module(label="particles_draw.wgsl",
                                                   code=load_wgsl("particles_draw.wgsl"))
-        self.draw_pipeline = device.create_render_pipeline(
-            layout="auto",
+        self.draw_pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": draw_module, "entry_point": "vs_main"},
             primitive={"topology": "triangle-list"},
-            fragment={"module": draw_module, "entry_point": "fs_main",
-                      "targets": [{"format": self.target_format, "blend": SPRITE_BLENDS[p["draw"]]}]},
-        )
-        self.draw_bind_group = device.create_bind_group(
-            layout=self.draw_pipeline.get_bind_group_layout(0),
-            entries=[{"binding": 0, "resource": {"buffer": self.draw_uniforms}},
-                     {"binding": 1, "resource": {"buffer": self.particles}}])
+            fragment={"module": draw_module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
+        ), own_blend=SPRITE_BLENDS[p["draw"]])
+        self.draw_entries = [{"binding": 0, "resource": {"buffer": self.draw_uniforms}},
+                             {"binding": 1, "resource": {"buffer": self.particles}}]
         self._start()
         self._clear_pending = False  # a new buffer is already zeroed: no particle alive
 
     def _start(self) -> None:
-        self._next_frame = 0
+        self._next_step = (0, 0)  # (frame, sub-frame) the next advance must be
         self._head = 0
         self._owed = 0.0  # fraction of a particle the rate has emitted but not yet released
 
@@ -108,11 +108,15 @@ class ParticlesRenderer(LayerRenderer):
         return state
 
     def triggered(self, frame: FrameInfo) -> bool:
-        """Whether a burst fires at ``frame``: the rising edge of a beat or of an onset over 0.5."""
+        """Whether a burst fires at ``frame``: the rising edge of a beat or of an onset over 0.5.
+        Under motion blur it fires at the sub-frame whose step reaches the frame's own time (the
+        middle one)."""
         trigger = self.layer.params["burst_on"]
         features = self.ctx.features
         n = self.ctx.params.n_frames
         if trigger == "none" or features is None or not 0 <= frame.index < n:
+            return False
+        if frame.subframe != frame.subframes // 2:
             return False
         series = np.asarray(features.scalar(trigger))
         now = float(series[frame.index])
@@ -123,7 +127,8 @@ class ParticlesRenderer(LayerRenderer):
 
     def emission(self, frame: FrameInfo) -> int:
         """Particles born during ``frame``'s step (updates the owed fraction; call in frame order)."""
-        owed = self._owed + max(self.value("rate", frame), 0.0) / frame.fps
+        rate = max(self.value("rate", frame), 0.0)
+        owed = self._owed + (rate * frame.dt if frame.subframes > 1 else rate / frame.fps)
         n = math.floor(owed)
         self._owed = owed - n
         if self.triggered(frame):
@@ -145,13 +150,14 @@ class ParticlesRenderer(LayerRenderer):
             axis=(0.0, 0.0, 1.0) if self.screen else (0.0, 1.0, 0.0),
             speed=v("speed"),
             seed=self.layer.params["seed"] & 0xFFFFFFFF,
-            frame=frame.index & 0xFFFFFFFF,
+            # the random stream of births: one per step (frame, or sub-frame under motion blur)
+            frame=(frame.index * frame.subframes + frame.subframe) & 0xFFFFFFFF,
             head=self._head,
             n_emit=n_emit,
             capacity=self.capacity,
             substeps=self.substeps,
-            frame_dt=1.0 / frame.fps,
-            time=(frame.index - 1) / frame.fps,
+            frame_dt=frame.dt if frame.subframes > 1 else 1.0 / frame.fps,
+            time=frame.time - frame.dt if frame.subframes > 1 else (frame.index - 1) / frame.fps,
             life=max(v("life"), 0.0),
             life_jitter=v("life_jitter"),
             speed_jitter=v("speed_jitter"),
@@ -165,10 +171,11 @@ class ParticlesRenderer(LayerRenderer):
         )
 
     def advance(self, command_encoder, frame: FrameInfo) -> None:
-        if frame.index != self._next_frame:
-            # The frame loop steps every frame in order from 0; anything else would break the
-            # promise that a frame looks the same however the render reached it.
-            raise RuntimeError(f"particles advanced to frame {frame.index}, expected {self._next_frame}")
+        if (frame.index, frame.subframe) != self._next_step:
+            # The frame loop steps every frame (every sub-frame) in order from 0; anything else would
+            # break the promise that a frame looks the same however the render reached it.
+            raise RuntimeError(f"particles advanced to frame {frame.index}.{frame.subframe}, expected "
+                               f"{self._next_step[0]}.{self._next_step[1]}")
         if self._clear_pending:
             command_encoder.clear_buffer(self.particles)
             self._clear_pending = False
@@ -181,7 +188,8 @@ class ParticlesRenderer(LayerRenderer):
         cpass.dispatch_workgroups((self.capacity + WORKGROUP - 1) // WORKGROUP)
         cpass.end()
         self._head = (self._head + n_emit) % self.capacity
-        self._next_frame += 1
+        last = frame.subframe + 1 >= frame.subframes
+        self._next_step = (frame.index + 1, 0) if last else (frame.index, frame.subframe + 1)
 
     def draw_data(self, frame: FrameInfo) -> np.ndarray:
         p = self.layer.params
@@ -197,10 +205,10 @@ class ParticlesRenderer(LayerRenderer):
             brightness=max(self.value("brightness", frame), 0.0),
         )
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         self.ctx.device.queue.write_buffer(self.draw_uniforms, 0, self.draw_data(frame))
-        rpass = clear_pass(command_encoder, target_view)
-        rpass.set_pipeline(self.draw_pipeline)
-        rpass.set_bind_group(0, self.draw_bind_group)
+        rpass = clear_pass(command_encoder, target)
+        rpass.set_pipeline(self.draw_pipelines.get(target))
+        rpass.set_bind_group(0, self.draw_pipelines.group(target, self.draw_entries))
         rpass.draw(6, self.capacity)
         rpass.end()

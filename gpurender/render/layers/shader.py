@@ -24,7 +24,7 @@ from ...scene.layers_fx import DEFINES_SHADE, SHADE_SIGNATURE, read_shader_code
 from ..shadercheck import CompileFailure, check_limits, trial_compile
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import AUDIO_FEATURES, SHADER_INPUTS, as_bytes
-from .base import FrameInfo, LayerRenderer, clear_pass
+from .base import FrameInfo, LayerRenderer, as_target, clear_pass, color_target
 
 #: Scalar features in the order of the WGSL ``AudioFeatures`` struct (which
 #: gpurender.render.structs.AUDIO_FEATURES declares from gpurender.audio.features.FEATURES).
@@ -162,6 +162,7 @@ def compile_error_message(failure: CompileFailure, offset: int, user_lines: int,
 
 
 class ShaderRenderer(LayerRenderer):
+    content = "single"  # one fullscreen triangle; gpurender_fs clamps and premultiplies (colour <= alpha)
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         device = ctx.device
@@ -176,7 +177,7 @@ class ShaderRenderer(LayerRenderer):
         failure = trial_compile(code, self.target_format, self.source_name)
         if failure is None:
             try:
-                _module, self.bind_group_layout, self.pipeline = build_pipeline(
+                self._module, self.bind_group_layout, self.pipeline = build_pipeline(
                     device, code, self.source_name, self.target_format)
             except CompileFailure as exc:  # the child's device differs from this one
                 failure = exc
@@ -195,6 +196,7 @@ class ShaderRenderer(LayerRenderer):
         ])
         self._table = None
         self._phase: dict = {}  # speed binding -> phase at every frame
+        self._pipelines: dict = {}
 
     def feature_row(self, frame: FrameInfo) -> np.ndarray:
         """The frame's scalar features in :data:`FEATURE_ORDER` (zeros without audio)."""
@@ -205,7 +207,15 @@ class ShaderRenderer(LayerRenderer):
             self._table = np.zeros(self.ctx.params.n_frames, AUDIO_FEATURES.dtype)
             for name in FEATURE_ORDER:
                 self._table[name] = features.scalar(name)
-        return as_bytes(self._table[self.ctx.clamp_frame(frame.index)]).view(np.float32)
+        position = frame.position
+        below = int(np.floor(position))
+        row = as_bytes(self._table[self.ctx.clamp_frame(below)]).view(np.float32)
+        t = position - below
+        if t == 0:
+            return row
+        # a motion-blur sub-frame between two frames: every feature interpolated linearly
+        after = as_bytes(self._table[self.ctx.clamp_frame(below + 1)]).view(np.float32)
+        return (row + (after - row) * np.float32(t)).astype(np.float32)
 
     def phase(self, frame: FrameInfo) -> float:
         """The integral of ``speed`` over time up to ``frame`` (``speed * time`` when constant)."""
@@ -217,12 +227,25 @@ class ShaderRenderer(LayerRenderer):
         if phase is None:
             phase = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)]) / self.ctx.fps
             self._phase[speed] = phase
-        i = frame.index
+        position = frame.position
+        i = int(np.floor(position))
         last = len(phase) - 1
-        if i <= last:
-            return float(phase[max(i, 0)])
-        # Past the end of the features the last value holds, as it does for every binding.
-        return float(phase[last] + (i - last) * series[-1] / self.ctx.fps)
+        if i > last:
+            # Past the end of the features the last value holds, as it does for every binding.
+            return float(phase[last] + (position - last) * series[-1] / self.ctx.fps)
+        if i < 0:
+            return float(position * series[0] / self.ctx.fps)
+        # Between frames (motion-blur sub-frames) the speed of the frame holds until the next.
+        t = position - i
+        return float(phase[i] + (t * series[min(i, len(series) - 1)] / self.ctx.fps if t else 0.0))
+
+    def _row(self, frame: FrameInfo) -> int:
+        """The row of the band and waveform tables that holds the frame (the same in both: at a
+        sub-frame, both tables' scratch rows are filled)."""
+        if self.ctx.features is None:
+            return 0
+        self.ctx.table_row("waveform", frame)
+        return self.ctx.table_row("bands", frame)
 
     def inputs_data(self, frame: FrameInfo) -> np.ndarray:
         return SHADER_INPUTS.pack(
@@ -233,16 +256,35 @@ class ShaderRenderer(LayerRenderer):
             phase=self.phase(frame),
             gpurender_n_bands=max(self.n_bands, 1),
             gpurender_n_wave=max(self.n_wave, 1),
-            gpurender_row=self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0,
+            gpurender_row=self._row(frame),
             params=[self.value(f"param{k}", frame) for k in range(1, 5)],
         )
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def pipeline_for(self, target):
+        """The pipeline for a :class:`DrawTarget`: the checked one for the layer's own texture, the
+        same module with the target's format and blend state otherwise."""
+        target = as_target(target)
+        if not target.direct and target.format == self.target_format:
+            return self.pipeline
+        key = (target.format, repr(target.blend))
+        pipeline = self._pipelines.get(key)
+        if pipeline is None:
+            device = self.ctx.device
+            pipeline = self._pipelines[key] = device.create_render_pipeline(
+                layout=device.create_pipeline_layout(bind_group_layouts=[self.bind_group_layout]),
+                vertex={"module": self._module, "entry_point": "gpurender_vs"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": self._module, "entry_point": "gpurender_fs",
+                          "targets": [color_target(target.format, target.blend)]},
+            )
+        return pipeline
+
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         queue = self.ctx.device.queue
         queue.write_buffer(self.inputs, 0, self.inputs_data(frame))
         queue.write_buffer(self.features, 0, self.feature_row(frame))
-        rpass = clear_pass(command_encoder, target_view)
-        rpass.set_pipeline(self.pipeline)
+        rpass = clear_pass(command_encoder, target)
+        rpass.set_pipeline(self.pipeline_for(target))
         rpass.set_bind_group(0, self.bind_group)
         rpass.draw(3)
         rpass.end()

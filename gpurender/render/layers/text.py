@@ -185,6 +185,7 @@ def coverage_to_rgba(coverage: np.ndarray, color) -> np.ndarray:
 
 
 class TextRenderer(LayerRenderer):
+    content = "single"  # one quad of coverage
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
@@ -203,7 +204,7 @@ class TextRenderer(LayerRenderer):
             return self.template.format()
         return format_text(self.template, self.ctx.describe(frame), self.where)
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         p = self.layer.params
         text = self.text_at(frame)
         size = max(self.value("size", frame), 1.0)
@@ -216,4 +217,4 @@ class TextRenderer(LayerRenderer):
         left, top = text_origin(self._box, self.value("x", frame), self.value("y", frame), p["anchor"],
                                 self.ctx.width, self.ctx.height)
         w, h = self.quad.size
-        self.quad.draw(command_encoder, target_view, (left, top, w, h), filtered=False)
+        self.quad.draw(command_encoder, target, (left, top, w, h), filtered=False)

@@ -10,29 +10,27 @@ import numpy as np
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import WAVEFORM
-from .base import FrameInfo, LayerRenderer, clear_pass
+from .base import FrameInfo, LayerRenderer, TargetPipelines, clear_pass, color_target
 
 
 class WaveformRenderer(LayerRenderer):
+    content = "single"  # one fragment per pixel (a fullscreen triangle)
+
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         device = ctx.device
         module = device.create_shader_module(label="waveform.wgsl", code=load_wgsl("waveform.wgsl"))
-        self.pipeline = device.create_render_pipeline(
-            layout="auto",
+        self.pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": module, "entry_point": "vs_main"},
             primitive={"topology": "triangle-list"},
-            fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.target_format}]},
-        )
+            fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
+        ))
         self.uniforms = params_buffer(device, WAVEFORM.size, "waveform params")
         self.n_samples = ctx.feature_width("waveform") if ctx.features is not None else 1
-        self.bind_group = device.create_bind_group(
-            layout=self.pipeline.get_bind_group_layout(0),
-            entries=[
-                {"binding": 0, "resource": {"buffer": self.uniforms}},
-                {"binding": 1, "resource": {"buffer": ctx.feature_buffer("waveform")}},
-            ],
-        )
+        self.entries = [
+            {"binding": 0, "resource": {"buffer": self.uniforms}},
+            {"binding": 1, "resource": {"buffer": ctx.feature_buffer("waveform")}},
+        ]
 
     def uniform_data(self, frame: FrameInfo) -> np.ndarray:
         """The parameter block for ``frame`` (:data:`~gpurender.render.structs.WAVEFORM`; pixel units, y up)."""
@@ -45,7 +43,7 @@ class WaveformRenderer(LayerRenderer):
             color=color,
             fill_color=fill,
             viewport=(w, h),
-            frame=self.ctx.clamp_frame(frame.index) if self.ctx.features is not None else 0,
+            frame=self.ctx.table_row("waveform", frame),
             n_samples=max(self.n_samples, 1),
             left=self.value("x", frame) * w,
             span=max(self.value("width", frame), 1e-6) * w,
@@ -56,10 +54,10 @@ class WaveformRenderer(LayerRenderer):
             filled=1 if p["style"] == "filled" else 0,
         )
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         self.ctx.device.queue.write_buffer(self.uniforms, 0, self.uniform_data(frame))
-        rpass = clear_pass(command_encoder, target_view)
-        rpass.set_pipeline(self.pipeline)
-        rpass.set_bind_group(0, self.bind_group)
+        rpass = clear_pass(command_encoder, target)
+        rpass.set_pipeline(self.pipelines.get(target))
+        rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
         rpass.draw(3)
         rpass.end()
