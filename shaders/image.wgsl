@@ -4,7 +4,8 @@
 // under it (pixel for pixel when the rectangle has the texture's size and whole-pixel corners);
 // 1 filters bilinearly. Filtering is done here on premultiplied values, by hand from textureLoad,
 // so transparent texels never bleed their colour into edges and no sampler is needed. Output is
-// premultiplied RGBA, transparent outside the rectangle.
+// premultiplied RGBA, transparent outside the rectangle; anti-aliased (`antialias`), the pixels its
+// edges cross are weighted by the share of them inside it.
 
 //#include "common.wgsl"
 
@@ -28,11 +29,29 @@ fn texel(p: vec2<i32>) -> vec4<f32> {
 
 @fragment
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
-    let local = (pos.xy - u.rect.xy) / u.rect.zw;
-    if (u.rect.z <= 0.0 || u.rect.w <= 0.0 || any(local < vec2<f32>(0.0)) || any(local >= vec2<f32>(1.0))) {
+    if (u.rect.z <= 0.0 || u.rect.w <= 0.0) {
         return vec4<f32>(0.0);
     }
-    let s = local * u.src_size;
+    var local = (pos.xy - u.rect.xy) / u.rect.zw;
+    var coverage = 1.0;
+    if (u.antialias != 0u) {
+        // The share of the pixel inside the rectangle (1 inside, less along its edges, which need
+        // not fall on whole pixels); a pixel partly outside shows the nearest texels inside.
+        let overlap = clamp(min(pos.xy + 0.5, u.rect.xy + u.rect.zw) - max(pos.xy - 0.5, u.rect.xy),
+                            vec2<f32>(0.0), vec2<f32>(1.0));
+        coverage = overlap.x * overlap.y;
+        if (coverage <= 0.0) {
+            return vec4<f32>(0.0);
+        }
+        local = clamp(local, vec2<f32>(0.0), vec2<f32>(1.0 - 1e-6));
+    } else if (any(local < vec2<f32>(0.0)) || any(local >= vec2<f32>(1.0))) {
+        return vec4<f32>(0.0);
+    }
+    return coverage * sample_at(local * u.src_size);
+}
+
+// The image at texel coordinates `s` (0..src_size): the texel under it, or filtered.
+fn sample_at(s: vec2<f32>) -> vec4<f32> {
     if (u.filtered == 0u) {
         return texel(vec2<i32>(floor(s)));
     }

@@ -33,16 +33,19 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
     }
     let t = clamp(p.age / p.life, 0.0, 1.0);
     let size = max(u.size * mix(1.0, u.size_end, t), 0.0);
-    out.position = sprite_corner(clip, corner, size, u.viewport);
+    let grow = sprite_grow(size, u.softness, u.antialias);
+    out.position = sprite_corner(clip, corner * grow, size, u.viewport);
+    out.corner = corner * grow;
+    out.radius = 0.5 * size;
     out.color = mix(u.color, u.color_end, t);
     return out;
 }
 
 @fragment
 fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
-    let d = length(in.corner);
-    if (d > 1.0) {
+    let coverage = sprite_edge(length(in.corner), u.softness, in.radius, u.antialias);
+    if (coverage <= 0.0) {
         discard;
     }
-    return sprite_color(in.color, u.brightness, sprite_edge(d, u.softness));
+    return sprite_color(in.color, u.brightness, coverage);
 }

@@ -1,6 +1,7 @@
-// Point clouds drawn as round sprites: each point is an instance of a 4-vertex strip quad whose size is
-// given in pixels (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA. The sprite
-// itself (corner placement, soft edge, colour) is sprite.wgsl, shared with particles_draw.wgsl.
+// Point clouds drawn as round sprites (draw = "blend" and "additive"; "depth" is the compute splat of
+// pointseq.wgsl): each point is an instance of a 4-vertex strip quad whose size is given in pixels
+// (WebGPU's point primitive is always 1 px). Output is premultiplied RGBA. The sprite itself (corner
+// placement, edge, colour) is sprite.wgsl, shared with particles_draw.wgsl.
 
 // Structs shared with Python are declared once, in gpurender/render/structs.py.
 //#include "struct PointsParams"
@@ -28,27 +29,19 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
         // Behind the camera: move the whole quad outside the clip volume.
         clip = vec4<f32>(2.0, 2.0, 2.0, 1.0);
     }
-    out.position = sprite_corner(clip, corner, u.size, u.viewport);
-    out.corner = corner;
+    let grow = sprite_grow(u.size, u.softness, u.antialias);
+    out.position = sprite_corner(clip, corner * grow, u.size, u.viewport);
+    out.corner = corner * grow;
+    out.radius = 0.5 * u.size;
     out.color = unpack4x8unorm(colors[ii]);
     return out;
 }
 
 @fragment
 fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
-    let d = length(in.corner);
-    if (d > 1.0) {
+    let coverage = sprite_edge(length(in.corner), u.softness, in.radius, u.antialias);
+    if (coverage <= 0.0) {
         discard;
     }
-    return sprite_color(in.color, u.brightness, sprite_edge(d, u.softness));
-}
-
-// Depth-tested drawing keeps only the sprite's solid core so hidden points do not show through.
-@fragment
-fn fs_depth(in: SpriteVertex) -> @location(0) vec4<f32> {
-    let d = length(in.corner);
-    if (d > 1.0 - 0.5 * u.softness) {
-        discard;
-    }
-    return sprite_color(in.color, u.brightness, 1.0);
+    return sprite_color(in.color, u.brightness, coverage);
 }

@@ -1,5 +1,6 @@
-// The frame's audio samples drawn as an antialiased line of a width in pixels, or as the area
-// between a centre line and the wave with an optional outline. The whole track's waveform table
+// The frame's audio samples drawn as a line of a width in pixels, or as the area between a centre
+// line and the wave with an optional outline; anti-aliased (the default) from each pixel's distance
+// to the line and the area's edges, or hard (a pixel is drawn when its centre is). The whole track's waveform table
 // is one storage buffer; per frame only `frame` and the bound parameters change. Each pixel
 // measures its distance to the few line segments within reach, so the cost per pixel is bounded
 // by the samples per pixel, not by the table's width. Output is premultiplied RGBA.
@@ -73,24 +74,47 @@ fn premultiplied(c: vec4<f32>, coverage: f32) -> vec4<f32> {
     return vec4<f32>(c.rgb * a, a);
 }
 
+// The share of a pixel (centred at distance `a` inside one edge of a band and `b` inside the
+// opposite edge, in pixels) that lies within the band: exact for a band straight across the pixel.
+fn band_cover(a: f32, b: f32) -> f32 {
+    return clamp(min(a, 0.5) + min(b, 0.5), 0.0, 1.0);
+}
+
+// 1 where `inside` (a distance inside an edge, in pixels) is not negative, else 0: hard edges.
+fn hard(inside: f32) -> f32 {
+    return select(0.0, 1.0, inside >= 0.0);
+}
+
 @fragment
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     // Pixel centre in pixels, y up.
     let p = vec2<f32>(pos.x, u.viewport.y - pos.y);
     let half_width = 0.5 * u.thickness;
-    // Horizontal coverage of the pixel by the drawn span (soft by half a pixel at each end).
-    let inside_x = clamp(min(p.x - u.left, u.left + u.span - p.x) + 0.5, 0.0, 1.0);
+    let aa = u.antialias != 0u;
+    // Inside the drawn span (anti-aliased: soft by half a pixel at each end).
+    let span_inside = min(p.x - u.left, u.left + u.span - p.x);
+    let inside_x = select(hard(span_inside), clamp(span_inside + 0.5, 0.0, 1.0), aa);
+    // Distance to the wave's line, where the line or an anti-aliased fill's edge needs it.
+    var d = 1e9;
+    if (u.thickness > 0.0 || (aa && u.filled == 1u)) {
+        d = wave_distance(p, half_width + 1.0);
+    }
     var out = vec4<f32>(0.0);
     if (u.filled == 1u) {
         let y = wave_at(p.x);
-        let lo = min(u.centre, y);
-        let hi = max(u.centre, y);
-        let cover = clamp(min(p.y - lo, hi - p.y) + 0.5, 0.0, 1.0) * inside_x;
-        out = premultiplied(u.fill_color, cover);
+        var cover = hard(min(p.y - min(u.centre, y), max(u.centre, y) - p.y));
+        if (aa) {
+            // The band between the centre line and the wave: the pixel's distance inside the centre
+            // line (on the wave's side of it) and inside the wave (towards the centre), in pixels.
+            let side = select(-1.0, 1.0, y >= u.centre);
+            let from_centre = (p.y - u.centre) * side;
+            let to_wave = select(-d, d, (y - p.y) * side >= 0.0);
+            cover = band_cover(from_centre, to_wave);
+        }
+        out = premultiplied(u.fill_color, cover * inside_x);
     }
     if (u.thickness > 0.0) {
-        let d = wave_distance(p, half_width + 1.0);
-        let line = premultiplied(u.color, half_width + 0.5 - d);
+        let line = premultiplied(u.color, select(hard(half_width - d), half_width + 0.5 - d, aa));
         // The outline goes over the fill (premultiplied source-over).
         out = line + out * (1.0 - line.a);
     }

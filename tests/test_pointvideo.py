@@ -34,7 +34,7 @@ def _feed(frames):
     return FrameFeed(frames, Normalizer((0, 0, 0), 1.0), ColorMapper("viridis", None), len(frames))
 
 
-def _scene_path(frames, cam, bg, width, height, title):
+def _scene_path(frames, cam, bg, width, height, title, antialias=True):
     from gpurender.render.layers import pointseq  # noqa: F401  (registers the layer)
     from gpurender.render.renderer import FrameRenderer
 
@@ -43,23 +43,27 @@ def _scene_path(frames, cam, bg, width, height, title):
     if title is not None:
         layers.append(title)
     scene = Scene(background=bg, camera=cam, layers=tuple(layers))
-    return [data for _, data in FrameRenderer(scene, None, width, height, 10).frames(0, len(frames))]
+    renderer = FrameRenderer(scene, None, width, height, 10)
+    renderer.ctx.antialias = antialias  # what the scene's top-level antialias sets
+    return [data for _, data in renderer.frames(0, len(frames))]
 
 
-def _direct_path(frames, cam, bg, width, height, title, listed=True):
+def _direct_path(frames, cam, bg, width, height, title, listed=True, antialias=True):
     spec = None if title is None else {k: title.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
-    renderer = PointVideoRenderer(_feed(frames), cam, bg, width, height, 10, size=3.0, title=spec)
+    renderer = PointVideoRenderer(_feed(frames), cam, bg, width, height, 10, size=3.0, title=spec,
+                                  antialias=antialias)
     renderer.splat.listed = listed
     return [data for _, data in renderer.frames(0, len(frames))]
 
 
+@pytest.mark.parametrize("antialias", [True, False])
 @pytest.mark.parametrize("title_color, bg", [("#ffcc00", (0.1, 0.2, 0.3, 1.0)), (None, (0.0, 0.0, 0.0, 1.0))])
-def test_direct_frames_match_the_scene_path(title_color, bg):
+def test_direct_frames_match_the_scene_path(title_color, bg, antialias):
     frames = _frames()
     cam = Camera(distance=4.0, elevation=20.0, azimuth=30.0, orbit_speed=10.0)
     title = _title_layer(TITLE, 12, title_color) if title_color else None
-    a = _scene_path(frames, cam, bg, 160, 96, title)
-    b = _direct_path(frames, cam, bg, 160, 96, title)
+    a = _scene_path(frames, cam, bg, 160, 96, title, antialias=antialias)
+    b = _direct_path(frames, cam, bg, 160, 96, title, antialias=antialias)
     assert len(a) == len(b) == 3
     for x, y in zip(a, b):
         diff = np.abs(x.astype(int) - y.astype(int))
@@ -70,12 +74,13 @@ def test_direct_frames_match_the_scene_path(title_color, bg):
     assert len(np.unique(luma)) > 20
 
 
-def test_every_tile_resolve_gives_the_same_frames_as_the_tile_list():
+@pytest.mark.parametrize("antialias", [True, False])
+def test_every_tile_resolve_gives_the_same_frames_as_the_tile_list(antialias):
     frames = _frames(1)
     cam = Camera(distance=3.0, elevation=10.0, azimuth=0.0, orbit_speed=0.0)
     title = _title_layer(TITLE, 10, "#ffffff")
-    listed = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 128, 64, title, listed=True)
-    every = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 128, 64, title, listed=False)
+    listed = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 124, 64, title, listed=True, antialias=antialias)
+    every = _direct_path(frames, cam, (0.2, 0.0, 0.1, 1.0), 124, 64, title, listed=False, antialias=antialias)
     for x, y in zip(listed, every):
         np.testing.assert_array_equal(x, y)
 
@@ -117,12 +122,48 @@ def test_frame_is_the_background_where_no_point_is():
     assert (y[~lit] == 16).all() and (u == 128).all() and (v == 128).all()  # black elsewhere, no colour
 
 
-def test_odd_widths_and_sprite_modes_take_the_scene_path(tmp_path):
-    assert not PointVideoRenderer.supports(100, 60) and PointVideoRenderer.supports(104, 60)
+def test_sprite_modes_take_the_scene_path_and_every_even_size_the_direct_one(tmp_path, monkeypatch):
+    from gpurender.pointcloud.export import PointRecipe
+
+    assert all(PointVideoRenderer.supports(w, h) for w, h in ((100, 60), (722, 480), (724, 480), (726, 756), (2, 2)))
+    assert not PointVideoRenderer.supports(101, 60) and not PointVideoRenderer.supports(100, 61)
+    built = []
+    original = PointRecipe.build
+    monkeypatch.setattr(PointRecipe, "build", lambda self: built.append(original(self)) or built[-1])
     seq = [{"points": np.random.default_rng(k).normal(size=(500, 3))} for k in range(3)]
     for kw in ({"resolution": "100x60"}, {"resolution": "104x60", "draw": "blend"}):
         result = gpurender.export_point_cloud_video(seq, tmp_path / "v.mp4", fps=5, progress=False, **kw)
-        assert result.frames == 3
+        assert result.frames == 3 and (result.width, result.height) == (int(kw["resolution"][:3]), 60)
+    assert [source.direct for source in built] == [True, False]
+
+
+@pytest.mark.parametrize("size", [(722, 480), (724, 480), (726, 480), (722, 756), (100, 62)])
+def test_padded_sizes_take_the_direct_path_and_match_the_scene_path(size):
+    """Widths that are not a multiple of 8 are drawn padded to one and cropped: the encoder gets
+    exactly width x height I420, equal to the general path's within one code value, points and
+    title reaching the right edge included."""
+    from gpurender.render.pointvideo import padded_width
+
+    width, height = size
+    frames = _frames(3, counts=(3000, 800))
+    for f in frames:
+        f["points"][:200] = f["points"][:200] * 0.3 + (1.6, 0.0, 0.0)  # a clump across the right edge
+    cam = Camera(distance=3.5, elevation=15.0, azimuth=20.0, orbit_speed=0.0)
+    title = _title_layer("{points} points at the right edge of the frame", 14, "#80ff40")
+    title = Layer(type="text", name="title", params={**title.params, "x": 1.0, "y": 0.5, "anchor": "right"})
+    a = _scene_path(frames, cam, (0.05, 0.05, 0.1, 1.0), width, height, title)
+    spec = {k: title.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
+    renderer = PointVideoRenderer(_feed(frames), cam, (0.05, 0.05, 0.1, 1.0), width, height, 10, size=3.0,
+                                  title=spec)
+    assert renderer.splat.row == padded_width(width) >= width and renderer.splat.row % 8 == 0
+    b = [data for _, data in renderer.frames(0, len(frames))]
+    for x, y in zip(a, b):
+        assert x.shape == y.shape == (width * height * 3 // 2,)
+        diff = np.abs(x.astype(int) - y.astype(int))
+        assert diff.max() <= 1, f"{(diff > 1).sum()} bytes differ by more than one code value"
+    # the right edge is drawn: points and the title's last column reach it
+    luma = split_i420(b[0], width, height)[0]
+    assert len(np.unique(luma[:, -4:])) > 3
 
 
 def test_title_partly_off_the_frame_is_clipped(tmp_path):

@@ -1,5 +1,6 @@
 """The points and particles layers draw their sprites with one WGSL file (shaders/sprite.wgsl), and
-softness 0 (a hard edge) draws clean discs in both."""
+softness 0 (a hard edge) draws clean discs in both: anti-aliased (partly covered rim pixels of the
+sprite's own colour), or with anti-aliasing off every pixel fully covered or untouched."""
 
 import re
 from pathlib import Path
@@ -42,29 +43,33 @@ def _run_compute(device, source: str, n_out: int) -> np.ndarray:
 
 
 def test_sprite_edge_on_the_device(device):
-    """Coverage by distance from the centre: 1 inside; softness 0 is 1 up to and on the rim (where
-    smoothstep with equal edges would divide 0 by 0); otherwise it fades to 0 at the rim."""
-    ds = [0.0, 0.5, 0.7, 0.9, 0.999, 1.0]
+    """Coverage by distance from the centre (in radii): 1 inside; softness 0 without anti-aliasing
+    is 1 up to and on the rim (where smoothstep with equal edges would divide 0 by 0) and 0 past it,
+    with anti-aliasing the share of the pixel inside the rim (radius in pixels: 0.5 + pixels to the
+    rim, a sprite under a pixel wide scaled down); otherwise it fades to 0 at the rim."""
+    ds = [0.0, 0.5, 0.7, 0.9, 0.999, 1.0, 1.1, 1.3]
     softnesses = [0.0, 0.35, 1.0]
     # values come through a storage buffer so the compiler cannot fold the calls at compile time
-    cases = [(d, s) for s in softnesses for d in ds]
-    body = "\n".join(f"    out[{i}] = sprite_edge(out[{i}] + {d!r}, out[{i}] + {s!r});"
-                     for i, (d, s) in enumerate(cases))
+    cases = [(d, s, r, aa) for s in softnesses for d in ds for r, aa in ((4.0, 0), (4.0, 1), (0.3, 1))]
+    body = "\n".join(f"    out[{i}] = sprite_edge(out[{i}] + {d!r}, out[{i}] + {s!r}, out[{i}] + {r!r}, {aa}u);"
+                     for i, (d, s, r, aa) in enumerate(cases))
     source = (load_wgsl("sprite.wgsl") + "\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n"
               "@compute @workgroup_size(1)\nfn main() {\n" + body + "\n}\n")
     got = _run_compute(device, source, len(cases))
     assert np.isfinite(got).all()
 
-    def expected(d, s):
+    def expected(d, s, r, aa):
         if s <= 0:
-            return 1.0
+            if not aa:
+                return float(d <= 1.0)
+            return float(np.clip((1 - d) * r + 0.5, 0, 1)) * min(2 * r, 1.0)
         t = np.clip((d - (1 - s)) / s, 0, 1)
         return 1 - t * t * (3 - 2 * t)
 
-    np.testing.assert_allclose(got, [expected(d, s) for d, s in cases], atol=1e-5)
+    np.testing.assert_allclose(got, [expected(*case) for case in cases], atol=1e-5)
 
 
-def _layer_pixels(layer: dict, frames: int = 1) -> np.ndarray:
+def _layer_pixels(layer: dict, frames: int = 1, antialias: bool = True) -> np.ndarray:
     """One layer drawn on its own into its float texture: ``[H, W, 4]`` premultiplied RGBA."""
     from gpurender.render.device import LAYER_FORMAT, get_device
     from gpurender.render.layers import FrameInfo, RenderContext, create_renderer
@@ -75,6 +80,7 @@ def _layer_pixels(layer: dict, frames: int = 1) -> np.ndarray:
     device = get_device()
     ctx = RenderContext(device=device, width=W, height=H, fps=30, features=None,
                         params=ParamEvaluator(None, 30), camera=scene.camera)
+    ctx.antialias = antialias  # what the scene's top-level antialias sets
     texture = device.create_texture(size=(W, H, 1), format=LAYER_FORMAT,
                                     usage=wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC)
     r = create_renderer(ctx, scene.layers[0])
@@ -100,7 +106,7 @@ HARD = {
 @pytest.mark.parametrize("kind", sorted(HARD))
 @pytest.mark.parametrize("size", [3.0, 8.0, 16.0])
 def test_softness_zero_draws_hard_clean_discs(device, kind, size):
-    pixels = _layer_pixels({**HARD[kind], "size": size}, frames=4 if kind == "particles" else 1)
+    pixels = _layer_pixels({**HARD[kind], "size": size}, frames=4 if kind == "particles" else 1, antialias=False)
     assert np.isfinite(pixels).all(), f"{kind}: NaN or infinity in the layer"
     alpha = pixels[..., 3]
     drawn = alpha > 0
@@ -110,3 +116,26 @@ def test_softness_zero_draws_hard_clean_discs(device, kind, size):
     assert (alpha[drawn] > 0.999).all(), f"{kind}: partly covered pixels {np.unique(alpha[drawn])[:5]}"
     np.testing.assert_allclose(pixels[drawn][:, :3], np.tile([1.0, 128 / 255, 0.0], (int(drawn.sum()), 1)),
                                atol=2e-3)
+
+
+@pytest.mark.parametrize("kind", sorted(HARD))
+@pytest.mark.parametrize("size", [3.0, 8.0, 16.0])
+def test_softness_zero_is_antialiased_by_default(device, kind, size):
+    frames = 4 if kind == "particles" else 1
+    pixels = _layer_pixels({**HARD[kind], "size": size}, frames=frames)
+    assert np.isfinite(pixels).all(), f"{kind}: NaN or infinity in the layer"
+    alpha = pixels[..., 3]
+    drawn = alpha > 0
+    assert drawn.sum() > 20, f"{kind}: nothing drawn"
+    # the outermost drawn pixels (next to an untouched one) are the rim: most partly covered
+    padded = np.pad(drawn, 1)
+    rim = drawn & ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    partial = rim & (alpha < 0.999)
+    assert partial.sum() > 0.5 * rim.sum(), f"{kind}: {partial.sum()} of {rim.sum()} rim pixels partly covered"
+    assert (alpha <= 1.0 + 1e-3).all()
+    # premultiplied and of the layer's colour at every coverage
+    np.testing.assert_allclose(pixels[drawn][:, :3] / alpha[drawn][:, None],
+                               np.tile([1.0, 128 / 255, 0.0], (int(drawn.sum()), 1)), atol=4e-3)
+    # the same discs: coverage adds up to about what the hard edge covers
+    hard = _layer_pixels({**HARD[kind], "size": size}, frames=frames, antialias=False)[..., 3]
+    assert abs(alpha.sum() - hard.sum()) < 0.1 * hard.sum()

@@ -51,18 +51,19 @@ def test_the_wgsl_specs_own_example():
 # the layouts the shaders declared by hand before the structs were declared once.
 HAND = {
     "PointsParams": ({"view_proj": 0, "model": 64, "viewport": 128, "size": 136, "softness": 140,
-                      "brightness": 144}, 160),
+                      "brightness": 144, "antialias": 148}, 160),
     "Particle": ({"pos": 0, "age": 12, "vel": 16, "life": 28}, 32),
     "ParticlesStep": ({"emitter": 0, "radius": 12, "direction": 16, "spread_cos": 28, "axis": 32, "speed": 44,
                        "seed": 48, "substeps": 68, "frame_dt": 72, "spread": 112, "screen": 116}, 128),
     "ParticlesDraw": ({"view_proj": 0, "viewport": 64, "size": 72, "size_end": 76, "color": 80, "color_end": 96,
-                       "softness": 112, "brightness": 116}, 128),
+                       "softness": 112, "brightness": 116, "antialias": 120}, 128),
     "WaveformParams": ({"color": 0, "fill_color": 16, "viewport": 32, "frame": 40, "n_samples": 44, "left": 48,
                         "filled": 72}, 80),
     "SpectrumParams": ({"viewport": 32, "frame": 40, "style": 52, "radius": 72}, 80),
     "QuadParams": ({"rect": 0, "src_size": 16, "filtered": 24}, 32),
     "ShaderInputs": ({"resolution": 0, "time": 8, "frame": 12, "gpurender_row": 32, "params": 48}, 64),
-    "SplatParams": ({"view_proj": 0, "viewport": 64, "count": 80, "depth_near": 96, "depth_levels": 108}, 112),
+    "SplatParams": ({"view_proj": 0, "viewport": 64, "count": 80, "depth_near": 96, "depth_levels": 108,
+                     "samples": 112, "tiles_x": 124}, 128),
     "I420Video": ({"background": 0, "title_color": 16, "title_rect": 32, "title_stride": 48, "stride": 60,
                    "title_tiles": 64}, 80),
     "StackLayer": ({"mode": 0, "opacity": 4}, 8),
@@ -109,7 +110,7 @@ def test_audio_features_follow_the_feature_list():
 def test_pack_puts_each_value_at_its_offset():
     data = structs.WAVEFORM.pack(color=(1, 2, 3, 4), fill_color=(5, 6, 7, 8), viewport=(640, 360), frame=7,
                                  n_samples=512, left=1.5, span=2.5, centre=3.5, amplitude=4.5, gain=5.5,
-                                 thickness=6.5, filled=1)
+                                 thickness=6.5, filled=1, antialias=1)
     assert data.dtype == np.uint8 and data.shape == (structs.WAVEFORM.size,)
     words = data.view(np.float32)
     ints = data.view(np.uint32)
@@ -124,11 +125,11 @@ def test_pack_refuses_missing_unknown_and_misshapen_fields():
     with pytest.raises(ValueError, match="missing filtered"):
         quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1))
     with pytest.raises(ValueError, match="no field nearest"):
-        quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1), filtered=0, nearest=1)
+        quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1), filtered=0, antialias=1, nearest=1)
     with pytest.raises(ValueError, match="shape"):
-        quad.pack(rect=1.0, src_size=(1, 1), filtered=0)  # a scalar would silently fill the vec4
+        quad.pack(rect=1.0, src_size=(1, 1), filtered=0, antialias=1)  # a scalar would silently fill the vec4
     with pytest.raises(ValueError, match="shape"):
-        quad.pack(rect=(0, 0, 1), src_size=(1, 1), filtered=0)
+        quad.pack(rect=(0, 0, 1), src_size=(1, 1), filtered=0, antialias=1)
 
 
 def test_pack_fills_an_array_of_structs():

@@ -3,8 +3,8 @@
 This module only orders the stages for a point-cloud sequence, as :mod:`gpurender.pipeline` does
 for audio scenes: frames are checked (:mod:`.frames`), drawn straight to I420 by
 :class:`PointVideoRenderer` (depth-tested splat, title and colour conversion in two compute passes;
-sprite drawing and widths that are not a multiple of 8 go through the ``pointseq`` layer and
-:class:`FrameRenderer` instead), read back through the ring, encoded by
+every even size; sprite drawing goes through the ``pointseq`` layer and :class:`FrameRenderer`
+instead), read back through the ring, encoded by
 :class:`VideoWriter` with a fallback through the other encoders that open, joined with an optional
 audio track, then reopened to check the frame count and duration. Everything is written under
 temporary names and renamed onto the target only once verified.
@@ -207,6 +207,7 @@ def export_point_cloud_video(
     up: str = "y",
     draw: str = "depth",
     softness: float = 0.35,
+    antialias: bool = True,
     audio=None,
     title: str | None = DEFAULT_TITLE,
     title_size: float | None = None,
@@ -239,6 +240,8 @@ def export_point_cloud_video(
 
     ``point_size`` is the points' diameter in pixels; ``draw`` is ``"depth"`` (nearest point wins,
     splatted in compute), ``"blend"`` or ``"additive"`` (soft sprites, ``softness`` their faded edge).
+    ``antialias`` (default True) gives depth-drawn points and hard sprite edges partial coverage at
+    their rims; False draws today's hard edges.
 
     ``title``: a template over ``{i}`` (1-based frame), ``{n}`` (frames), ``{points}``, ``{frame}``
     and ``{time}``, drawn top left at ``title_size`` pixels (default 4% of the height) in
@@ -329,7 +332,8 @@ def export_point_cloud_video(
         title_spec = {k: title_layer.params[k] for k in ("text", "size", "color", "x", "y", "anchor")}
     recipe = PointRecipe(frames=frames, normalizer=norm, colors=ColorMapper(colormap, height_range), total=total,
                          limit=limit, camera=cam, background=bg, width=width, height=height, fps=fps,
-                         point_size=float(point_size), softness=float(softness), draw=draw, title=title_spec)
+                         point_size=float(point_size), softness=float(softness), draw=draw, title=title_spec,
+                         antialias=bool(antialias))
     plan = OutputPlan(path=output, encode=enc, input_format="yuv420p", first=0, count=total, audio=sound,
                       audio_start=0.0, ring_depth=ring_depth, queue_size=queue_size,
                       settings={"draw": draw, "point_size": float(point_size)})
@@ -378,9 +382,9 @@ class _PointSource:
 class PointRecipe:
     """The frame source of a point-cloud sequence (see :mod:`gpurender.output`).
 
-    Depth drawing at widths that are a multiple of 8 splats straight to I420
-    (:class:`PointVideoRenderer`); sprites and other widths go through the ``pointseq`` layer and
-    :class:`FrameRenderer`. ``stats`` collects the points per frame seen in this process.
+    Depth drawing splats straight to I420 (:class:`PointVideoRenderer`, every even size); sprites go
+    through the ``pointseq`` layer and :class:`FrameRenderer`. ``stats`` collects the points per
+    frame seen in this process.
     """
 
     frames: object
@@ -397,6 +401,7 @@ class PointRecipe:
     softness: float
     draw: str
     title: dict | None
+    antialias: bool = True
     stats: dict = field(default_factory=dict, compare=False)
 
     def build(self) -> _PointSource:
@@ -410,7 +415,7 @@ class PointRecipe:
         if self.draw == "depth" and PointVideoRenderer.supports(self.width, self.height):
             # the common case: splat and resolve straight into I420, no layer textures or compositing
             renderer = PointVideoRenderer(feed, self.camera, self.background, self.width, self.height, self.fps,
-                                          size=self.point_size, title=self.title)
+                                          size=self.point_size, title=self.title, antialias=self.antialias)
             return _PointSource(renderer, feed, True, self.stats)
         layers = [Layer(type="pointseq", name="points", params={
             "feed": feed, "size": self.point_size, "softness": self.softness, "brightness": 1.0,
@@ -420,7 +425,9 @@ class PointRecipe:
                                           placeholders=TITLE_PLACEHOLDERS).layers[0])
         scene = Scene(background=self.background, camera=self.camera, layers=tuple(layers),
                       source="point-cloud sequence")
-        return _PointSource(FrameRenderer(scene, None, self.width, self.height, self.fps), feed, False, self.stats)
+        renderer = FrameRenderer(scene, None, self.width, self.height, self.fps)
+        renderer.ctx.antialias = self.antialias  # what a scene's top-level antialias sets
+        return _PointSource(renderer, feed, False, self.stats)
 
     def for_workers(self, job) -> "PointRecipe":
         return self  # frames are files or arrays, shipped as they are
@@ -433,7 +440,7 @@ class PointRecipe:
         h = hashlib.sha256()
         drawing = (self.normalizer, self.colors.height_range, self.colors.table.tobytes(), self.total,
                    self.camera, tuple(self.background), self.width, self.height, self.fps, self.point_size,
-                   self.softness, self.draw, self.title)
+                   self.softness, self.draw, self.title, self.antialias)
         h.update(repr(drawing).encode())
         files = self.frames.input_files() if hasattr(self.frames, "input_files") else None
         if files:

@@ -12,9 +12,11 @@ of :class:`YuvConverter`) into a copy of the background frame, then ``title_i420
 under the title. Frames come back through the same readback ring as every render, and match the
 general path to within one code value.
 
-It needs a width that is a multiple of 8 (one resolve invocation owns an 8x2 tile, four whole
-words of each Y row); :meth:`PointVideoRenderer.supports` says whether a size qualifies, and the
-export draws other sizes through the general frame loop.
+One resolve invocation owns an 8x2 tile, four whole words of each Y row, so a frame whose width is
+not a multiple of 8 is drawn padded on the right to one (points and title stay within the frame's
+own width) and cropped as it is read back: every even size takes this path at the cost of the
+size it pads to (:meth:`PointVideoRenderer.supports`). Points are anti-aliased by default: four
+depth-tested samples a pixel (see ``pointseq.wgsl``).
 """
 
 from __future__ import annotations
@@ -51,37 +53,34 @@ class I420Splat(SplatPipeline):
     dispatch (over 4M tiles) resolve every tile instead.
     """
 
-    splat_entry = "splat_listed"
+    tile = (8, 2)  # one resolve invocation's pixels: four whole Y words of each of two rows
 
-    def __init__(self, device, width: int, height: int):
+    def __init__(self, device, width: int, height: int, *, antialias: bool = True):
         if not PointVideoRenderer.supports(width, height):
-            raise RenderError(f"direct I420 drawing needs a width that is a multiple of 8 and an even height, "
-                              f"not {width}x{height}")
+            raise RenderError(f"direct I420 drawing needs an even width and height, not {width}x{height}")
         usage = wgpu.BufferUsage
-        tiles = width // 8 * (height // 2)
-        self.tile_flags = device.create_buffer(size=4 * tiles, usage=usage.STORAGE | usage.COPY_DST)
-        self.tile_list = device.create_buffer(size=4 * tiles, usage=usage.STORAGE)
-        # (COPY_SRC: tests read the count)
-        self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST
-                                                  | usage.COPY_SRC)
+        row = padded_width(width)
+        super().__init__(device, width, height, None, antialias=antialias, row=row)
+        tiles = self.tiles
         self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE)
-        super().__init__(device, width, height, None)
         self.listed = tiles <= _MAX_GROUPS * _WORKGROUP
         self.resolve_video, self.resolve_tiles, self.tile_groups, self.title_video = (
             splat_compute(device, entry) for entry in ("resolve_i420", "resolve_listed", "tile_groups", "title_i420"))
         self._title_groups = 0
-        self.nbytes = i420_size(width, height)
+        self.nbytes = i420_size(row, height)  # the padded frame, as drawn
         self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)
         self.template = device.create_buffer(size=self.nbytes, usage=usage.COPY_SRC | usage.COPY_DST)
         self._template_ready = False
         self.video_uniforms = params_buffer(device, I420_VIDEO.size, "i420 video params")
+        # the background frame's: every tile resolved, none left to a title
+        self.template_uniforms = params_buffer(device, I420_VIDEO.size, "i420 background params")
         self._title = None
         self._title_capacity = 0
         groups = -(-tiles // _WORKGROUP)
         gx = min(groups, _MAX_GROUPS)
         self._video_groups = (gx, -(-groups // gx), 1)
         self._video = I420_VIDEO.zeros()  # filled by name by the set_* calls
-        self._video["tiles_x"], self._video["tiles"], self._video["stride"] = width // 8, tiles, gx * _WORKGROUP
+        self._video["tiles_x"], self._video["tiles"], self._video["stride"] = row // 8, tiles, gx * _WORKGROUP
         self._reserve_title(4)
         self.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.uint32))  # the point buffers and bindings
 
@@ -94,20 +93,14 @@ class I420Splat(SplatPipeline):
         if self._capacity:
             self._bind()
 
-    def _splat_extra(self) -> list:
-        return [(9, self.tile_flags), (10, self.tile_list), (11, self.tile_dispatch)]
-
     def _bind(self) -> None:
         super()._bind()
         video = [(0, self.uniforms), (4, self._colors), (5, self.video_uniforms), (6, self.out), (7, self._title),
                  (8, self.keys)]
-
-        def group(pipeline, buffers):
-            return self.device.create_bind_group(
-                layout=pipeline.get_bind_group_layout(0),
-                entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in buffers])
-
+        group = self._group
         self.video_group = group(self.resolve_video, video)
+        self.template_group = group(self.resolve_video, [(5, self.template_uniforms) if b == 5 else (b, buf)
+                                                         for b, buf in video])
         self.title_group = group(self.title_video, video)
         self.tiles_group = group(self.resolve_tiles, video + [(10, self.tile_list), (12, self.tile_count)])
         self.groups_group = group(self.tile_groups, [(11, self.tile_dispatch), (13, self.tile_count)])
@@ -127,7 +120,7 @@ class I420Splat(SplatPipeline):
         x0, x1 = max(left, 0) // 8, -(-min(left + w, self.width) // 8)
         y0, y1 = max(top, 0) // 2, -(-min(top + h, self.height) // 2)
         if w == 0 or h == 0 or x1 <= x0 or y1 <= y0:
-            video["title_rect"], video["title_stride"] = (0, 0, 0, 0), 1
+            video["title_rect"], video["title_stride"], video["title_tiles"] = (0, 0, 0, 0), 1, (0, 0, 0, 0)
             self._title_groups = 0
             return
         stride = -(-w // 4)
@@ -154,8 +147,11 @@ class I420Splat(SplatPipeline):
         self.device.queue.write_buffer(self.video_uniforms, 0, as_bytes(self._video))
         if self.listed and not self._template_ready:
             # the background frame: every tile resolved from keys that are all empty between frames
+            template = self._video.copy()
+            template["title_tiles"] = (0, 0, 0, 0)
+            self.device.queue.write_buffer(self.template_uniforms, 0, as_bytes(template))
             cpass = enc.begin_compute_pass()
-            self._dispatch(cpass, self.resolve_video, self.video_group, self._video_groups)
+            self._dispatch(cpass, self.resolve_video, self.template_group, self._video_groups)
             cpass.end()
             enc.copy_buffer_to_buffer(self.out, 0, self.template, 0, self.nbytes)
             self._template_ready = True
@@ -173,14 +169,38 @@ class I420Splat(SplatPipeline):
         if self._title_groups:
             self._dispatch(cpass, self.title_video, self.title_group, (self._title_groups, 1, 1))
         cpass.end()
-        # empty keys and tile list for the next frame
-        enc.clear_buffer(self.keys)
+        # an empty tile list for the next frame (the resolves emptied the keys they read, which are
+        # all the splat wrote: clearing the whole keys buffer costs a software adapter more than
+        # resolving a frame of 10,000 points)
         enc.clear_buffer(self.tile_flags)
         enc.clear_buffer(self.tile_dispatch)
 
     def record_copy(self, command_encoder, destination) -> None:
         """Copy the I420 bytes into ``destination`` (a readback-ring slot)."""
         command_encoder.copy_buffer_to_buffer(self.out, 0, destination, 0, self.nbytes)
+
+    def crop(self, data: np.ndarray) -> np.ndarray:
+        """The frame's own ``width`` x ``height`` I420 bytes from the drawn (padded) frame's."""
+        if self.row == self.width:
+            return data
+        return crop_i420(data, self.row, self.width, self.height)
+
+
+def padded_width(width: int) -> int:
+    """The width the direct I420 passes draw a frame of ``width`` at: the next multiple of 8."""
+    return -(-width // 8) * 8
+
+
+def crop_i420(data: np.ndarray, row: int, width: int, height: int) -> np.ndarray:
+    """A new flat I420 frame of ``width`` x ``height`` from the left part of one ``row`` wide."""
+    out = np.empty(i420_size(width, height), np.uint8)
+    n, m = width * height, row * height
+    out[:n].reshape(height, width)[:] = data[:m].reshape(height, row)[:, :width]
+    half, chroma = width // 2, (width // 2) * (height // 2)
+    for plane in range(2):
+        src = data[m + plane * (m // 4):m + (plane + 1) * (m // 4)].reshape(height // 2, row // 2)
+        out[n + plane * chroma:n + (plane + 1) * chroma].reshape(height // 2, half)[:] = src[:, :half]
+    return out
 
 
 class PointVideoRenderer:
@@ -191,11 +211,11 @@ class PointVideoRenderer:
     RGBA float colour; ``size`` the points' diameter in pixels. ``title`` is None or a dict with
     ``text`` (a template over the placeholders of :meth:`describe`), ``size`` (pixels), ``color``
     (RGBA floats), ``x``, ``y`` (0..1, y up), ``anchor`` and optionally ``font``, placed as the
-    ``text`` layer places text.
+    ``text`` layer places text. ``antialias`` (default) draws the points with four samples a pixel.
     """
 
     def __init__(self, feed, camera: Camera, background, width: int, height: int, fps: int, *,
-                 size: float = 3.0, brightness: float = 1.0, title: dict | None = None):
+                 size: float = 3.0, brightness: float = 1.0, title: dict | None = None, antialias: bool = True):
         check_size(width, height)
         self.device = get_device()
         self.feed = feed
@@ -203,7 +223,7 @@ class PointVideoRenderer:
         self.ctx = RenderContext(device=self.device, width=width, height=height, fps=float(fps), features=None,
                                  params=ParamEvaluator(None, fps), camera=camera)
         self.size, self.brightness = float(size), float(brightness)
-        self.splat = I420Splat(self.device, width, height)
+        self.splat = I420Splat(self.device, width, height, antialias=antialias)
         self.title = title
         self._font = open_font(str(title.get("font") or default_font())) if title else None
         self.splat.set_video(tuple(background), tuple(title["color"]) if title else (1.0, 1.0, 1.0, 1.0))
@@ -214,7 +234,8 @@ class PointVideoRenderer:
 
     @staticmethod
     def supports(width: int, height: int) -> bool:
-        return width % 8 == 0 and height % 2 == 0 and width > 0 and height > 0
+        """Every even size (the passes pad the width to whole 8x2 tiles and crop it back)."""
+        return width % 2 == 0 and height % 2 == 0 and width > 0 and height > 0
 
     def describe(self, index: int) -> dict:
         """Title placeholders at frame ``index``: ``frame``, ``time``, ``fps`` and the feed's."""
@@ -244,7 +265,8 @@ class PointVideoRenderer:
 
     def frames(self, first: int, count: int, ring_depth: int = 3) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame index, flat I420 bytes)`` for frames ``first .. first+count-1`` in order."""
-        ring = ReadbackRing(self.device, self.splat.nbytes, depth=ring_depth)
+        crop = self.splat.crop if self.splat.row != self.width else None
+        ring = ReadbackRing(self.device, self.splat.nbytes, depth=ring_depth, postprocess=crop)
         with interrupts_at_frame_boundaries() as check_interrupt:
             try:
                 for index in range(first, first + count):

@@ -256,6 +256,7 @@ POINTS = _S("PointsParams", [
     ("size", "f32", "sprite diameter in pixels"),
     ("softness", "f32", "fraction of the sprite radius faded at its edge, 0..1"),
     ("brightness", "f32", "multiplies the colours"),
+    ("antialias", "u32", "1: a hard edge (softness 0) is weighted by pixel coverage"),
 ], "A points layer's sprites (points.wgsl).")
 
 PARTICLE = _S("Particle", [
@@ -301,6 +302,7 @@ PARTICLES_DRAW = _S("ParticlesDraw", [
     ("color_end", "vec4<f32>", "straight RGBA at the end of life"),
     ("softness", "f32"),
     ("brightness", "f32"),
+    ("antialias", "u32", "1: a hard edge (softness 0) is weighted by pixel coverage"),
 ], "The particles layer's sprites (particles_draw.wgsl).")
 
 SPECTRUM = _S("SpectrumParams", [
@@ -316,6 +318,7 @@ SPECTRUM = _S("SpectrumParams", [
     ("gap", "f32"),
     ("gain", "f32"),
     ("radius", "f32"),
+    ("antialias", "u32", "1: edges weighted by pixel coverage"),
 ], "A spectrum layer's bars (spectrum.wgsl).")
 
 WAVEFORM = _S("WaveformParams", [
@@ -331,12 +334,14 @@ WAVEFORM = _S("WaveformParams", [
     ("gain", "f32"),
     ("thickness", "f32", "pixels"),
     ("filled", "u32"),
+    ("antialias", "u32", "1: edges weighted by pixel coverage"),
 ], "A waveform layer's line or area (waveform.wgsl).")
 
 QUAD = _S("QuadParams", [
     ("rect", "vec4<f32>", "left, top, width, height in output pixels (y down)"),
     ("src_size", "vec2<f32>", "texels of the texture in use (may be less than its allocation)"),
     ("filtered", "u32", "0: nearest texel, 1: bilinear"),
+    ("antialias", "u32", "1: pixels the rectangle's edges cross weighted by the share inside it"),
 ], "An image or text drawn into a pixel rectangle (image.wgsl).")
 
 SHADER_INPUTS = _S("ShaderInputs", [
@@ -368,12 +373,16 @@ SPLAT = _S("SplatParams", [
     ("brightness", "f32"),
     ("count", "u32", "points in this frame"),
     ("stride", "u32", "invocations per row of the dispatch grid (workgroups in x * 64)"),
-    ("width", "u32"),
+    ("width", "u32", "pixels per row of the keys: the frame's width, or more where a pass needs whole tiles"),
     ("height", "u32"),
     ("depth_near", "f32", "view depth mapped to the highest level"),
     ("depth_far", "f32", "view depth mapped to level 0"),
     ("index_bits", "u32"),
     ("depth_levels", "f32", "2^(32 - index_bits) - 1"),
+    ("samples", "u32", "keys per pixel: 1 (hard edges), or 4 (anti-aliased: a rotated grid of samples)"),
+    ("tile_w", "u32", "pixels across a tile of the list of touched tiles"),
+    ("tile_h", "u32", "pixels down a tile"),
+    ("tiles_x", "u32", "tiles per row"),
 ], "The depth-tested point splat (pointseq.wgsl).")
 
 I420_VIDEO = _S("I420Video", [

@@ -77,14 +77,15 @@ class TexturedQuad:
             rgba, {"offset": 0, "bytes_per_row": w * 4, "rows_per_image": h}, (w, h, 1),
         )
 
-    def draw(self, command_encoder, target, rect, filtered: bool) -> None:
+    def draw(self, command_encoder, target, rect, filtered: bool, antialias: bool = True) -> None:
         """Draw the image into ``rect`` = (left, top, width, height) px of ``target`` (a
         :class:`DrawTarget` or a view of the layer's own texture, cleared first)."""
         target = as_target(target)
         rpass = clear_pass(command_encoder, target)
         w, h = self.size
         if self.bind_group is not None and w and h and rect[2] > 0 and rect[3] > 0:
-            data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0)
+            data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0,
+                             antialias=1 if antialias else 0)
             self.device.queue.write_buffer(self.uniforms, 0, data)
             # Shade only the pixels the rectangle can touch: the fullscreen triangle otherwise runs
             # the fragment shader over the whole frame (on a software rasterizer ~10 ms at 640x480
@@ -187,7 +188,7 @@ class ImageRenderer(LayerRenderer):
         rect, one_to_one = snap(rect, self.texture_size)
         mode = p.get("filter", "auto")
         filtered = mode == "linear" or (mode == "auto" and not one_to_one)
-        self.quad.draw(command_encoder, target, rect, filtered)
+        self.quad.draw(command_encoder, target, rect, filtered, getattr(self.ctx, "antialias", True))
 
 
 def resize_rgba(rgba: np.ndarray, size) -> np.ndarray:

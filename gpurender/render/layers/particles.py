@@ -203,6 +203,7 @@ class ParticlesRenderer(LayerRenderer):
             color_end=p["color_end"],
             softness=min(max(self.value("softness", frame), 0.0), 1.0),
             brightness=max(self.value("brightness", frame), 0.0),
+            antialias=1 if getattr(self.ctx, "antialias", True) else 0,
         )
 
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:

@@ -4,8 +4,12 @@ Points come from a built-in shape, one point file, or a sequence of per-frame po
 folder or glob: track frame ``k`` shows file ``k``, holding the last file or looping). They and
 their colours live in storage buffers uploaded once (per file change, for a sequence); per frame
 only a small parameter block (matrices, size) changes, plus the colours when they follow an audio
-feature. Three drawing modes: ``blend`` (premultiplied over, in buffer order), ``additive``
-(glow) and ``depth`` (depth-tested, nearest point wins).
+feature. Three drawing modes: ``blend`` (premultiplied over, in buffer order) and ``additive``
+(glow) draw round sprites through the rasterizer (:class:`PointCloudPipeline`); ``depth`` (the
+nearest point wins) is the compute splat of point sequences (:class:`~.pointseq.SplatPipeline`),
+which on a software adapter costs a fraction of rasterizing two triangles per point. A depth point
+is a disc of the sprite's solid core (``size * (1 - softness / 2)``: no soft edge can be
+depth-sorted), anti-aliased with four samples a pixel unless the scene turns anti-aliasing off.
 """
 
 from __future__ import annotations
@@ -21,16 +25,15 @@ from ...scene.shapes import make_shape
 from ..camera import rotation_y, scaling, to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import POINTS
-from .base import FrameInfo, LayerRenderer
+from .base import DrawTarget, FrameInfo, LayerRenderer, TargetPipelines, begin_pass, color_target
 
-#: Blend state of premultiplied sprites per draw mode (``depth``: none, the depth test decides);
-#: the particles layer draws its sprites with the same states.
+#: Blend state of premultiplied sprites per draw mode; the particles layer draws its sprites with the
+#: same states. (``depth`` points are splatted, see :class:`~.pointseq.SplatPipeline`.)
 SPRITE_BLENDS = {
     "blend": {"color": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"},
               "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
     "additive": {"color": {"src_factor": "one", "dst_factor": "one", "operation": "add"},
                  "alpha": {"src_factor": "one", "dst_factor": "one-minus-src-alpha", "operation": "add"}},
-    "depth": None,
 }
 
 
@@ -94,7 +97,8 @@ def point_limit(device, bytes_per_point: int) -> PointLimit:
 
 
 class PointCloudPipeline:
-    """Pipelines and buffers to draw one set of points; reused by other point-based layers."""
+    """Pipelines and buffers to draw one set of points as sprites (``blend`` or ``additive``);
+    reused by other point-based layers."""
 
     bytes_per_point = 16  # a vec4 position in one storage buffer (the packed colour is 4)
 
@@ -106,25 +110,18 @@ class PointCloudPipeline:
         self.draw_mode = draw
         module = device.create_shader_module(code=load_wgsl("points.wgsl"))
         self.uniforms = params_buffer(device, POINTS.size, "points params")
-        depth = None
-        if draw == "depth":
-            depth = {"format": "depth32float", "depth_write_enabled": True, "depth_compare": "less"}
-        target = {"format": target_format}
-        if SPRITE_BLENDS[draw] is not None:
-            target["blend"] = SPRITE_BLENDS[draw]
-        self.pipeline = device.create_render_pipeline(
-            layout="auto",
+        # One pipeline per target: the layer's own texture (the sprites' own blend state) and, where
+        # the frame loop draws the layer straight into the composite, the blend of its mode.
+        self.pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": module, "entry_point": "vs_main"},
             primitive={"topology": "triangle-strip"},
-            depth_stencil=depth,
-            fragment={"module": module, "entry_point": "fs_depth" if draw == "depth" else "fs_main",
-                      "targets": [target]},
-        )
+            fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
+        ), own_blend=SPRITE_BLENDS[draw])
+        self.pipeline = self.pipelines.own
         self.count = 0
         self.bind_group = None
         self._capacity = 0
         self._positions = self._colors = None
-        self._depth_view = None
 
     def set_points(self, points: np.ndarray, packed_colors: np.ndarray) -> None:
         """Upload points (``[n, 3]``) and packed colours; buffers grow as needed."""
@@ -139,14 +136,12 @@ class PointCloudPipeline:
             self._positions = self.device.create_buffer(size=pos.nbytes, usage=usage)
             self._colors = self.device.create_buffer(size=cols.nbytes, usage=usage)
             self._capacity = max(n, 1)
-            self.bind_group = self.device.create_bind_group(
-                layout=self.pipeline.get_bind_group_layout(0),
-                entries=[
-                    {"binding": 0, "resource": {"buffer": self.uniforms}},
-                    {"binding": 1, "resource": {"buffer": self._positions}},
-                    {"binding": 2, "resource": {"buffer": self._colors}},
-                ],
-            )
+            self.entries = [
+                {"binding": 0, "resource": {"buffer": self.uniforms}},
+                {"binding": 1, "resource": {"buffer": self._positions}},
+                {"binding": 2, "resource": {"buffer": self._colors}},
+            ]
+            self.bind_group = self.pipelines.group(None, self.entries)
         self.device.queue.write_buffer(self._positions, 0, pos)
         self.device.queue.write_buffer(self._colors, 0, cols)
         self.count = n
@@ -159,25 +154,19 @@ class PointCloudPipeline:
         if self.count:
             self.device.queue.write_buffer(self._colors, 0, cols)
 
-    def set_uniforms(self, view_proj, model, width, height, size, softness, brightness) -> None:
+    def set_uniforms(self, view_proj, model, width, height, size, softness, brightness, antialias=True) -> None:
         data = POINTS.pack(view_proj=to_wgsl(view_proj), model=to_wgsl(model), viewport=(width, height),
-                           size=max(size, 0.0), softness=min(max(softness, 0.0), 1.0), brightness=brightness)
+                           size=max(size, 0.0), softness=min(max(softness, 0.0), 1.0), brightness=brightness,
+                           antialias=1 if antialias else 0)
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
-    def draw(self, command_encoder, target_view, width, height) -> None:
-        attachment = {"view": target_view, "clear_value": (0, 0, 0, 0), "load_op": "clear", "store_op": "store"}
-        depth = None
-        if self.draw_mode == "depth":
-            if self._depth_view is None:
-                tex = self.device.create_texture(size=(width, height, 1), format="depth32float",
-                                                 usage=wgpu.TextureUsage.RENDER_ATTACHMENT)
-                self._depth_view = tex.create_view()
-            depth = {"view": self._depth_view, "depth_clear_value": 1.0, "depth_load_op": "clear",
-                     "depth_store_op": "discard"}
-        rpass = command_encoder.begin_render_pass(color_attachments=[attachment], depth_stencil_attachment=depth)
+    def draw(self, command_encoder, target, width, height) -> None:
+        """Draw the sprites into ``target`` (a :class:`DrawTarget`, or a view of the layer's own
+        texture, cleared first)."""
+        rpass = begin_pass(command_encoder, target)
         if self.count:
-            rpass.set_pipeline(self.pipeline)
-            rpass.set_bind_group(0, self.bind_group)
+            rpass.set_pipeline(self.pipelines.get(target))
+            rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
             rpass.draw(4, self.count)
         rpass.end()
 
@@ -196,6 +185,12 @@ def load_layer_points(params: dict, seed: int) -> tuple[np.ndarray, np.ndarray |
 
 
 class PointsRenderer(LayerRenderer):
+    @property
+    def content(self) -> str:
+        """Blended sprites overlap (source-over in point order), additive ones add up; depth points
+        are resolved one fragment per pixel."""
+        return {"blend": "over", "additive": "additive"}.get(self.layer.params["draw"], "single")
+
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params
@@ -208,7 +203,13 @@ class PointsRenderer(LayerRenderer):
                     ctx.params.series(self._feature)
                 except GpurenderError as exc:
                     raise SceneError(f"{layer.where('color_feature')}: {exc}") from None
-        self.gpu = PointCloudPipeline(ctx.device, p["draw"], self.target_format)
+        if p["draw"] == "depth":
+            from .pointseq import SplatPipeline
+
+            self.gpu = SplatPipeline(ctx.device, ctx.width, ctx.height, self.target_format,
+                                     antialias=getattr(ctx, "antialias", True))
+        else:
+            self.gpu = PointCloudPipeline(ctx.device, p["draw"], self.target_format)
         self._file_index = None
         self._offset = None
         if p.get("file"):
@@ -255,20 +256,29 @@ class PointsRenderer(LayerRenderer):
             self._upload(points, colors)
             self._file_index = k
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         self._use_frame(frame.index)
         if self._feature is not None:
-            value = self.ctx.params.value(self._feature, frame.index) if self.ctx.features is not None else 0.0
+            value = self.ctx.params.value(self._feature, frame.position) if self.ctx.features is not None else 0.0
             offset = feature_color_offset(value)
             if offset != self._offset:
                 self.gpu.set_colors(self._packed_table[self._base_index + offset])
                 self._offset = offset
         angle = self.value("rotation", frame) + self.value("spin", frame) * frame.time
         model = rotation_y(angle) @ scaling(self.value("scale", frame))
+        size, softness = self.value("size", frame), self.value("softness", frame)
+        brightness = self.value("brightness", frame)
+        antialias = getattr(self.ctx, "antialias", True)
+        if self.layer.params["draw"] == "depth":
+            # the sprite's solid core, as depth-tested sprites drew it (a soft rim cannot be sorted)
+            core = max(size, 0.0) * (1.0 - 0.5 * min(max(softness, 0.0), 1.0))
+            self.gpu.set_antialias(antialias)
+            self.gpu.set_uniforms(self.ctx.view_proj(frame) @ model, core, brightness)
+            self.gpu.draw(command_encoder, target)
+            return
         self.gpu.set_uniforms(self.ctx.view_proj(frame), model, self.ctx.width, self.ctx.height,
-                              self.value("size", frame), self.value("softness", frame),
-                              self.value("brightness", frame))
-        self.gpu.draw(command_encoder, target_view, self.ctx.width, self.ctx.height)
+                              size, softness, brightness, antialias)
+        self.gpu.draw(command_encoder, target, self.ctx.width, self.ctx.height)
 
     def describe(self, frame):
         self._use_frame(frame.index)

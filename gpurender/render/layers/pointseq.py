@@ -24,7 +24,7 @@ import wgpu
 from ..camera import to_wgsl
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import SPLAT
-from .base import FrameInfo, LayerRenderer
+from .base import DrawTarget, FrameInfo, LayerRenderer, TargetPipelines, begin_pass, color_target
 from .points import PointCloudPipeline, point_limit
 
 _EMPTY_POINTS = np.zeros((0, 3), np.float32)
@@ -60,38 +60,75 @@ def splat_compute(device, entry: str):
 
 def splat_module(device):
     """``pointseq.wgsl`` compiled for ``device`` (once per process)."""
-    splat_compute(device, "splat")
+    splat_compute(device, "splat_listed")
     return _compiled[0][1]
 
 
 class SplatPipeline:
-    """Depth-tested point discs splatted by one compute pass and resolved into a layer texture."""
+    """Depth-tested point discs splatted by one compute pass and resolved into a layer texture.
 
-    splat_entry = "splat"  # the compute entry point that splats (a subclass may list tiles as well)
+    The splat lists the ``tile`` (pixels across, down) sized tiles its points touch; the resolve
+    draws one quad per listed tile (an indirect draw), so its cost follows the area the points
+    cover, not the frame's. ``antialias`` keeps four samples a pixel (a rotated grid) and resolves
+    their mean, so disc rims get partial coverage; without it one sample at the pixel centre (hard
+    edges). ``row`` is the keys' pixels per row (at least ``width``: a subclass may pad rows to
+    whole tiles).
+    """
+
     bytes_per_point = 12  # the positions buffer (the packed colours take 4)
+    #: the layer resolve's tiles: large enough that few quads cover a dense cloud, small enough that
+    #: sparse points do not shade much empty space around them
+    tile = (16, 16)
 
-    def __init__(self, device, width: int, height: int, target_format: str | None):
+    def __init__(self, device, width: int, height: int, target_format: str | None, *, antialias: bool = True,
+                 row: int | None = None):
         self.device = device
         self.limit = point_limit(device, self.bytes_per_point)
         self.width, self.height = width, height
+        self.row = width if row is None else row
         self.module = module = splat_module(device)
-        self.splat = splat_compute(device, self.splat_entry)
+        self.splat = splat_compute(device, "splat_listed")
+        usage = wgpu.BufferUsage
+        self.tiles_x = -(-self.row // self.tile[0])
+        self.tiles = self.tiles_x * -(-height // self.tile[1])
+        self.tile_flags = device.create_buffer(size=4 * self.tiles, usage=usage.STORAGE | usage.COPY_DST)
+        self.tile_list = device.create_buffer(size=4 * self.tiles, usage=usage.STORAGE)
+        # (COPY_SRC: tests read the count)
+        self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST
+                                                  | usage.COPY_SRC)
         self.resolve = None  # without a target format, a subclass resolves the keys its own way
         if target_format is not None:
-            self.resolve = device.create_render_pipeline(
-                layout="auto",
-                vertex={"module": module, "entry_point": "vs_resolve"},
+            # one pipeline per target (the layer's own texture, or the composite when the frame loop
+            # draws the layer straight into it)
+            self.resolves = TargetPipelines(device, lambda format, blend: dict(
+                vertex={"module": module, "entry_point": "vs_tiles"},
                 primitive={"topology": "triangle-list"},
-                fragment={"module": module, "entry_point": "fs_resolve", "targets": [{"format": target_format}]},
-            )
+                fragment={"module": module, "entry_point": "fs_resolve", "targets": [color_target(format, blend)]},
+            ))
+            self.resolve = self.resolves.own
+            self.tile_draws = splat_compute(device, "tile_draws")
+            self.draw_args = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT)
         self.uniforms = params_buffer(device, SPLAT.size, "splat params")
-        # zero-initialised as WebGPU guarantees, and zeroed again by every resolve
-        self.keys = device.create_buffer(size=width * height * 4,
-                                         usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
+        self.samples = 0
+        self.keys = None
         self.count = 0
         self.radius = 0.0
         self._capacity = 0
         self._groups = (0, 0)
+        self.set_antialias(antialias)
+
+    def set_antialias(self, on: bool) -> None:
+        """Four samples a pixel (anti-aliased) or one; the keys buffer grows to the first."""
+        samples = 4 if on else 1
+        if samples == self.samples:
+            return
+        self.samples = samples
+        size = self.row * self.height * 4 * samples
+        if self.keys is None or self.keys.size < size:
+            # zero-initialised as WebGPU guarantees, and emptied again by every resolve
+            self.keys = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
+            if self._capacity:
+                self._bind()
 
     def set_points(self, points: np.ndarray, packed_colors: np.ndarray, radius: float | None = None) -> None:
         """Upload ``[n, 3]`` float32 points and one packed RGBA8 colour per point.
@@ -122,20 +159,28 @@ class SplatPipeline:
         gx = min(groups, _MAX_GROUPS)
         self._groups = (gx, -(-groups // gx) if gx else 0)
 
+    def set_colors(self, packed_colors: np.ndarray) -> None:
+        """Replace the packed colours of the current points (same count as the last set_points)."""
+        cols = np.ascontiguousarray(packed_colors, dtype=np.uint32)
+        if len(cols) != self.count:
+            raise ValueError(f"{len(cols)} colours for {self.count} points")
+        if self.count:
+            self.device.queue.write_buffer(self._colors, 0, cols)
+
     def _bind(self) -> None:
-        def group(pipeline, entries):
-            return self.device.create_bind_group(
-                layout=pipeline.get_bind_group_layout(0),
-                entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in entries])
-
         u, keys = self.uniforms, self.keys
-        self.splat_group = group(self.splat, [(0, u), (1, self._positions), (2, keys)] + self._splat_extra())
+        self.splat_group = self._group(self.splat, [(0, u), (1, self._positions), (2, keys), (9, self.tile_flags),
+                                                    (10, self.tile_list), (11, self.tile_dispatch)])
         if self.resolve is not None:
-            self.resolve_group = group(self.resolve, [(0, u), (3, keys), (4, self._colors)])
+            self.resolve_entries = [{"binding": b, "resource": {"buffer": buf}}
+                                    for b, buf in [(0, u), (3, keys), (4, self._colors), (15, self.tile_list)]]
+            self.resolve_group = self.resolves.group(None, self.resolve_entries)
+            self.draws_group = self._group(self.tile_draws, [(11, self.tile_dispatch), (14, self.draw_args)])
 
-    def _splat_extra(self) -> list:
-        """More (binding, buffer) pairs for the splat's bind group."""
-        return []
+    def _group(self, pipeline, entries):
+        return self.device.create_bind_group(
+            layout=pipeline.get_bind_group_layout(0),
+            entries=[{"binding": b, "resource": {"buffer": buf}} for b, buf in entries])
 
     def set_uniforms(self, view_proj, size: float, brightness: float) -> None:
         # A point's view depth is the clip w, linear in its position: w = a . p + b, with |a| = 1
@@ -148,8 +193,9 @@ class SplatPipeline:
         levels = float(2 ** min(32 - index_bits, 24) - 1)  # within float32's exact integers
         data = SPLAT.pack(view_proj=to_wgsl(view_proj), viewport=(self.width, self.height),
                           radius=max(size, 0.0) / 2.0, brightness=brightness, count=self.count,
-                          stride=self._groups[0] * _WORKGROUP, width=self.width, height=self.height,
-                          depth_near=near, depth_far=far, index_bits=index_bits, depth_levels=levels)
+                          stride=self._groups[0] * _WORKGROUP, width=self.row, height=self.height,
+                          depth_near=near, depth_far=far, index_bits=index_bits, depth_levels=levels,
+                          samples=self.samples, tile_w=self.tile[0], tile_h=self.tile[1], tiles_x=self.tiles_x)
         self.device.queue.write_buffer(self.uniforms, 0, data)
 
     def draw_splat(self, command_encoder) -> None:
@@ -161,15 +207,29 @@ class SplatPipeline:
             cpass.dispatch_workgroups(*self._groups, 1)
             cpass.end()
 
-    def draw(self, command_encoder, target_view) -> None:
-        self.draw_splat(command_encoder)
-        attachment = {"view": target_view, "clear_value": (0, 0, 0, 0), "load_op": "clear", "store_op": "store"}
-        rpass = command_encoder.begin_render_pass(color_attachments=[attachment])
+    def draw(self, command_encoder, target) -> None:
+        """Record the splat and the resolve of the listed tiles into ``target`` (a :class:`DrawTarget`,
+        or a view of the layer's own texture, cleared first)."""
+        enc = command_encoder
         if self.count:
-            rpass.set_pipeline(self.resolve)
-            rpass.set_bind_group(0, self.resolve_group)
-            rpass.draw(3, 1)
+            cpass = enc.begin_compute_pass()
+            cpass.set_pipeline(self.splat)
+            cpass.set_bind_group(0, self.splat_group)
+            cpass.dispatch_workgroups(*self._groups, 1)
+            cpass.set_pipeline(self.tile_draws)
+            cpass.set_bind_group(0, self.draws_group)
+            cpass.dispatch_workgroups(1)
+            cpass.end()
+        rpass = begin_pass(enc, target)
+        if self.count:
+            rpass.set_pipeline(self.resolves.get(target))
+            rpass.set_bind_group(0, self.resolves.group(target, self.resolve_entries))
+            rpass.draw_indirect(self.draw_args, 0)
         rpass.end()
+        if self.count:
+            # an empty tile list for the next frame (the resolve emptied the keys it read)
+            enc.clear_buffer(self.tile_flags)
+            enc.clear_buffer(self.tile_dispatch)
 
 
 class PointSequenceRenderer(LayerRenderer):
@@ -183,14 +243,20 @@ class PointSequenceRenderer(LayerRenderer):
         self.feed = p["feed"]
         draw = p.get("draw", "depth")
         if draw == "depth":
-            self.splat = SplatPipeline(ctx.device, ctx.width, ctx.height, self.target_format)
+            self.splat = SplatPipeline(ctx.device, ctx.width, ctx.height, self.target_format,
+                                       antialias=getattr(ctx, "antialias", True))
             self.sprites = None
         else:
             self.splat = None
             self.sprites = PointCloudPipeline(ctx.device, draw, self.target_format)
         self._uploaded = None  # index of the frame whose points are in the buffers
 
-    def draw(self, command_encoder, frame: FrameInfo, target_view) -> None:
+    @property
+    def content(self) -> str:
+        """Splatted points resolve one fragment per pixel; sprites as the points layer's."""
+        return {"blend": "over", "additive": "additive"}.get(self.layer.params.get("draw", "depth"), "single")
+
+    def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         gpu = self.splat or self.sprites
         data = self.feed.at(frame.index)
         if data is None:
@@ -202,13 +268,16 @@ class PointSequenceRenderer(LayerRenderer):
             self._uploaded = data.index
         view_proj = self.ctx.view_proj(frame)
         size, brightness = self.value("size", frame), self.value("brightness", frame)
+        antialias = getattr(self.ctx, "antialias", True)
         if self.splat is not None:
+            self.splat.set_antialias(antialias)
             self.splat.set_uniforms(view_proj, size, brightness)
-            self.splat.draw(command_encoder, target_view)
+            self.splat.draw(command_encoder, target)
         else:
             w, h = self.ctx.width, self.ctx.height
-            self.sprites.set_uniforms(view_proj, _IDENTITY, w, h, size, self.value("softness", frame), brightness)
-            self.sprites.draw(command_encoder, target_view, w, h)
+            self.sprites.set_uniforms(view_proj, _IDENTITY, w, h, size, self.value("softness", frame), brightness,
+                                      antialias)
+            self.sprites.draw(command_encoder, target, w, h)
 
     def describe(self, frame: FrameInfo) -> dict:
         return self.feed.describe(frame.index)

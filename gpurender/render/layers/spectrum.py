@@ -46,6 +46,7 @@ class SpectrumRenderer(LayerRenderer):
             gap=min(max(self.value("gap", frame), 0.0), 0.95),
             gain=self.value("gain", frame),
             radius=self.value("radius", frame),
+            antialias=1 if getattr(self.ctx, "antialias", True) else 0,
         )
         self.ctx.device.queue.write_buffer(self.uniforms, 0, data)
         rpass = clear_pass(command_encoder, target)

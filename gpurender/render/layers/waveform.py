@@ -52,6 +52,7 @@ class WaveformRenderer(LayerRenderer):
             gain=self.value("gain", frame),
             thickness=max(self.value("thickness", frame), 0.0),
             filled=1 if p["style"] == "filled" else 0,
+            antialias=1 if getattr(self.ctx, "antialias", True) else 0,
         )
 
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:
