@@ -11,6 +11,7 @@ def __getattr__(name):
     lazy = {
         "render_video": ("pipeline", "render_video"),
         "render_still": ("pipeline", "render_still"),
+        "render_batch": ("batch", "render_batch"),
         "load_scene": ("scene", "load_scene"),
         "scene_from_dict": ("scene", "scene_from_dict"),
         "analyze": ("audio", "analyze"),
@@ -28,5 +29,5 @@ def __getattr__(name):
 
 
 __all__ = ["GpurenderError", "RenderSettings", "__version__", "analyze", "analyze_file", "demo_track",
-           "export_point_cloud_video", "load_audio", "load_scene", "render_still", "render_video",
+           "export_point_cloud_video", "load_audio", "load_scene", "render_batch", "render_still", "render_video",
            "scene_from_dict"]

@@ -31,6 +31,10 @@ from .settings import RenderSettings, check_fps, fps_json, parse_resolution
 #: Formats a batch writes (a PNG sequence is a folder per song: use ``render`` for those).
 BATCH_FORMATS = ("mp4", "webm", "mov", "mkv")
 
+#: Songs a batch renders at the same time. 1: one process, one device, one song after another.
+#: More runs that many worker processes, each with its own device (see :func:`_in_parallel`).
+DEFAULT_PARALLEL = 1
+
 #: The keys of one song in a job list, with what each means. Declared once: the reader, the
 #: README and ``gpurender batch --help`` follow this table.
 JOB_KEYS = {
@@ -420,20 +424,29 @@ def _failure_message(exc: Exception, output: Path) -> str:
 
 @cancellable
 def render_batch(scene, songs, outdir, settings: RenderSettings = RenderSettings(), progress=None, *,
-                 on_outcome: Callable[[SongOutcome], None] | None = None, force: bool = False) -> BatchResult:
-    """Render ``scene`` over every song to ``outdir`` in this process; returns what happened.
+                 on_outcome: Callable[[SongOutcome], None] | None = None, force: bool = False,
+                 parallel: int = DEFAULT_PARALLEL) -> BatchResult:
+    """Render ``scene`` over every song to ``outdir``; returns what happened.
 
     ``songs``: paths, or :class:`BatchSong` values (e.g. from :func:`read_job_list`) with their
     own output names and settings. ``outdir`` is created if missing. A song whose output is up
     to date (see the module's notes) is skipped unless ``force``; a song that fails is recorded
-    as failed and the batch goes on. ``on_outcome`` is called with each song's
-    :class:`SongOutcome` as it ends. ``progress`` as for :func:`gpurender.render_video`, passed to
-    every song's render (an exception from a callback stops the whole batch and propagates);
-    Ctrl-C stops the batch with a KeyboardInterrupt, keeping the finished songs and leaving no
-    partial file. A bad scene, job entry or output folder raises before any song renders.
-    """
-    from .pipeline import render_video, scene_of
+    as failed and the batch goes on. With ``parallel`` 1 (the default) the songs are rendered
+    one after another in this process, on its one device; with more, that many worker
+    processes (each with its own device) render them side by side, making the same files.
 
+    ``on_outcome`` is called with each song's :class:`SongOutcome`, in the order of ``songs``.
+    ``progress`` as for :func:`gpurender.render_video`: it gets one song's events at a time, in
+    the order of ``songs`` (those of a song rendered alongside wait for the songs before it), and
+    is always called on this thread; an exception from a callback stops the whole batch and
+    propagates. Ctrl-C stops the batch with a KeyboardInterrupt, keeping the finished songs and
+    leaving no partial file. A bad scene, job entry or output folder raises before any song
+    renders. ``outcomes`` of the result are in the order of ``songs``.
+    """
+    from .pipeline import scene_of
+
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise BatchError(f"parallel must be a whole number of songs of at least 1, not {parallel!r}")
     progress = as_progress(progress)
     scene = scene_of(scene)
     songs = [s if isinstance(s, BatchSong) else BatchSong(audio=Path(s)) for s in songs]
@@ -450,31 +463,245 @@ def render_batch(scene, songs, outdir, settings: RenderSettings = RenderSettings
 
     from .farm.identity import scene_digest
 
-    scene_id = scene_digest(scene)
-    # render_video without its cancel wrapper: a callback's cancel must stop the batch (as
-    # ProgressCancelled, re-raised by this function's own wrapper), not count as one song's failure.
-    render = getattr(render_video, "__wrapped__", render_video)
-    outcomes = []
-    for k, planned in enumerate(plan, 1):
+    job = _Batch(scene, scene_digest(scene), plan, force)
+    if parallel == 1 or len(plan) == 1:
+        outcomes = []
+        for k, planned in enumerate(plan):
+            progress.info(job.heading(k))
+            outcomes.append(job.song(planned, progress))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
+    else:
+        outcomes = _in_parallel(job, progress, min(parallel, len(plan)), on_outcome)
+    return BatchResult(tuple(outcomes))
+
+
+
+class _Batch:
+    """What every song of one batch shares: the scene, its digest, the plan."""
+
+    def __init__(self, scene, scene_id: str, plan: list, force: bool):
+        from .pipeline import render_video
+
+        self.scene, self.scene_id, self.plan, self.force = scene, scene_id, plan, force
+        # render_video without its cancel wrapper: a callback's cancel must stop the batch (as
+        # ProgressCancelled, re-raised by render_batch's own wrapper), not count as a failed song.
+        self.render = getattr(render_video, "__wrapped__", render_video)
+
+    def heading(self, k: int) -> str:
+        planned = self.plan[k]
+        return f"[{k + 1}/{len(self.plan)}] {planned.song.audio} -> {planned.output}"
+
+    def song(self, planned: PlannedSong, progress) -> SongOutcome:
+        """Render (or skip) one song; its outcome. Only BaseExceptions (Ctrl-C, a cancel) escape."""
         audio, output = str(planned.song.audio), planned.output
-        progress.info(f"[{k}/{len(plan)}] {audio} -> {output}")
         try:
             if not planned.song.audio.is_file():
                 raise GpurenderError(f"the song {audio!r} does not exist" if not planned.song.audio.exists()
                                      else f"the song {audio!r} is not a file")
-            identity = song_identity(scene_id, planned)
+            identity = song_identity(self.scene_id, planned)
             fresh, why = up_to_date(output, identity)
-            if fresh and not force:
-                outcome = SongOutcome(audio, str(output), "skipped", why)
-            else:
-                if why:
-                    progress.info(why)
-                result = render(scene, audio, output, planned.settings, progress)
-                write_record(output, identity, planned)
-                outcome = SongOutcome(audio, str(output), "rendered", result=result)
+            if fresh and not self.force:
+                return SongOutcome(audio, str(output), "skipped", why)
+            if why:
+                progress.info(why)
+            result = self.render(self.scene, audio, output, planned.settings, progress)
+            write_record(output, identity, planned)
+            return SongOutcome(audio, str(output), "rendered", result=result)
         except Exception as exc:  # noqa: BLE001 - one song's failure must not stop the others
-            outcome = SongOutcome(audio, str(output), "failed", _failure_message(exc, output))
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return BatchResult(tuple(outcomes))
+            return SongOutcome(audio, str(output), "failed", _failure_message(exc, output))
+
+
+class _Stop(Exception):
+    """Raised from a worker's progress callback when the batch is being stopped."""
+
+
+#: Seconds between the frames a worker sends for the preview page (the page shows at most 4 a second).
+_FRAME_INTERVAL_S = 0.25
+
+
+class _SentFrames:
+    """The preview page as seen from a worker process: while its song is the one shown, a frame
+    now and then goes to the batch's process (which offers it to the page); events reach the
+    page through the batch's progress instead."""
+
+    def __init__(self, post, k: int, shown):
+        self._post, self._k, self._shown, self._sent = post, k, shown, 0.0
+
+    def event(self, event) -> None:
+        pass
+
+    def offer_frame(self, index, data, fmt, width, height) -> None:
+        import time
+
+        now = time.monotonic()
+        if self._shown.value == self._k and now - self._sent >= _FRAME_INTERVAL_S:
+            self._sent = now
+            self._post((self._k, "frame", (index, data, fmt, width, height)))  # pickled: a copy
+
+    def watch_job(self, job, local: bool = True) -> None:
+        pass
+
+
+def _worker(tasks, events, stop, shown, job_state) -> None:
+    """A worker process of a parallel batch: renders the songs it takes from ``tasks`` one
+    after another, on its own device, posting ``(song, kind, payload)`` to ``events``."""
+    import os
+    import signal
+
+    from .progress import Progress, ProgressCancelled
+
+    # Ctrl-C is the batch process's to handle: it stops the workers through ``stop``, and each
+    # song's render then cleans up as on a cancel.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    *shared, has_page = job_state
+    job = _Batch(*shared)
+    while True:
+        k = tasks.get()
+        if k is None:
+            return
+        if stop.is_set():
+            events.put((k, "end", None))
+            continue
+
+        def forward(event, k=k):
+            if stop.is_set():
+                raise _Stop("the batch is stopping")
+            events.put((k, "event", event))
+
+        preview = _SentFrames(events.put, k, shown) if has_page else None
+        outcome = None
+        events.put((k, "start", os.getpid()))
+        try:
+            outcome = job.song(job.plan[k], Progress(quiet=True, callback=forward, preview=preview))
+        except ProgressCancelled:
+            pass  # stopped: render_to_file has removed its temporary files
+        finally:
+            events.put((k, "end", outcome))
+
+
+def _in_parallel(job: _Batch, progress, parallel: int, on_outcome) -> list:
+    """Render ``job``'s songs in ``parallel`` worker processes, each with its own device.
+
+    Processes, not threads: two libx264 encoders in one process do not always produce the same
+    bytes as one encoder at a time (measured: 1 in 4 to 1 in 20 pairs of concurrent encodes
+    of the same frames differed, even with every libx264 call serialised), and a batch must
+    write the same files however it is run.
+
+    Workers post their progress events to a queue; this process hands them to ``progress`` and
+    ``on_outcome`` song by song in the batch's order, as if the songs ran one after another: the
+    events of a song further on wait until the songs before it have ended, then are replayed.
+    Ctrl-C here, or an exception from ``progress``, stops the workers at their next event (each
+    song's render then cleans up as on a cancel) and is raised again once they have exited. A
+    worker that dies (a crash in a driver) fails the song it was rendering; the others go on.
+    """
+    import multiprocessing
+    import queue
+
+    n = len(job.plan)
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold a GPU device
+    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    shown = ctx.Value("i", 0, lock=False)  # the song whose events reach ``progress`` now
+    page = getattr(progress, "preview", None)
+    for k in range(n):
+        tasks.put(k)
+    for _ in range(parallel):
+        tasks.put(None)
+    state = (job.scene, job.scene_id, job.plan, job.force, page is not None)
+    workers = [ctx.Process(target=_worker, args=(tasks, events, stop, shown, state),
+                           name=f"gpurender-batch-{i + 1}", daemon=True) for i in range(parallel)]
+
+    outcomes: list = [None] * n
+    pending = [[] for _ in range(n)]  # each song's events not handed on yet
+    ended = [False] * n
+    rendering: dict[int, int] = {}  # song -> pid of the worker rendering it
+
+    def hand_on() -> None:
+        while shown.value < n and pending[shown.value]:
+            k = shown.value
+            kind, payload = pending[k].pop(0)
+            if kind == "start":
+                progress.info(job.heading(k))
+            elif kind == "event":
+                if payload.kind == "phase":
+                    progress.phase(payload.phase, total=payload.total, detail=payload.message)
+                elif payload.kind == "frames":
+                    progress.update(payload.done)
+                else:
+                    progress.info(payload.message)
+            else:
+                outcomes[k] = payload
+                shown.value = k + 1
+                if payload is not None and on_outcome is not None:
+                    on_outcome(payload)
+
+    def post(k, kind, payload) -> None:
+        if kind == "frame":
+            if page is not None and k == shown.value:
+                page.offer_frame(*payload)
+            return
+        if kind == "start":
+            rendering[k] = payload
+            payload = None
+        elif kind == "end":
+            ended[k] = True
+            rendering.pop(k, None)
+        pending[k].append((kind, payload))
+        hand_on()
+
+    def lost_workers() -> None:
+        """Fail the songs of workers that died, and every song left when none is alive."""
+        from .encode.files import remove_stale_partials
+
+        alive = {w.pid for w in workers if w.is_alive()}
+        for k, pid in list(rendering.items()):
+            if pid not in alive:
+                remove_stale_partials(job.plan[k].output)  # a killed worker could not remove its own
+                dead = next((w for w in workers if w.pid == pid), None)
+                code = dead.exitcode if dead is not None else None
+                post(k, "end", SongOutcome(str(job.plan[k].song.audio), str(job.plan[k].output), "failed",
+                                           f"the worker process rendering it stopped (exit status {code}); "
+                                           "render this song alone to see why"))
+        if not alive:
+            for k in range(n):
+                if not ended[k]:
+                    post(k, "end", SongOutcome(str(job.plan[k].song.audio), str(job.plan[k].output), "failed",
+                                               "not rendered: every worker process of the batch stopped"))
+
+    try:
+        for w in workers:
+            w.start()
+        while shown.value < n:
+            try:
+                k, kind, payload = events.get(timeout=0.5)
+            except queue.Empty:
+                lost_workers()
+                continue
+            post(k, kind, payload)
+    except BaseException:
+        stop.set()
+        _stop_workers(workers, events)
+        raise
+    for w in workers:
+        w.join()
+    return outcomes
+
+
+def _stop_workers(workers, events, grace_s: float = 60.0) -> None:
+    """Wait (through any further Ctrl-C) for stopped workers to clean up and exit; after
+    ``grace_s`` seconds, end those still running."""
+    import queue
+    import time
+
+    deadline = time.monotonic() + grace_s
+    while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+        try:
+            events.get(timeout=0.1)  # keep the queue moving: a worker blocks on a full pipe
+        except queue.Empty:
+            pass
+        except KeyboardInterrupt:
+            continue
+    for w in workers:
+        if w.is_alive():
+            w.terminate()
+        w.join()

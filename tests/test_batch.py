@@ -174,25 +174,34 @@ def test_bad_batch_input_fails_before_any_song(tmp_path, small_scene, song):
     assert run("batch", small_scene, "-o", tmp_path / "out").exit_code == 2
 
 
-def test_ctrl_c_keeps_finished_songs_and_leaves_no_partial_file(tmp_path, small_scene, monkeypatch):
+def _interrupt_song(monkeypatch, number: int):
+    """Ctrl-C (a real SIGINT) while the ``number``-th song to start draws its frames."""
     from gpurender import pipeline
 
-    songs = [write_song(tmp_path / f"s{i}.wav", seconds=1.0) for i in range(3)]
     real = pipeline.render_video.__wrapped__
     calls = []
 
-    def interrupted_on_the_second(scene, audio, output, settings, progress=None, **kw):
+    def render(scene, audio, output, settings, progress=None, **kw):
         calls.append(output)
-        if len(calls) == 2:
-            def stop(event):  # Ctrl-C while the second song's frames are drawn
+        if len(calls) == number:
+            inner = progress.callback
+
+            def stop(event):
                 if event.kind == "frames" and event.done == 3:
                     os.kill(os.getpid(), signal.SIGINT)
+                if inner is not None:
+                    inner(event)
             progress.callback = stop
         return real(scene, audio, output, settings, progress, **kw)
 
-    monkeypatch.setattr(pipeline.render_video, "__wrapped__", interrupted_on_the_second)
+    monkeypatch.setattr(pipeline.render_video, "__wrapped__", render)
+
+
+def test_ctrl_c_keeps_finished_songs_and_leaves_no_partial_file(tmp_path, small_scene, monkeypatch):
+    songs = [write_song(tmp_path / f"s{i}.wav", seconds=1.0) for i in range(3)]
+    _interrupt_song(monkeypatch, 2)
     out = tmp_path / "out"
-    result = run("batch", small_scene, *songs, "-o", out, *SMALL)
+    result = run("batch", small_scene, *songs, "-o", out, *SMALL, "--parallel", "1")
     assert result.exit_code == 130, result.output
     assert "interrupted: 1 finished song(s) kept" in result.output
     assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == ["s0.mp4"]
@@ -203,14 +212,97 @@ def test_ctrl_c_keeps_finished_songs_and_leaves_no_partial_file(tmp_path, small_
     assert again.exit_code == 0 and "2 rendered, 1 skipped" in again.output, again.output
 
 
+def test_ctrl_c_stops_every_worker_of_a_parallel_batch(tmp_path, small_scene):
+    from gpurender.batch import render_batch
+
+    songs = [write_song(tmp_path / f"s{i}.wav", seconds=2.0) for i in range(4)]
+    out = tmp_path / "out"
+    completed = []
+
+    def interrupt(event):  # Ctrl-C while the second song's frames are shown
+        if event.kind == "phase" and event.phase == "complete":
+            completed.append(event)
+        if completed and event.kind == "frames" and event.done == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        render_batch(small_scene, songs, out, RenderSettings(width=64, height=48, fps=10), progress=interrupt,
+                     parallel=2)
+    kept = sorted(p for p in os.listdir(out) if not p.startswith("."))
+    assert "s0.mp4" in kept and "s1.mp4" not in kept, kept
+    for name in kept:  # whatever finished is whole and recorded
+        assert frames_and_size(out / name) == (20, (64, 48)) and record_path(out / name).is_file()
+    assert not partials(out)
+    again = run("batch", small_scene, *songs, "-o", out, *SMALL, "--parallel", "2")
+    assert again.exit_code == 0 and f"{4 - len(kept)} rendered, {len(kept)} skipped" in again.output, again.output
+
+
+def test_a_worker_that_dies_fails_its_songs_and_the_batch_ends(tmp_path, small_scene):
+    import multiprocessing
+
+    from gpurender.batch import render_batch
+
+    songs = [write_song(tmp_path / f"s{i}.wav", seconds=2.0) for i in range(3)]
+
+    def kill_workers(event):
+        if event.kind == "frames" and event.done == 2:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+
+    result = render_batch(small_scene, songs, tmp_path / "out", RenderSettings(width=64, height=48, fps=10),
+                          progress=kill_workers, parallel=2)
+    assert result.outcomes[0].state == "failed" and "worker process" in result.outcomes[0].message
+    assert all(o.state in ("rendered", "failed") for o in result.outcomes)
+    assert not partials(tmp_path / "out")
+
+
+def test_songs_in_parallel_make_the_same_files_as_one_by_one(tmp_path, small_scene, songs):
+    # Lossless: libx264's lossy output with 2 threads moves with CPU contention (any render's,
+    # not only a batch's); the frames themselves must be the same bit for bit.
+    one = run("batch", small_scene, *songs, "-o", tmp_path / "one", *SMALL, "--parallel", "1", "--lossless")
+    three = run("batch", small_scene, *songs, "-o", tmp_path / "three", *SMALL, "--parallel", "3", "--lossless")
+    assert not (set(os.listdir(tmp_path / "one")) ^ set(os.listdir(tmp_path / "three")))
+    assert one.exit_code == three.exit_code == 1
+    for name in ("a.mp4", "b.mp4"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
+    lines = [line for line in three.output.splitlines() if line.startswith(("wrote", "failed", "batch"))]
+    assert len(lines) == 4 and lines[-1].startswith("batch: 3 songs: 2 rendered")
+
+
 def test_python_api_reports_each_song(tmp_path, small_scene, songs):
     from gpurender.batch import render_batch
 
-    seen, events = [], []
-    result = render_batch(small_scene, songs, tmp_path / "out", RenderSettings(width=64, height=48, fps=10),
-                          progress=events.append, on_outcome=seen.append)
-    assert [o.state for o in result.outcomes] == ["rendered", "failed", "rendered"]
-    assert seen == list(result.outcomes)
-    assert "broken.wav" in result.summary()
-    assert any(e.kind == "info" and "[2/3]" in e.message for e in events)
-    assert sum(1 for e in events if e.kind == "phase" and e.phase == "complete") == 2
+    import threading
+
+    for parallel in (1, 2):
+        seen, events, threads = [], [], set()
+
+        def callback(event):
+            threads.add(threading.current_thread())
+            events.append(event)
+
+        result = render_batch(small_scene, songs, tmp_path / f"out{parallel}", RenderSettings(width=64, height=48, fps=10),
+                              progress=callback, on_outcome=seen.append, parallel=parallel)
+        assert [o.state for o in result.outcomes] == ["rendered", "failed", "rendered"]
+        assert sorted(seen, key=result.outcomes.index) == list(result.outcomes)
+        assert "broken.wav" in result.summary()
+        assert threads == {threading.current_thread()}  # callbacks on the caller's thread
+        assert [e.message.split()[0] for e in events if e.kind == "info" and e.message.startswith("[")] \
+            == ["[1/3]", "[2/3]", "[3/3]"]
+        assert sum(1 for e in events if e.kind == "phase" and e.phase == "complete") == 2
+        frames = [e.done for e in events if e.kind == "frames"]
+        assert frames == list(range(1, 11)) * 2  # one song at a time, every frame, in order
+
+
+def test_a_cancel_from_the_callback_stops_the_batch(tmp_path, small_scene, songs):
+    from gpurender.batch import render_batch
+
+    def cancel(event):
+        if event.kind == "frames" and event.done == 5:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        render_batch(small_scene, songs, tmp_path / "out", RenderSettings(width=64, height=48, fps=10),
+                     progress=cancel)
+    assert not partials(tmp_path / "out")
+    assert not [p for p in os.listdir(tmp_path / "out") if p.endswith(".mp4")]

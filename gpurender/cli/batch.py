@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..batch import JOB_KEYS
+from ..batch import DEFAULT_PARALLEL, JOB_KEYS
 from .preview import preview_options, preview_progress
 from .render import _settings, render_options
 
@@ -18,7 +18,9 @@ HELP = f"""Render SCENE over every SONG (and every song of --jobs) into the fold
 Each song becomes OUTDIR/<song name>.<ext> (mp4 unless --format or the job list says
 otherwise); songs of the same name get <name>-2, <name>-3 ... in the order given. All songs
 share one process, one GPU device and the shaders compiled for it, so a batch is faster than a
-'gpurender render' per song.
+'gpurender render' per song. --parallel N renders N songs at a time in N worker processes
+(each with its own device; the same files as one at a time): faster where one render leaves
+cores idle. Progress shows one song at a time, in order.
 
 \b
 A song that fails is named on one line (failed: SONG: why) and the batch goes on; a summary
@@ -60,10 +62,13 @@ Options given on the command line apply to every song unless its entry says othe
 @click.option("--start", default=0.0, show_default=True, type=float, help="seconds into each song")
 @click.option("--duration", default=None, type=float, help="seconds to render of each song (default: to the end)")
 @click.option("--force", is_flag=True, help="render every song, even those whose output is up to date")
+@click.option("--parallel", "-p", type=click.IntRange(min=1), default=DEFAULT_PARALLEL, show_default=True,
+              help="songs rendered at the same time, each in a worker process of its own (1: one after "
+                   "another in this process)")
 @render_options
 @preview_options
-def batch(scene, songs, outdir, jobs, start, duration, force, resolution, fps, quality, fmt, codec, encoder,
-          lossless, bit_depth, ring_depth, fft_size, quiet, preview, preview_host, preview_port):
+def batch(scene, songs, outdir, jobs, start, duration, force, parallel, resolution, fps, quality, fmt, codec,
+          encoder, lossless, bit_depth, ring_depth, fft_size, quiet, preview, preview_host, preview_port):
     from pathlib import Path
 
     from ..batch import BatchError, BatchSong, read_job_list, render_batch
@@ -88,11 +93,12 @@ def batch(scene, songs, outdir, jobs, start, duration, force, resolution, fps, q
         click.echo(outcome.line(), err=outcome.state == "failed")
 
     try:
-        result = render_batch(loaded, entries, outdir, settings, progress, on_outcome=report, force=force)
+        result = render_batch(loaded, entries, outdir, settings, progress, on_outcome=report, force=force,
+                              parallel=parallel)
     except KeyboardInterrupt:
         progress.close()
         kept = sum(1 for o in finished if o.state != "failed")
-        click.echo(f"interrupted: {kept} finished song(s) kept in {outdir}; the song in progress left nothing. "
+        click.echo(f"interrupted: {kept} finished song(s) kept in {outdir}; songs in progress left nothing. "
                    "Run the same command again to go on (finished songs are skipped).", err=True)
         sys.exit(130)
     click.echo(result.summary())
