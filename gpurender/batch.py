@@ -669,8 +669,7 @@ def _in_parallel(job: _Batch, progress, parallel: int, on_outcome) -> list:
                                                "not rendered: every worker process of the batch stopped"))
 
     try:
-        for w in workers:
-            w.start()
+        _start_ignoring_ctrl_c(workers)
         while shown.value < n:
             try:
                 k, kind, payload = events.get(timeout=0.5)
@@ -685,6 +684,25 @@ def _in_parallel(job: _Batch, progress, parallel: int, on_outcome) -> list:
     for w in workers:
         w.join()
     return outcomes
+
+
+def _start_ignoring_ctrl_c(workers) -> None:
+    """Start the workers with SIGINT ignored from their first instruction (a spawned process
+    keeps an ignored signal ignored): a Ctrl-C while one still imports must not kill it with a
+    traceback; the batch process stops them instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        for w in workers:
+            w.start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for w in workers:
+            w.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_workers(workers, events, grace_s: float = 60.0) -> None:
