@@ -53,11 +53,21 @@ def cube(n: int, seed: int = 0) -> np.ndarray:
 
 
 def galaxy(n: int, seed: int = 0, arms: int = 3) -> np.ndarray:
+    # An exponential disc: radius r with density r * exp(-r / h) (a gamma of shape 2), so the
+    # surface density falls off smoothly from a finite centre. Radii past the edge are drawn again
+    # rather than clipped (clipping stacked them into a hard ring at the edge), and the thickness is
+    # a flattened bulge that thins outwards (a spread that grew towards r = 0, where most points
+    # were, piled them into a vertical streak through the core).
     rng = _rng(seed)
-    r = rng.exponential(0.3, n).clip(0, 1.2)
+    edge, h = 1.15, 0.2
+    r = rng.gamma(2.0, h, n)
+    while (far := r > edge).any():
+        r[far] = rng.gamma(2.0, h, int(far.sum()))
     arm = rng.integers(0, arms, n)
-    angle = arm * 2 * np.pi / arms + r * 4.0 + rng.normal(0, 0.25, n)
-    y = rng.normal(0, 0.04, n) * (1.2 - r)
+    # The arms wind outwards; near the centre the scatter widens into a round core.
+    scatter = 0.22 + 0.5 * np.exp(-r / 0.12)
+    angle = arm * 2 * np.pi / arms + r * 4.0 + rng.normal(0, 1, n) * scatter
+    y = rng.normal(0, 1, n) * (0.012 + 0.05 * np.exp(-(r / 0.18) ** 2))
     return np.stack([r * np.cos(angle), y, r * np.sin(angle)], 1).astype(np.float32)
 
 
