@@ -20,6 +20,32 @@ def test_defaults_are_filled():
     assert layer.params["shape"] == "sphere" and layer.blend == "normal" and layer.opacity == 1.0
 
 
+def test_mirrored_spectrum_baseline_defaults_to_the_middle():
+    def y(**given):
+        return scene_from_dict({"layers": [{"type": "spectrum", **given}]}).layers[0].params["y"]
+
+    assert y(style="mirrored") == 0.5  # both halves on screen
+    assert y(style="bars") == 0.0 and y(style="radial") == 0.0 and y() == 0.0
+    assert y(style="mirrored", y=0.0) == 0.0  # a baseline given is kept
+    assert isinstance(y(style="mirrored", y={"feature": "bass"}), Binding)
+
+
+def test_galaxy_falls_off_smoothly():
+    import numpy as np
+
+    from gpurender.scene import make_shape
+
+    pts = make_shape("galaxy", 200_000, seed=1)
+    r = np.hypot(pts[:, 0], pts[:, 2])
+    # No ring at the edge: the outermost tenth of the radius holds fewer points than the tenth inside it.
+    edge = r.max()
+    outer, inner = np.sum(r > 0.9 * edge), np.sum((r > 0.8 * edge) & (r <= 0.9 * edge))
+    assert outer < inner
+    # No streak along the axis: the points near the axis are few, and their height is small.
+    near = r < 0.02
+    assert near.mean() < 0.005 and np.abs(pts[near, 1]).max() < 0.3
+
+
 @pytest.mark.parametrize("data, needle", [
     ({"layers": [{"type": "cubes"}]}, "unknown layer type 'cubes'; valid: "),
     ({"layers": [{"type": "points", "blend": "burn"}]}, "blend: 'burn' is not valid; use one of "),

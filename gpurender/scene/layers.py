@@ -93,13 +93,16 @@ register_layer_type(
         "color": P("#40a0ff", "color", help="colour at the foot of each bar"),
         "color_top": P("#ff40a0", "color", help="colour at the top of a full bar (the bar fades from color to it)"),
         "height": P(0.35, help="bar height at full level, fraction of the frame height"),
-        "y": P(0.0, help="baseline, fraction of the frame height from the bottom"),
+        "y": P(0.0, help="baseline, fraction of the frame height from the bottom; when not given, 0 (the bottom "
+                         "edge) for bars and 0.5 (the middle, so both halves show) for mirrored"),
         "gap": P(0.2, help="fraction of each bar slot left empty", limits=(0, 0.95)),
         "gain": P(1.0, help="multiplies band levels"),
         "radius": P(0.25, help="inner radius of the radial style, fraction of the frame height"),
     },
     help="frequency bands as bars",
     renderer="gpurender.render.layers.spectrum:SpectrumRenderer",
+    # Mirrored bars reach down as far as up: from the bottom edge, half of them would be off-frame.
+    defaults=lambda params: {"y": 0.5} if params["style"] == "mirrored" else {},
 )
 from . import layers_media  # noqa: F401
 from . import layers_fx  # noqa: F401

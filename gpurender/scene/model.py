@@ -110,6 +110,10 @@ class LayerType:
     #: False for a type that only code builds (its parameters include Python objects): scene files,
     #: the reference and the schema do not offer it.
     in_scenes: bool = True
+    #: Defaults that depend on other parameters: ``defaults(params)`` -> {key: value} for keys the
+    #: scene leaves unset (a mirrored spectrum's baseline in the middle); the declared default
+    #: otherwise. Say so in the parameter's help.
+    defaults: Callable[[dict], dict] | None = None
 
 
 _LAYER_TYPES: dict[str, LayerType] = {}
@@ -117,7 +121,8 @@ _RENDERER_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "", check: LayerCheck | None = None,
-                        placeholders: dict | None = None, *, renderer: str, in_scenes: bool = True) -> LayerType:
+                        placeholders: dict | None = None, *, renderer: str, in_scenes: bool = True,
+                        defaults: Callable[[dict], dict] | None = None) -> LayerType:
     """Declare a layer type: its parameters, its load-time check, the text placeholders it adds and
     its renderer (``"module:Class"``, imported only when a layer of the type is drawn). Adding a
     layer type is this declaration plus the renderer's module."""
@@ -128,7 +133,7 @@ def register_layer_type(name: str, params: dict[str, ParamSpec], help: str = "",
             raise ValueError(f"{name}.{key}: an object parameter cannot come from a scene file (in_scenes=False)")
     if not _RENDERER_PATH.fullmatch(renderer):
         raise ValueError(f"{name}: renderer must be \"package.module:Class\", not {renderer!r}")
-    spec = LayerType(name, dict(params), help, check, dict(placeholders or {}), renderer, in_scenes)
+    spec = LayerType(name, dict(params), help, check, dict(placeholders or {}), renderer, in_scenes, defaults)
     _LAYER_TYPES[name] = spec
     return spec
 
@@ -354,6 +359,10 @@ def _with_defaults(where: str, spec: LayerType, given: dict, resolve_color: Call
     for key, p in spec.params.items():
         value = given.get(key, p.default)
         out[key] = coerce_param(f"{where}.{key}", p, value, resolve_color)
+    if spec.defaults is not None:
+        for key, value in spec.defaults(dict(out)).items():
+            if key not in given:
+                out[key] = coerce_param(f"{where}.{key}", spec.params[key], value, resolve_color)
     return out
 
 
