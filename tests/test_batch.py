@@ -229,7 +229,9 @@ def test_ctrl_c_stops_every_worker_of_a_parallel_batch(tmp_path, small_scene):
         render_batch(small_scene, songs, out, RenderSettings(width=64, height=48, fps=10), progress=interrupt,
                      parallel=2)
     kept = sorted(p for p in os.listdir(out) if not p.startswith("."))
-    assert "s0.mp4" in kept and "s1.mp4" not in kept, kept
+    # s1 may have finished alongside s0 before its replayed frames were shown; s3 started only
+    # when a worker came free, just before the interrupt
+    assert "s0.mp4" in kept and "s3.mp4" not in kept, kept
     for name in kept:  # whatever finished is whole and recorded
         assert frames_and_size(out / name) == (20, (64, 48)) and record_path(out / name).is_file()
     assert not partials(out)
@@ -251,8 +253,11 @@ def test_a_worker_that_dies_fails_its_songs_and_the_batch_ends(tmp_path, small_s
 
     result = render_batch(small_scene, songs, tmp_path / "out", RenderSettings(width=64, height=48, fps=10),
                           progress=kill_workers, parallel=2)
-    assert result.outcomes[0].state == "failed" and "worker process" in result.outcomes[0].message
-    assert all(o.state in ("rendered", "failed") for o in result.outcomes)
+    failed = [o for o in result.outcomes if o.state == "failed"]
+    assert failed and all("worker process" in o.message for o in failed), result.outcomes
+    for o in result.outcomes:
+        if o.state == "rendered":
+            assert frames_and_size(o.output) == (20, (64, 48))
     assert not partials(tmp_path / "out")
 
 
