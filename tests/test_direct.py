@@ -123,6 +123,10 @@ def test_a_layer_beneath_a_mode_that_divides_by_the_backdrop_is_composited_with_
 
 
 REAL = {
+    "sprites-over-normal": {"type": "points", "shape": "torus", "count": 3000, "size": 5, "draw": "blend",
+                            "spin": 30},
+    "sprites-additive-add": {"type": "points", "shape": "sphere", "count": 3000, "size": 4, "draw": "additive",
+                             "blend": "add", "opacity": 0.7},
     "particles-additive-add": {"type": "particles", "count": 2000, "rate": 3000, "size": 5, "blend": "add"},
     "spectrum-screen": {"type": "spectrum", "bars": 16, "style": "radial", "blend": "screen"},
     "spectrum-multiply": {"type": "spectrum", "bars": 12, "blend": "multiply", "height": {"feature": "bass"}},

@@ -28,6 +28,12 @@ def _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, du
                           fft_size=fft_size, ring_depth=ring_depth, bit_depth=int(bit_depth))
 
 
+MOTION_BLUR_OPTION = click.option(
+    "--motion-blur", "motion_blur", type=click.IntRange(1, 64), default=None, metavar="N",
+    help="average N sub-frames a frame over the scene's shutter (its [motion_blur] shutter, default 0.5); "
+         "overrides the scene's samples")
+
+
 def render_options(f):
     """Options shared by every command that writes a video."""
     opts = [
@@ -60,9 +66,10 @@ def render_options(f):
               help="a video file, or a folder/ for PNG frames")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
 @render_options
+@MOTION_BLUR_OPTION
 @preview_options
 def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, bit_depth, ring_depth, fft_size,
-         quiet, preview, preview_host, preview_port):
+         quiet, motion_blur, preview, preview_host, preview_port):
     """Render the built-in scene over a built-in synthesized track (no files needed)."""
     from ..audio import demo_track
     from ..pipeline import render_video
@@ -75,7 +82,8 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
                          bit_depth)
     audio = demo_track(duration=duration)
     with preview_progress(quiet, preview, preview_host, preview_port, f"demo {output}") as progress:
-        result = render_video(load_scene(default_scene_path()), audio, output, settings, progress)
+        result = render_video(load_scene(default_scene_path()).with_motion_blur(motion_blur), audio, output, settings,
+                              progress)
     click.echo(result.summary())
 
 
@@ -149,11 +157,12 @@ def interrupted_job_exits(progress):
 @click.option("--start", default=0.0, show_default=True, type=float, help="seconds into the audio")
 @click.option("--duration", default=None, type=float, help="seconds to render (default: to the end)")
 @render_options
+@MOTION_BLUR_OPTION
 @farm_options
 @preview_options
 def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
-           bit_depth, ring_depth, fft_size, quiet, chunk_frames, chunks, job_dir, resume, farm, address, retries,
-           keep_job, preview, preview_host, preview_port):
+           bit_depth, ring_depth, fft_size, quiet, motion_blur, chunk_frames, chunks, job_dir, resume, farm, address,
+           retries, keep_job, preview, preview_host, preview_port):
     """Render SCENE (a TOML file) over a song to a video with sound.
 
     With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
@@ -166,7 +175,7 @@ def render(scene, audio_path, output, start, duration, resolution, fps, quality,
     settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth,
                          bit_depth)
     job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
-    loaded = load_scene(scene)
+    loaded = load_scene(scene).with_motion_blur(motion_blur)
     audio = load_audio(audio_path)
     with preview_progress(quiet, preview, preview_host, preview_port, f"render {output}") as progress, \
             interrupted_job_exits(progress):
@@ -196,7 +205,8 @@ def _parse_sheet(text):
 @click.option("--resolution", "-r", default="720p", show_default=True)
 @click.option("--fps", default="30", show_default=True)
 @click.option("--quiet", is_flag=True)
-def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
+@MOTION_BLUR_OPTION
+def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet, motion_blur):
     """Render one frame (or a contact sheet) of SCENE exactly as the video would show it."""
     from ..audio import demo_track, load_audio
     from ..pipeline import render_still
@@ -204,7 +214,7 @@ def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet):
 
     width, height = parse_resolution(resolution)
     settings = RenderSettings(width=width, height=height, fps=check_fps(fps))
-    loaded = load_scene(scene)
+    loaded = load_scene(scene).with_motion_blur(motion_blur)
     audio = load_audio(audio_path) if audio_path else demo_track()
     path = render_still(loaded, audio, output, time_s, settings, sheet=_parse_sheet(sheet), progress=_progress(quiet))
     click.echo(f"wrote {path}")

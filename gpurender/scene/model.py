@@ -307,6 +307,19 @@ class Scene:
     def transparent(self) -> bool:
         return self.background[3] < 1.0
 
+    def with_motion_blur(self, samples: int | None) -> "Scene":
+        """This scene with ``samples`` motion-blur sub-frames a frame (None: as it is; the shutter
+        stays the scene's): what ``--motion-blur N`` does."""
+        if samples is None:
+            return self
+        samples = int(samples)
+        low, high = MOTION_BLUR_PARAMS["samples"].limits
+        if not low <= samples <= high:
+            raise SceneError(f"--motion-blur {samples} is out of range; use {low}..{high} sub-frames a frame")
+        from dataclasses import replace
+
+        return replace(self, motion_blur=MotionBlur(samples, self.motion_blur.shutter))
+
     def input_files(self) -> list[tuple[str, str]]:
         """``(what, path)`` for every file the scene reads: the scene file and each layer's files.
 
