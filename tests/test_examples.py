@@ -28,9 +28,8 @@ def test_example_scene_renders(tmp_path, song, scene):
         assert sum(1 for _ in c.decode(video=0)) == 6
 
 
-def test_builtin_demo_scene_is_an_example_too():
+def test_builtin_demo_scene_is_a_preset():
+    from gpurender.presets import DEMO, preset_path
     from gpurender.scene.loader import default_scene_path
 
-    shipped = Path(default_scene_path()).read_text().split("background", 1)[1]
-    example = (EXAMPLES / "torus_spectrum.toml").read_text().split("background", 1)[1]
-    assert shipped == example, "examples/torus_spectrum.toml should stay the built-in demo scene"
+    assert Path(default_scene_path()) == preset_path(DEMO)

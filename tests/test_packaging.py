@@ -1,4 +1,4 @@
-"""The package works from an installed wheel: shaders and the demo scene travel inside it."""
+"""The package works from an installed wheel: shaders, the presets and the demo scene travel inside it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_wheel_holds_shaders_and_demo_scene(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shader in (ROOT / "shaders").glob("*.wgsl"):
         assert f"gpurender/shaders/{shader.name}" in names
-    assert "gpurender/scene/demo.toml" in names
+    for preset in (ROOT / "gpurender" / "presets").glob("*.toml"):
+        assert f"gpurender/presets/{preset.name}" in names
+    assert "gpurender/presets/gallery.py" in names
     assert "gpurender/cli/__init__.py" in names
 
 
@@ -41,7 +43,9 @@ def test_installed_wheel_loads_its_own_shaders(wheel, tmp_path):
         f"assert str(p).startswith({str(target)!r}), p;"
         "assert 'fn composite_layer' in s.load_wgsl('composite.wgsl');"
         "from gpurender.scene.loader import default_scene_path, load_scene;"
-        "load_scene(default_scene_path()); print('ok')"
+        "load_scene(default_scene_path());"
+        "from gpurender.presets import names, load_preset;"
+        "assert len(names()) >= 8, names(); [load_preset(n) for n in names()]; print('ok')"
     )
     env = dict(os.environ, PYTHONPATH=str(target))
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)

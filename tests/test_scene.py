@@ -10,8 +10,8 @@ from gpurender.errors import GpurenderError
 
 def test_demo_scene_loads():
     scene = load_scene(default_scene_path())
-    assert [layer.type for layer in scene.layers] == ["spectrum", "points"]
-    assert isinstance(scene.layers[1].params["size"], Binding)
+    assert scene.description and scene.layers
+    assert any(isinstance(value, Binding) for layer in scene.layers for value in layer.params.values())
 
 
 def test_defaults_are_filled():

@@ -45,7 +45,7 @@ def main():
 
 
 # Each module lists its click commands in COMMANDS; a missing module is simply not offered.
-_MODULES = ("render", "points", "farm", "scene", "batch", "preview")
+_MODULES = ("render", "points", "farm", "scene", "batch", "preview", "presets")
 for _name in _MODULES:
     try:
         _module = importlib.import_module(f"{__name__}.{_name}")

@@ -11,6 +11,7 @@ from ..encode.encoders import ENCODER_MODES
 from ..encode.formats import BIT_DEPTHS, CODECS, FORMATS, QUALITIES
 from ..errors import GpurenderError
 from ..settings import RESOLUTIONS, RenderSettings, check_fps, parse_resolution
+from .presets import preset_option, scene_from
 from .preview import preview_options, preview_progress
 
 
@@ -65,16 +66,16 @@ def render_options(f):
 @click.option("--output", "-o", default="demo.mp4", show_default=True, type=click.Path(),
               help="a video file, or a folder/ for PNG frames")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds of the built-in track")
+@preset_option("the preset to render (default: the demo's own; gpurender presets lists them)")
 @render_options
 @MOTION_BLUR_OPTION
 @preview_options
-def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossless, bit_depth, ring_depth, fft_size,
-         quiet, motion_blur, preview, preview_host, preview_port):
-    """Render the built-in scene over a built-in synthesized track (no files needed)."""
+def demo(output, duration, preset, resolution, fps, quality, fmt, codec, encoder, lossless, bit_depth, ring_depth,
+         fft_size, quiet, motion_blur, preview, preview_host, preview_port):
+    """Render the demo preset (or --preset NAME) over a built-in synthesized track (no files needed)."""
     from ..audio import demo_track
     from ..pipeline import render_video
-    from ..scene import load_scene
-    from ..scene.loader import default_scene_path
+    from ..presets import DEMO, load_preset
 
     if not duration > 0:
         raise GpurenderError(f"--duration {duration} is not valid; give a positive number of seconds")
@@ -82,7 +83,7 @@ def demo(output, duration, resolution, fps, quality, fmt, codec, encoder, lossle
                          bit_depth)
     audio = demo_track(duration=duration)
     with preview_progress(quiet, preview, preview_host, preview_port, f"demo {output}") as progress:
-        result = render_video(load_scene(default_scene_path()).with_motion_blur(motion_blur), audio, output, settings,
+        result = render_video(load_preset(preset or DEMO).with_motion_blur(motion_blur), audio, output, settings,
                               progress)
     click.echo(result.summary())
 
@@ -150,7 +151,8 @@ def interrupted_job_exits(progress):
 
 
 @click.command()
-@click.argument("scene", type=click.Path(dir_okay=False))
+@click.argument("scene", type=click.Path(dir_okay=False), required=False)
+@preset_option()
 @click.option("--audio", "-a", "audio_path", required=True, type=click.Path(dir_okay=False), help="the song")
 @click.option("--output", "-o", required=True, type=click.Path(),
               help="a video file (.mp4 .webm .mov .mkv), a folder/ or name_%06d.png for PNG frames")
@@ -160,22 +162,21 @@ def interrupted_job_exits(progress):
 @MOTION_BLUR_OPTION
 @farm_options
 @preview_options
-def render(scene, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
+def render(scene, preset, audio_path, output, start, duration, resolution, fps, quality, fmt, codec, encoder, lossless,
            bit_depth, ring_depth, fft_size, quiet, motion_blur, chunk_frames, chunks, job_dir, resume, farm, address,
            retries, keep_job, preview, preview_host, preview_port):
-    """Render SCENE (a TOML file) over a song to a video with sound.
+    """Render SCENE (a TOML file, or --preset NAME) over a song to a video with sound.
 
     With --chunk-frames, --chunks, --farm, --job-dir or --resume the render runs as chunks kept in
     a job directory: Ctrl-C or a crash loses at most the chunks in flight, and --resume continues.
     """
     from ..audio import load_audio
     from ..pipeline import render_video
-    from ..scene import load_scene
 
     settings = _settings(resolution, fps, quality, fmt, codec, encoder, lossless, start, duration, fft_size, ring_depth,
                          bit_depth)
     job = _job_options(chunk_frames, chunks, job_dir, resume, farm, address, retries, keep_job)
-    loaded = load_scene(scene).with_motion_blur(motion_blur)
+    loaded = scene_from(scene, preset).with_motion_blur(motion_blur)
     audio = load_audio(audio_path)
     with preview_progress(quiet, preview, preview_host, preview_port, f"render {output}") as progress, \
             interrupted_job_exits(progress):
@@ -196,7 +197,8 @@ def _parse_sheet(text):
 
 
 @click.command()
-@click.argument("scene", type=click.Path(dir_okay=False))
+@click.argument("scene", type=click.Path(dir_okay=False), required=False)
+@preset_option()
 @click.option("--audio", "-a", "audio_path", default=None, type=click.Path(dir_okay=False),
               help="the song (default: the built-in demo track)")
 @click.option("--time", "-t", "time_s", default=0.0, show_default=True, type=float, help="seconds into the audio")
@@ -206,15 +208,14 @@ def _parse_sheet(text):
 @click.option("--fps", default="30", show_default=True)
 @click.option("--quiet", is_flag=True)
 @MOTION_BLUR_OPTION
-def still(scene, audio_path, time_s, sheet, output, resolution, fps, quiet, motion_blur):
-    """Render one frame (or a contact sheet) of SCENE exactly as the video would show it."""
+def still(scene, preset, audio_path, time_s, sheet, output, resolution, fps, quiet, motion_blur):
+    """Render one frame (or a contact sheet) of SCENE (or --preset NAME) exactly as the video would show it."""
     from ..audio import demo_track, load_audio
     from ..pipeline import render_still
-    from ..scene import load_scene
 
     width, height = parse_resolution(resolution)
     settings = RenderSettings(width=width, height=height, fps=check_fps(fps))
-    loaded = load_scene(scene).with_motion_blur(motion_blur)
+    loaded = scene_from(scene, preset).with_motion_blur(motion_blur)
     audio = load_audio(audio_path) if audio_path else demo_track()
     path = render_still(loaded, audio, output, time_s, settings, sheet=_parse_sheet(sheet), progress=_progress(quiet))
     click.echo(f"wrote {path}")

@@ -77,7 +77,8 @@ def scene_from_dict(data: dict, source: str = "<scene>", base_dir=None, *, place
     layers = tuple(_layer(raw, i, source, base_dir) for i, raw in enumerate(raw_layers))
     _check_layers(layers, placeholders)
     return Scene(background=top["background"], camera=camera, layers=layers, source=source, title=top["title"],
-                 tonemap=top["tonemap"], exposure=top["exposure"], supersample=top["supersample"],
+                 description=top["description"], tonemap=top["tonemap"], exposure=top["exposure"],
+                 supersample=top["supersample"],
                  antialias=top["antialias"], motion_blur=motion_blur)
 
 
@@ -149,7 +150,10 @@ def _check_layers(layers: tuple, extra_placeholders) -> None:
 
 
 def default_scene_path() -> str:
-    return os.path.join(os.path.dirname(__file__), "demo.toml")
+    """The demo's scene: the preset ``gpurender demo`` renders (gpurender.presets.DEMO)."""
+    from ..presets import DEMO, preset_path
+
+    return str(preset_path(DEMO))
 
 
 def starter_scene(name: str) -> str:

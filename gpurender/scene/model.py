@@ -188,6 +188,7 @@ TONEMAPS = ("none", "reinhard", "aces")
 #: :data:`MOTION_BLUR_PARAMS`) and ``layers``.
 SCENE_PARAMS = {
     "title": _P("", "str", help="a name for the scene, for people and tools (it is not drawn; use a text layer)"),
+    "description": _P("", "str", help="one line saying what the scene shows (gpurender presets lists it; not drawn)"),
     "background": _P("#000000", "color", help="colour behind every layer; an alpha below 1 makes a transparent "
                                              "background (kept by PNG and ProRes 4444 outputs)"),
     "tonemap": _P("none", "str", TONEMAPS,
@@ -294,6 +295,7 @@ class Scene:
     layers: tuple = ()
     source: str = "<scene>"
     title: str = ""
+    description: str = ""
     tonemap: str = "none"
     exposure: Param = 0.0
     supersample: int = 1
