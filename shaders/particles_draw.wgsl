@@ -1,5 +1,5 @@
 // Live particles drawn as round, soft-edged sprites whose size and colour follow their age: each
-// particle is an instance of a 6-vertex quad sized in pixels; dead or unused slots are moved
+// particle is one triangle around a quad sized in pixels; dead or unused slots are moved
 // outside the clip volume. Output is premultiplied RGBA. The sprite itself is sprite.wgsl, shared
 // with points.wgsl.
 
@@ -14,16 +14,17 @@
 
 //#include "sprite.wgsl"
 
-const CORNERS = array<vec2<f32>, 6>(
-    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
-    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
+// One triangle per particle, not instanced: the equilateral triangle around the sprite's rim, as
+// points.wgsl draws (a small sprite's cost on a software rasterizer is its triangle set-up).
+const CORNERS = array<vec2<f32>, 3>(
+    vec2<f32>(0.0, 2.0), vec2<f32>(-1.7320508, -1.0), vec2<f32>(1.7320508, -1.0),
 );
 
 @vertex
-fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> SpriteVertex {
+fn vs_main(@builtin(vertex_index) v: u32) -> SpriteVertex {
     var out: SpriteVertex;
-    let p = particles[ii];
-    let corner = CORNERS[vi];
+    let p = particles[v / 3u];
+    let corner = CORNERS[v % 3u];
     out.corner = corner;
     var clip = u.view_proj * vec4<f32>(p.pos, 1.0);
     if (p.life <= 0.0 || p.age >= p.life || clip.w <= 0.0) {

@@ -211,5 +211,5 @@ class ParticlesRenderer(LayerRenderer):
         rpass = clear_pass(command_encoder, target)
         rpass.set_pipeline(self.draw_pipelines.get(target))
         rpass.set_bind_group(0, self.draw_pipelines.group(target, self.draw_entries))
-        rpass.draw(6, self.capacity)
+        rpass.draw(3 * self.capacity)  # one triangle a particle (particles_draw.wgsl)
         rpass.end()

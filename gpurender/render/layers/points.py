@@ -114,7 +114,7 @@ class PointCloudPipeline:
         # the frame loop draws the layer straight into the composite, the blend of its mode.
         self.pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": module, "entry_point": "vs_main"},
-            primitive={"topology": "triangle-strip"},
+            primitive={"topology": "triangle-list"},  # one triangle a point (points.wgsl)
             fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
         ), own_blend=SPRITE_BLENDS[draw])
         self.pipeline = self.pipelines.own
@@ -167,7 +167,7 @@ class PointCloudPipeline:
         if self.count:
             rpass.set_pipeline(self.pipelines.get(target))
             rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
-            rpass.draw(4, self.count)
+            rpass.draw(3 * self.count)
         rpass.end()
 
 
