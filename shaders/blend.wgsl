@@ -170,6 +170,29 @@ fn blend(mode: u32, cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
     }
 }
 
+// A layer texel as the compositor reads it: straight colour `cs` (xyz) and alpha (w) at the
+// output's precision, HDR light kept. A texel brighter than its alpha (drawn additively) is read as
+// if its alpha were its brightest channel, so its light is kept instead of being clamped away; the
+// colour and alpha are rounded to LEVELS steps (see compositor.py for why). Light beyond 1 exists
+// only where the alpha is 1 (the alpha is at least every channel), and stays.
+fn layer_straight(s: vec4<f32>) -> vec4<f32> {
+    let rgb = max(s.rgb, vec3<f32>(0.0));
+    let as_layer = clamp(max(s.a, max3(rgb)), 0.0, 1.0);
+    if (as_layer <= 0.0) {
+        return vec4<f32>(0.0);
+    }
+    let cs = quantize(select(min(rgb / as_layer, vec3<f32>(1.0)), rgb, as_layer >= 1.0));
+    return vec4<f32>(cs, quantize1(as_layer));
+}
+
+// The layer texel `s` as a premultiplied source at `opacity`: what every mode composites, and
+// what the blit pass hands to fixed-function blending (composite.wgsl fs_blit).
+fn layer_source(s: vec4<f32>, opacity: f32) -> vec4<f32> {
+    let c = layer_straight(s);
+    let as_ = c.a * clamp(opacity, 0.0, 1.0);
+    return vec4<f32>(as_ * c.rgb, as_);
+}
+
 // One layer texel `s` (premultiplied, possibly HDR) at `opacity` over the premultiplied backdrop
 // `b`: the blend step, then source-over. `mode` is a constant after pipeline specialisation, so
 // the branches fold away.
@@ -178,19 +201,14 @@ fn composite_layer(b: vec4<f32>, s: vec4<f32>, mode: u32, opacity: f32) -> vec4<
     if (mode == REPLACE) {
         return b * (1.0 - op) + s * op;
     }
-    let rgb = max(s.rgb, vec3<f32>(0.0));
-    // A texel brighter than its alpha (drawn additively) is read as if its alpha were its
-    // brightest channel, so its light is kept instead of being clamped away.
-    let as_layer = clamp(max(s.a, max3(rgb)), 0.0, 1.0);
-    if (as_layer <= 0.0) {
+    let read = layer_straight(s);
+    if (read.a <= 0.0) {
         // Where a layer has nothing, every mode leaves the backdrop as it is (as = 0 in every
-        // formula below); most of a layer's pixels are such, so this skips their arithmetic.
+        // formula below).
         return b;
     }
-    // The layer is read as straight RGBA at the output's precision (see compositor.py for why).
-    // Light beyond 1 exists only where the alpha is 1 (as_layer >= every channel), and stays.
-    let cs = quantize(select(min(rgb / as_layer, vec3<f32>(1.0)), rgb, as_layer >= 1.0));
-    let as_ = quantize1(as_layer) * op;
+    let cs = read.rgb;
+    let as_ = read.a * op;
     let src = as_ * cs;  // premultiplied, the opacity folded in
     let ab = clamp(b.a, 0.0, 1.0);
     let alpha = as_ + b.a * (1.0 - as_);

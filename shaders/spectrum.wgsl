@@ -25,6 +25,14 @@ struct VsOut {
     @location(5) @interpolate(flat) sides_after: vec4<f32>,
 };
 
+// The style (0 bars, 1 mirrored, 2 radial) and anti-aliasing are constants of each pipeline
+// (gpurender/render/layers/spectrum.py), so the compiler leaves out the code of the others: a
+// software rasterizer runs every branch of a shader for every pixel, whatever the values, a
+// uniform's branches included (the wedges' code cost bars three times their own at 1080p).
+// The parameter block keeps both fields (u.style, u.antialias), the same values.
+override STYLE: u32 = 0u;
+override ANTIALIAS: bool = true;
+
 fn level(bar: u32) -> f32 {
     let band = min(bar * u.n_bands / u.bars, u.n_bands - 1u);
     return clamp(bands[u.frame * u.n_bands + band] * u.gain, 0.0, 1.0);
@@ -43,11 +51,11 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) bar: u32) ->
     var out: VsOut;
     let c = CORNERS[vi];
     let extent = level(bar) * u.height;
-    if (u.antialias != 0u) {
+    if (ANTIALIAS) {
         return vs_antialiased(c, bar);
     }
     let across = (f32(bar) + u.gap + c.x * (1.0 - u.gap)) / f32(u.bars);
-    if (u.style == 2u) {
+    if (STYLE == 2u) {
         // Radial: the bar is a wedge from `radius` outwards; angle 0 is straight up, clockwise.
         let angle = across * TAU;
         let r = u.radius + c.y * extent;
@@ -58,7 +66,7 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) bar: u32) ->
         return out;
     }
     var along = c.y * extent;
-    if (u.style == 1u) {
+    if (STYLE == 1u) {
         along = (2.0 * c.y - 1.0) * extent;
     }
     let y = u.base_y + along;
@@ -99,7 +107,7 @@ fn wedge_sides(bar: u32) -> vec4<f32> {
 fn vs_antialiased(c: vec2<f32>, i: u32) -> VsOut {
     var out: VsOut;
     let n = u.bars;
-    let row = u.style != 2u;  // bars, mirrored: no neighbour past either end of the row
+    let row = STYLE != 2u;  // bars, mirrored: no neighbour past either end of the row
     let e_before = select(level(before(i)) * u.height, 0.0, row && i == 0u);
     let e_after = select(level(after(i)) * u.height, 0.0, row && i + 1u == n);
     let e = vec3<f32>(e_before, level(i) * u.height, e_after);
@@ -113,7 +121,7 @@ fn vs_antialiased(c: vec2<f32>, i: u32) -> VsOut {
     let h = u.viewport.y;
     let s0 = f32(i) / f32(n);
     let s1 = f32(i + 1u) / f32(n);
-    if (u.style == 2u) {
+    if (STYLE == 2u) {
         out.sides_before = wedge_sides(before(i));
         out.sides = wedge_sides(i);
         out.sides_after = wedge_sides(after(i));
@@ -137,7 +145,7 @@ fn vs_antialiased(c: vec2<f32>, i: u32) -> VsOut {
         return out;
     }
     var y0 = u.base_y * h - 1.0;
-    if (u.style == 1u) {
+    if (STYLE == 1u) {
         y0 = (u.base_y - reach) * h - 1.0;
     }
     let y1 = (u.base_y + reach) * h + 1.0;
@@ -167,7 +175,7 @@ fn bar_paint(p: vec2<f32>, bar: u32, e: f32) -> vec4<f32> {
     let h = max(u.height, 1e-6) * u.viewport.y;
     let base = u.base_y * u.viewport.y;
     var low = 0.0;
-    if (u.style == 1u) {
+    if (STYLE == 1u) {
         low = -e;
     }
     // along the bar from its base, in units of the full bar height
@@ -195,14 +203,14 @@ fn wedge_paint(q: vec2<f32>, sides: vec4<f32>, e: f32) -> vec4<f32> {
 
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
-    if (u.antialias == 0u) {
+    if (!ANTIALIAS) {
         return premultiplied(in.t, 1.0);
     }
     // The pixel's centre in pixels, y up.
     let p = vec2<f32>(in.position.x, u.viewport.y - in.position.y);
     let i = in.slot;
     var paint = vec4<f32>(0.0);
-    if (u.style == 2u) {
+    if (STYLE == 2u) {
         let q = p - 0.5 * u.viewport;
         if (u.bars < 3u) {
             // slot 0 draws every wedge

@@ -41,7 +41,15 @@ override MODE7: u32 = 0u;
 
 fn stack_step(b: vec4<f32>, p: vec2<i32>, i: u32, mode: u32) -> vec4<f32> {
     let slot = FIRST + i;
-    return composite_layer(b, textureLoad(gpurender_layers, p, i32(slot), 0), mode, stack.layers[slot].opacity);
+    let layer = stack.layers[slot];
+    // Outside the rectangle it drew in, a layer is transparent: nothing to read. (A GPU skips the
+    // read and the blend there; a software rasterizer runs both sides of a branch that differs
+    // between the pixels it shades together, so there this saves nothing.) An effect's output
+    // replaces what is beneath everywhere.
+    if (mode != REPLACE && (any(p < layer.rect.xy) || any(p >= layer.rect.zw))) {
+        return b;
+    }
+    return composite_layer(b, textureLoad(gpurender_layers, p, i32(slot), 0), mode, layer.opacity);
 }
 
 // The premultiplied composite at pixel `p` of the run's size.

@@ -78,7 +78,7 @@ BACKGROUNDS = {"opaque": "#3366cc", "transparent": "#00000000", "translucent": "
 
 @pytest.mark.parametrize("mode", BLEND_MODES)
 def test_every_mode_direct_or_not_gives_the_same_picture(mode, images, features):
-    drew_direct = 0
+    drew_direct = blits = 0
     for bg_name, background in BACKGROUNDS.items():
         for opacity in (1.0, 0.6):
             layers = [image_layer(images["beneath"], "normal", 0.9), image_layer(images["bright"], "add", 0.8),
@@ -86,10 +86,12 @@ def test_every_mode_direct_or_not_gives_the_same_picture(mode, images, features)
             picture, reference, renderer = both_ways({"background": background, "layers": layers}, features)
             assert_same(picture, reference, f"{mode} at {opacity} over {bg_name}")
             drew_direct += renderer.last_plan[2] == "direct"
+            blits += renderer.last_plan[2] == "blit"
     if mode in ("normal", "screen", "multiply", "add"):
         assert drew_direct > 0, f"{mode} never drew straight into the composite"
+        assert mode == "add" or blits > 0, f"{mode} never composited its own texture by fixed function"
     else:
-        assert drew_direct == 0
+        assert drew_direct == 0 and blits == 0
 
 
 def test_which_layers_draw_direct():
@@ -145,11 +147,13 @@ def test_real_layers_direct_or_not_give_the_same_picture(name, features):
 
 
 def test_overlapping_sprites_in_screen_or_at_partial_opacity_keep_their_own_texture(features):
+    # Drawn in their own texture, then handed to fixed-function blending as one source (the blit),
+    # only inside the rectangle they drew in.
     for layer in ({"type": "points", "shape": "torus", "count": 3000, "size": 6, "blend": "screen"},
                   {"type": "points", "shape": "torus", "count": 3000, "size": 6, "opacity": 0.5}):
         picture, reference, renderer = both_ways({"background": "#101020", "layers": [layer]}, features)
-        assert renderer.last_plan == ["layer"]
-        assert np.array_equal(picture, reference)
+        assert renderer.last_plan == ["blit"]
+        assert_same(picture, reference, layer["blend"] if "blend" in layer else "opacity 0.5")
 
 
 def test_bound_opacity_switches_path_per_frame_with_the_same_picture(images, features):
@@ -162,4 +166,47 @@ def test_bound_opacity_switches_path_per_frame_with_the_same_picture(images, fea
     for index in range(0, 30, 3):
         assert_same(direct.render_rgba(index), reference.render_rgba(index), f"frame {index}")
         plans.add(direct.last_plan[1])
-    assert plans == {"direct", "layer"}, plans  # opacity 1 in some frames, below in others
+    assert plans == {"direct", "blit"}, plans  # opacity 1 in some frames, below in others
+
+
+BOUNDED = {
+    "spectrum-bars": {"type": "spectrum", "bars": 20, "y": 0.2, "height": {"feature": "bass", "scale": 0.5}},
+    "spectrum-mirrored": {"type": "spectrum", "bars": 20, "style": "mirrored", "height": 0.3},
+    "spectrum-radial": {"type": "spectrum", "bars": 20, "style": "radial", "radius": 0.15, "height": 0.2},
+    "waveform": {"type": "waveform", "style": "filled", "y": 0.3, "height": 0.25, "thickness": 4, "x": 0.1,
+                 "width": 0.6, "gain": 3},
+    "points-blend": {"type": "points", "shape": "torus", "count": 2000, "size": 7, "spin": 50},
+    "points-additive": {"type": "points", "shape": "galaxy", "count": 2000, "size": 5, "draw": "additive"},
+    "points-depth": {"type": "points", "shape": "helix", "count": 2000, "size": 6, "draw": "depth",
+                     "scale": {"feature": "rms", "scale": 2, "offset": 0.8}},
+    "text": {"type": "text", "text": "{frame}", "size": 18, "x": 0.7, "y": 0.2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDED))
+def test_layers_draw_only_inside_their_bounds(name, features):
+    # The compositor reads a layer only inside the rectangle it says it drew in: everything it drew
+    # must be there.
+    from gpurender.render.layers.base import DrawTarget
+
+    scene = scene_from_dict({"camera": {"distance": 2.2, "orbit_speed": 90}, "layers": [BOUNDED[name]]})
+    r = FrameRenderer(scene, features, 96, 64, FPS, direct=False)
+    layer = r.layers[0]
+    texture = r.compositor.layer_texture
+    seen = 0
+    for index in (0, 7, 13, 21, 28):
+        encoder = r.device.create_command_encoder()
+        layer.draw(encoder, r.frame_info(index), DrawTarget(view=r.compositor.slice_view(0)))
+        r.device.queue.submit([encoder.finish()])
+        data = r.device.queue.read_texture({"texture": texture, "origin": (0, 0, 0)},
+                                           {"bytes_per_row": 8 * 96, "rows_per_image": 64}, (96, 64, 1))
+        pixels = np.frombuffer(data, np.float16).reshape(64, 96, 4)
+        drawn = np.abs(pixels).max(axis=-1) > 0
+        rect = layer.bounds(r.frame_info(index))
+        if rect is None or not drawn.any():
+            continue
+        seen += 1
+        x0, y0, x1, y1 = (int(np.floor(rect[0])), int(np.floor(rect[1])), int(np.ceil(rect[2])), int(np.ceil(rect[3])))
+        ys, xs = np.nonzero(drawn)
+        assert xs.min() >= x0 and ys.min() >= y0 and xs.max() < x1 and ys.max() < y1, (name, index, rect)
+    assert seen >= 3, f"{name}: drew with bounds in {seen} of 5 frames"

@@ -66,8 +66,8 @@ HAND = {
                      "samples": 112, "tiles_x": 124}, 128),
     "I420Video": ({"background": 0, "title_color": 16, "title_rect": 32, "title_stride": 48, "stride": 60,
                    "title_tiles": 64}, 80),
-    "StackLayer": ({"mode": 0, "opacity": 4}, 8),
-    "Stack": ({"background": 0, "layers": 16}, 16 + 8 * 32),
+    "StackLayer": ({"rect": 0, "mode": 16, "opacity": 20}, 32),
+    "Stack": ({"background": 0, "layers": 16}, 16 + 32 * 32),
     "YuvParams": ({"width": 0, "p010": 16, "gain": 20}, 24),
 }
 
@@ -133,14 +133,17 @@ def test_pack_refuses_missing_unknown_and_misshapen_fields():
 
 
 def test_pack_fills_an_array_of_structs():
+    rect = (0, 0, 64, 48)
     data = structs.STACK.pack(background=(0.1, 0.2, 0.3, 1.0),
-                              layers=[{"mode": 3, "opacity": 0.5}, {"mode": 16, "opacity": 1.0}])
+                              layers=[{"rect": rect, "mode": 3, "opacity": 0.5},
+                                      {"rect": (1, 2, 3, 4), "mode": 16, "opacity": 1.0}])
     rec = data.view(structs.STACK.dtype)[0]
     assert list(rec["layers"]["mode"][:3]) == [3, 16, 0] and rec["layers"]["opacity"][0] == np.float32(0.5)
+    assert list(rec["layers"]["rect"][1]) == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="missing opacity"):
-        structs.STACK.pack(background=(0, 0, 0, 1), layers=[{"mode": 3}])
+        structs.STACK.pack(background=(0, 0, 0, 1), layers=[{"rect": rect, "mode": 3}])
     with pytest.raises(ValueError, match="at most 32"):
-        structs.STACK.pack(background=(0, 0, 0, 1), layers=[{"mode": 0, "opacity": 1.0}] * 33)
+        structs.STACK.pack(background=(0, 0, 0, 1), layers=[{"rect": rect, "mode": 0, "opacity": 1.0}] * 33)
 
 
 # ---- the shaders include them --------------------------------------------------------------------

@@ -75,7 +75,7 @@ BACKDROP_SENSITIVE = frozenset({"color-dodge", "color-burn", "hue", "saturation"
 MAX_LAYERS = STACK.field("layers").type.dtype.shape[0]
 
 __all__ = ["BACKDROP_SENSITIVE", "BLEND_MODES", "COMPOSITE_FORMAT", "Compositor", "LAYER_FORMAT", "MAX_LAYERS", "REPLACE",
-           "Run", "direct_blend", "premultiplied", "stack_bind_layout"]
+           "Run", "blit_blend", "direct_blend", "premultiplied", "stack_bind_layout"]
 
 
 def check_blend_mode(mode: str, where: str = "layer") -> int:
@@ -102,6 +102,28 @@ DIRECT_BLENDS = {
                  "alpha": _OVER},
     "add": {"color": _PLUS, "alpha": _PLUS},
 }
+
+_ONE = {"src_factor": "one", "dst_factor": "one", "operation": "add"}
+
+#: The blend states of the blit (``composite.wgsl`` ``fs_blit``): a layer in its own texture handed
+#: to fixed-function blending as one premultiplied source, its opacity folded in, so any content at
+#: any opacity (the layer composites as a whole). Multiply needs an opaque backdrop, as drawing
+#: direct does.
+BLIT_BLENDS = {
+    "normal": DIRECT_BLENDS["normal"],
+    "screen": DIRECT_BLENDS["screen"],
+    "multiply": DIRECT_BLENDS["multiply"],
+    "add": {"color": _ONE, "alpha": _ONE},
+}
+
+
+def blit_blend(mode: str, opaque_backdrop: bool) -> dict | None:
+    """The blend state that composites a layer from its own texture with exactly the compositor's
+    result (:data:`BLIT_BLENDS`), or None when only a compositor pass can."""
+    if mode == "multiply" and not opaque_backdrop:
+        return None
+    return BLIT_BLENDS.get(mode)
+
 
 #: How a layer's own fragments combine (``LayerRenderer.content``):
 #: ``single``: at most one fragment per pixel, premultiplied with colour <= alpha (quads, bars,
@@ -195,6 +217,22 @@ class _Shared:
         self.layout = device.create_pipeline_layout(bind_group_layouts=[empty, stack_bind_layout(device)])
         self._pipelines: dict = {}
 
+    def blit_pipeline(self, slot: int, levels: float, blend: dict):
+        """The blit of layer ``slot`` (``fs_blit``) with a fixed-function ``blend`` state."""
+        key = ("blit", slot, levels, repr(blend))
+        pipeline = self._pipelines.get(key)
+        if pipeline is None:
+            pipeline = self._pipelines[key] = self.device.create_render_pipeline(
+                label="gpurender blit",
+                layout=self.layout,
+                vertex={"module": self.module, "entry_point": "vs_main"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": self.module, "entry_point": "fs_blit",
+                          "constants": {"FIRST": slot, "LEVELS": float(levels)},
+                          "targets": [{"format": COMPOSITE_FORMAT, "blend": blend}]},
+            )
+        return pipeline
+
     def pipeline(self, run: Run, levels: float, accumulate: str | None, weight: float):
         """The pipeline of ``run``: writing a composite target, or (``accumulate``: the accumulator's
         format) adding ``weight`` times the composite to a motion-blur accumulator."""
@@ -275,13 +313,16 @@ class Compositor:
         """The 2D view of layer slot ``index``, for a layer (or an effect) to draw into (premultiplied)."""
         return self._slice_views[index]
 
-    def write_stack(self, background: Sequence[float], slots: dict[int, tuple[int, float]]) -> None:
+    def write_stack(self, background: Sequence[float], slots: dict) -> None:
         """Upload the background (straight RGBA in 0..1; RGB alone is opaque) and, per slot, its mode
-        number and opacity."""
+        number, opacity and (optionally) the rectangle ``(left, top, right, bottom)`` in pixels
+        outside which the slot is transparent (default: the whole frame)."""
         rgba = [min(max(float(v), 0.0), 1.0) for v in background]
-        layers = [{"mode": 0, "opacity": 0.0} for _ in range(max(slots, default=-1) + 1)]
-        for slot, (mode, opacity) in slots.items():
-            layers[slot] = {"mode": int(mode), "opacity": min(max(float(opacity), 0.0), 1.0)}
+        whole = (0, 0, self.width, self.height)
+        layers = [{"rect": whole, "mode": 0, "opacity": 0.0} for _ in range(max(slots, default=-1) + 1)]
+        for slot, (mode, opacity, *rect) in slots.items():
+            layers[slot] = {"rect": clip_rect(rect[0] if rect and rect[0] is not None else whole, whole),
+                            "mode": int(mode), "opacity": min(max(float(opacity), 0.0), 1.0)}
         data = STACK.pack(background=rgba if len(rgba) == 4 else (*rgba, 1.0), layers=layers)
         self.device.queue.write_buffer(self.stack_buffer, 0, data)
 
@@ -327,12 +368,49 @@ class Compositor:
         self._fullscreen(command_encoder, "accumulate", attachment,
                          self._pipeline(run, levels, acc_format, float(weight)), backdrop_view)
 
+    def blit(self, command_encoder, slot: int, blend: dict, target_view, rect=None, clear=None,
+             levels: float = LEVELS_8BIT) -> None:
+        """Record the blit of layer ``slot`` into ``target_view`` with the fixed-function ``blend``
+        (:func:`blit_blend`), drawn only inside ``rect`` (left, top, right, bottom; None: the whole
+        frame) where the layer is not transparent; ``clear``: the background to clear the target to
+        first (nothing drawn in it yet), else its content is kept. The stack buffer gives the opacity."""
+        attachment = {"view": target_view, "store_op": "store"}
+        if clear is not None:
+            attachment.update(load_op="clear", clear_value=premultiplied(clear))
+        else:
+            attachment["load_op"] = "load"
+        rpass = command_encoder.begin_render_pass(label="blit", color_attachments=[attachment])
+        x0, y0, x1, y1 = clip_rect(rect if rect is not None else (0, 0, self.width, self.height),
+                                   (0, 0, self.width, self.height))
+        if x1 > x0 and y1 > y0:
+            # Only the pixels the layer drew in: a software rasterizer's cost is per pixel shaded.
+            rpass.set_scissor_rect(x0, y0, x1 - x0, y1 - y0)
+            rpass.set_pipeline(self._shared.blit_pipeline(slot, levels, blend))
+            rpass.set_bind_group(0, self._shared.empty_group)
+            # (the backdrop slot is not read; it must only not be the target itself)
+            other = self.target_views[1] if target_view is self.target_views[0] else self.target_views[0]
+            rpass.set_bind_group(1, self.stack_group(other))
+            rpass.draw(3)
+        rpass.end()
+
     def clear(self, command_encoder, view, background) -> None:
         """Record a pass that only clears ``view`` to the premultiplied ``background``."""
         command_encoder.begin_render_pass(
             label="clear", color_attachments=[{"view": view, "clear_value": premultiplied(background),
                                                "load_op": "clear", "store_op": "store"}],
         ).end()
+
+
+def clip_rect(rect, whole) -> tuple[int, int, int, int]:
+    """``rect`` (left, top, right, bottom; floats allowed) widened to whole pixels and clipped to ``whole``."""
+    import math
+
+    x0, y0, x1, y1 = rect
+    wx0, wy0, wx1, wy1 = whole
+    out = (max(math.floor(x0), wx0), max(math.floor(y0), wy0), min(math.ceil(x1), wx1), min(math.ceil(y1), wy1))
+    if out[2] <= out[0] or out[3] <= out[1]:
+        return (0, 0, 0, 0)
+    return out
 
 
 def premultiplied(background) -> tuple[float, float, float, float]:

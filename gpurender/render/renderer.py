@@ -181,6 +181,16 @@ class FrameRenderer:
             return None
         return direct_blend(layer.layer.blend, layer.content, opacity, self._opaque_beneath(i))
 
+    def _blit_blend(self, i: int):
+        """The fixed-function blend that composites layer ``i`` from its own texture, or None (a
+        compositor pass composites it)."""
+        from .compositor import blit_blend
+
+        layer = self.layers[i]
+        if not self.direct or layer.effect or i in self._covered:
+            return None
+        return blit_blend(layer.layer.blend, self._opaque_beneath(i))
+
     def _assign_slots(self) -> dict[int, int]:
         """A slice for every layer that may need its own texture (effects, and layers that cannot
         always draw straight into the composite), numbered bottom to top."""
@@ -337,6 +347,18 @@ class FrameRenderer:
                 plan.append("direct")
                 continue
             slot = self._slots[i]
+            blit = self._blit_blend(i)
+            if blit is not None:
+                # Its own texture, handed to fixed-function blending within the rectangle it drew in.
+                flush()
+                target = DrawTarget(view=comp.slice_view(slot))
+                layer.draw(encoder, frame, target if layer.content is not None else target.view)
+                stack[slot] = (self._modes[i], opacity, None)
+                comp.blit(encoder, slot, blit, views[current], layer.bounds(frame),
+                          clear=None if drawn else background, levels=self._levels)
+                drawn = True
+                plan.append("blit")
+                continue
             if layer.effect:
                 flush()
                 if not drawn:
@@ -353,7 +375,7 @@ class FrameRenderer:
             if not modes:
                 first = slot
             modes.append(mode)
-            stack[slot] = (mode, opacity)
+            stack[slot] = (mode, opacity, None if layer.effect else layer.bounds(frame))
             plan.append("effect" if layer.effect else "layer")
         comp.write_stack(background, stack)
         self.last_plan = plan

@@ -397,6 +397,8 @@ I420_VIDEO = _S("I420Video", [
 ], "The direct I420 resolve of point-cloud exports (pointseq.wgsl).")
 
 STACK_LAYER = _S("StackLayer", [
+    ("rect", "vec4<i32>", "the pixels the layer may have drawn: left, top, right, bottom (exclusive); "
+                          "outside, it is transparent"),
     ("mode", "u32", "blend mode number: the index in gpurender.render.compositor.BLEND_MODES"),
     ("opacity", "f32", "0..1"),
 ], "One layer of the compositor's stack.")

@@ -304,6 +304,13 @@ class LayerRenderer:
         """Values for text placeholders (e.g. ``points``)."""
         return {}
 
+    def bounds(self, frame: FrameInfo) -> tuple | None:
+        """The rectangle ``(left, top, right, bottom)`` in render pixels (y down) outside which the
+        layer left its own texture transparent when it last drew ``frame`` (None: anywhere). The
+        compositor reads the layer only inside it, which on a software rasterizer saves most of a
+        layer's compositing: a layer must never draw outside what it says here."""
+        return None
+
 
 _CLASSES: dict[str, type] = {}  # "module:Class" -> the class, once imported
 

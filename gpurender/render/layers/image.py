@@ -50,6 +50,7 @@ class TexturedQuad:
         self.texture = None
         self.bind_group = None
         self.size = (0, 0)  # width, height of the image in use
+        self.drawn = (0, 0, 0, 0)
 
     def set_image(self, rgba: np.ndarray, grow: float = 1.0) -> None:
         """Upload ``[h, w, 4]`` uint8 straight RGBA; ``grow`` > 1 over-allocates for later images."""
@@ -83,6 +84,7 @@ class TexturedQuad:
         target = as_target(target)
         rpass = clear_pass(command_encoder, target)
         w, h = self.size
+        self.drawn = (0, 0, 0, 0)  # the pixels drawn (left, top, right, bottom): the scissor below
         if self.bind_group is not None and w and h and rect[2] > 0 and rect[3] > 0:
             data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0,
                              antialias=1 if antialias else 0)
@@ -94,6 +96,7 @@ class TexturedQuad:
             x0, y0 = max(0, math.floor(rect[0])), max(0, math.floor(rect[1]))
             x1, y1 = min(tw, math.ceil(rect[0] + rect[2])), min(th, math.ceil(rect[1] + rect[3]))
             if x1 > x0 and y1 > y0:
+                self.drawn = (x0, y0, x1, y1)
                 rpass.set_scissor_rect(x0, y0, x1 - x0, y1 - y0)
                 rpass.set_pipeline(self.pipelines.get(target))
                 rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
@@ -179,6 +182,9 @@ class ImageRenderer(LayerRenderer):
         self.texture_size = (rgba.shape[1], rgba.shape[0])
         self.quad = TexturedQuad(ctx.device, self.target_format)
         self.quad.set_image(rgba)
+
+    def bounds(self, frame: FrameInfo):
+        return self.quad.drawn  # the scissor of the last draw
 
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         p = self.layer.params

@@ -212,6 +212,8 @@ class PointsRenderer(LayerRenderer):
             self.gpu = PointCloudPipeline(ctx.device, p["draw"], self.target_format)
         self._file_index = None
         self._offset = None
+        self._bounds = None
+        self._box = None
         if p.get("file"):
             from ...scene.pointfile import PointSequence
 
@@ -236,6 +238,10 @@ class PointsRenderer(LayerRenderer):
                              "no colours; use a colormap (color_by = \"height\") or a file with colours")
         self.n_points = len(points)
         self.gpu.limit.check(self.n_points, f"{self.layer.where('file')}: {p.get('file')!r}")
+        # the cloud's bounding box (per column: faster than along the long axis)
+        pts = np.asarray(points, np.float64)
+        self._box = ([float(pts[:, k].min()) for k in range(3)], [float(pts[:, k].max()) for k in range(3)]) \
+            if len(pts) else None
         if p.get("color") is None and file_colors is not None and color_by in (None, "file"):
             colors = file_colors
         elif self._feature is not None:
@@ -265,8 +271,11 @@ class PointsRenderer(LayerRenderer):
                 self.gpu.set_colors(self._packed_table[self._base_index + offset])
                 self._offset = offset
         angle = self.value("rotation", frame) + self.value("spin", frame) * frame.time
-        model = rotation_y(angle) @ scaling(self.value("scale", frame))
+        scale = self.value("scale", frame)
+        model = rotation_y(angle) @ scaling(scale)
         size, softness = self.value("size", frame), self.value("softness", frame)
+        self._bounds = box_bounds(self.ctx.view_proj(frame) @ model, self._box, self.ctx.width, self.ctx.height,
+                                  0.5 * max(size, 0.0) + 2.0)
         brightness = self.value("brightness", frame)
         antialias = getattr(self.ctx, "antialias", True)
         if self.layer.params["draw"] == "depth":
@@ -283,3 +292,24 @@ class PointsRenderer(LayerRenderer):
     def describe(self, frame):
         self._use_frame(frame.index)
         return {"points": self.n_points}
+
+    def bounds(self, frame: FrameInfo):
+        return self._bounds
+
+
+def box_bounds(transform, box, width: int, height: int, margin: float):
+    """The pixels ``(left, top, right, bottom)`` (y down) a box ``(lows, highs)`` of model space covers
+    seen through ``transform`` (clip from model), ``margin`` pixels wider (a sprite's reach); empty
+    for no box, None when it is not wholly in front of the camera. The projection of the box's
+    corners holds every point in it."""
+    if box is None:
+        return (0, 0, 0, 0)
+    lo, hi = box
+    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    clip = corners @ np.asarray(transform, np.float64).T
+    if (clip[:, 3] <= 1e-6).any():
+        return None
+    ndc = clip[:, :2] / clip[:, 3:4]
+    x = (ndc[:, 0] * 0.5 + 0.5) * width
+    y = (0.5 - ndc[:, 1] * 0.5) * height
+    return (x.min() - margin, y.min() - margin, x.max() + margin, y.max() + margin)

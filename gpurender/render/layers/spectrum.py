@@ -23,12 +23,27 @@ class SpectrumRenderer(LayerRenderer):
             {"binding": 0, "resource": {"buffer": self.uniforms}},
             {"binding": 1, "resource": {"buffer": ctx.feature_buffer("bands")}},
         ]
+        # the style and anti-aliasing are the shader's constants (see spectrum.wgsl)
+        constants = {"STYLE": _STYLES[layer.params["style"]], "ANTIALIAS": bool(getattr(ctx, "antialias", True))}
         self.pipelines = TargetPipelines(device, lambda format, blend: dict(
-            vertex={"module": module, "entry_point": "vs_main"},
+            vertex={"module": module, "entry_point": "vs_main", "constants": constants},
             primitive={"topology": "triangle-list", "cull_mode": "none"},
-            fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
+            fragment={"module": module, "entry_point": "fs_main", "constants": constants,
+                      "targets": [color_target(format, blend)]},
         ))
         self.entries = entries
+
+    def bounds(self, frame: FrameInfo):
+        """Bars stay within the baseline -+ the full height (levels are clamped to 0..1) across the
+        frame; a radial ring within radius + height of the centre. Two pixels more for the edges."""
+        w, h = self.ctx.width, self.ctx.height
+        height = abs(self.value("height", frame))
+        margin = 2.0
+        if self.layer.params["style"] == "radial":
+            reach = (abs(self.value("radius", frame)) + height) * h + margin
+            return (w / 2 - reach, h / 2 - reach, w / 2 + reach, h / 2 + reach)
+        base = self.value("y", frame)
+        return (0.0, (1.0 - base - height) * h - margin, float(w), (1.0 - base + height) * h + margin)
 
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         p = self.layer.params

@@ -198,6 +198,9 @@ class TextRenderer(LayerRenderer):
         self._box = (0, 0, 0, 0)
         self.rasterizations = 0  # how often the text was re-rasterized (the cache's effect)
 
+    def bounds(self, frame: FrameInfo):
+        return self.quad.drawn  # the scissor of the last draw
+
     def text_at(self, frame: FrameInfo) -> str:
         """The formatted string shown at ``frame``."""
         if not placeholder_names(self.template, self.where):

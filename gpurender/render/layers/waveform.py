@@ -55,6 +55,17 @@ class WaveformRenderer(LayerRenderer):
             antialias=1 if getattr(self.ctx, "antialias", True) else 0,
         )
 
+    def bounds(self, frame: FrameInfo):
+        """The samples are clipped to -1..1: the wave stays within the centre line -+ the amplitude,
+        between its ends, plus the line's width and a soft edge."""
+        w, h = self.ctx.width, self.ctx.height
+        left = self.value("x", frame) * w
+        span = max(self.value("width", frame), 1e-6) * w
+        centre = h - self.value("y", frame) * h  # y down
+        reach = abs(0.5 * self.value("height", frame) * h) + max(self.value("thickness", frame), 0.0) + 3.0
+        pad = max(self.value("thickness", frame), 0.0) + 3.0
+        return (left - pad, centre - reach, left + span + pad, centre + reach)
+
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:
         self.ctx.device.queue.write_buffer(self.uniforms, 0, self.uniform_data(frame))
         rpass = clear_pass(command_encoder, target)
