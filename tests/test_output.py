@@ -55,7 +55,7 @@ def test_chunked_point_export_equals_the_single_pass(tmp_path, sequence):
 @pytest.mark.parametrize("draw", ["blend", "depth"])
 def test_chunked_api_export_of_frames_in_memory_equals_the_single_pass(tmp_path, draw):
     frames = list(example_sequence("helix", 8, 300))
-    # 68 wide is not a multiple of 8: depth drawing then takes the layer path, as sprites do
+    # 68 wide is not a multiple of 8: depth drawing pads it to 72 on the direct path and crops it back
     size = "68x48" if draw == "depth" else "64x48"
     args = dict(POINTS, resolution=size, draw=draw)
     one = gpurender.export_point_cloud_video(frames, tmp_path / "one.mkv", **args)
