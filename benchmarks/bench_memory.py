@@ -27,7 +27,8 @@ Scenes (160x90 at 30 fps by default; ``--scenes`` picks some): ``points``, ``spe
 ``waveform``, ``text`` (changing every frame), ``image`` (scaled with the bass, so filtered),
 ``particles``, ``shader`` (``examples/shaders/rings.wgsl``), ``blend`` (17 spectrum layers, one per
 blend mode of the compositor), ``waveform_text`` (the long run's scene), ``particles_example``
-(``examples/particles.toml``), ``pointseq`` (the point-sequence layer with a title, sprites through
+(``examples/particles.toml``), ``effects`` (bloom, trails, blur, vignette and grain over a spectrum),
+``pointseq`` (the point-sequence layer with a title, sprites through
 the compositor) and ``pointvideo`` (the direct I420 point path with a title; these two have no
 audio, so their runs are a 10 s and a 60 s sequence).
 
@@ -99,6 +100,13 @@ def scene_layers(image: str) -> dict:
                     "param1": BASS, "param2": 14.0}],
         "blend": [{"type": "spectrum", "bars": 16, "blend": mode, "opacity": 0.8} for mode in BLEND_MODES],
         "waveform_text": [waveform, text],
+        # every effect layer, bound to the music, over a spectrum (trails keeps state across frames)
+        "effects": [{"type": "spectrum", "bars": 32, "style": "radial"},
+                    {"type": "trails", "decay": 0.3, "zoom": 0.02, "rotate": 10.0},
+                    {"type": "bloom", "threshold": 0.5, "intensity": BASS, "radius": 0.05},
+                    {"type": "blur", "radius": 0.002, "opacity": 0.5},
+                    {"type": "vignette"},
+                    {"type": "grain", "amount": 0.05}],
     }
 
 
