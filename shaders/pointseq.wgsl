@@ -30,6 +30,10 @@
 // atomics lane by lane anyway, and the extra read only costs it (about 10% of the splat).
 override LOAD_FIRST: bool = true;
 
+// Keys per pixel: 4 (anti-aliased) or 1, a pipeline constant rather than SplatParams.samples (which
+// says the same): a software adapter pays for the code of both sides of a branch, uniform or not.
+override SAMPLES: u32 = 4u;
+
 // Read-only storage, not uniform: see gpurender.render.shaderlib.params_buffer.
 @group(0) @binding(0) var<storage, read> u: SplatParams;
 @group(0) @binding(1) var<storage, read> positions: array<f32>;  // x, y, z per point, packed
@@ -93,7 +97,7 @@ fn splat_point(i: u32) -> vec4<i32> {
     let nearness = clamp((u.depth_far - clip.w) / (u.depth_far - u.depth_near), 0.0, 1.0);
     let level = u32(nearness * u.depth_levels + 0.5);
     let key = (level << u.index_bits) | (i + 1u);
-    if (u.samples == 4u) {
+    if (SAMPLES == 4u) {
         // the pixels with a sample (offsets 0.125..0.875) that can be within r, and the point's own
         let x0 = max(min(i32(ceil(cx - 0.875 - r)), own_x), 0);
         let x1 = min(max(i32(floor(cx - 0.125 + r)), own_x), last_x);
@@ -197,7 +201,7 @@ fn key_paint(key: u32) -> vec4<f32> {
 @fragment
 fn fs_resolve(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let pixel = u32(pos.y) * u.width + u32(pos.x);
-    if (u.samples == 4u) {
+    if (SAMPLES == 4u) {
         // the mean of the samples (empty ones transparent), in a fixed order
         let i = 4u * pixel;
         let paint = key_paint(resolved[i]) + key_paint(resolved[i + 1u]) + key_paint(resolved[i + 2u])
@@ -336,7 +340,7 @@ fn video_tile(tile: u32, tx: u32, ty: u32, titled: bool, clear: bool) {
     let y0 = i32(2u * ty);
     var left: vec4<u32>;
     var right: vec4<u32>;
-    if (u.samples == 4u) {
+    if (SAMPLES == 4u) {
         let first = 2u * ty * u.width + 8u * tx;  // the tile's first pixel
         left = video_block4(first, x0, y0, titled, clear);
         right = video_block4(first + 4u, x0 + 4, y0, titled, clear);

@@ -174,6 +174,22 @@ def test_title_partly_off_the_frame_is_clipped(tmp_path):
     assert result.frames == 2
 
 
+def test_switching_antialias_on_one_splat_gives_each_its_own_frames():
+    frames = _frames(4, counts=(3000,))
+    cam = Camera(distance=4.0, elevation=20.0, azimuth=30.0, orbit_speed=0.0)
+    smooth = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 96, 64, None, antialias=True)
+    hard = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 96, 64, None, antialias=False)
+    assert not np.array_equal(smooth[0], hard[0])
+    renderer = PointVideoRenderer(_feed(frames), cam, (0.0, 0.0, 0.0, 1.0), 96, 64, 10, size=3.0)
+    got = []
+    for antialias in (True, False, True):
+        renderer.splat.set_antialias(antialias)
+        got.append([data for _, data in renderer.frames(0, 1)][0])
+    np.testing.assert_array_equal(got[0], smooth[0])
+    np.testing.assert_array_equal(got[1], hard[0])
+    np.testing.assert_array_equal(got[2], smooth[0])
+
+
 def test_gpu_variant_of_the_splat_gives_the_same_frames(monkeypatch):
     # GPUs read a pixel's key before the atomicMax (fewer contended atomics); software adapters do
     # not. Both must pick the same point for every pixel: build the GPU variant here and compare.
@@ -191,7 +207,7 @@ def test_gpu_variant_of_the_splat_gives_the_same_frames(monkeypatch):
     pointseq._compiled.clear()
     try:
         gpu = _direct_path(frames, cam, (0.0, 0.0, 0.0, 1.0), 96, 64, None)
-        assert pointseq._compiled[0][2]["splat_listed"] is not None
+        assert pointseq._compiled[0][2][("splat_listed", 4)] is not None
     finally:
         pointseq._compiled.clear()  # later tests get the software adapter's pipelines again
     for x, y in zip(software, gpu):

@@ -64,8 +64,7 @@ class I420Splat(SplatPipeline):
         tiles = self.tiles
         self.tile_count = device.create_buffer(size=4, usage=usage.STORAGE)
         self.listed = tiles <= _MAX_GROUPS * _WORKGROUP
-        self.resolve_video, self.resolve_tiles, self.tile_groups, self.title_video = (
-            splat_compute(device, entry) for entry in ("resolve_i420", "resolve_listed", "tile_groups", "title_i420"))
+        self.tile_groups = splat_compute(device, "tile_groups")
         self._title_groups = 0
         self.nbytes = i420_size(row, height)  # the padded frame, as drawn
         self.out = device.create_buffer(size=self.nbytes, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST)
@@ -83,6 +82,13 @@ class I420Splat(SplatPipeline):
         self._video["tiles_x"], self._video["tiles"], self._video["stride"] = row // 8, tiles, gx * _WORKGROUP
         self._reserve_title(4)
         self.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.uint32))  # the point buffers and bindings
+
+    def set_antialias(self, on: bool) -> None:
+        # the resolves for that many samples a pixel first: the base class binds them
+        samples = 4 if on else 1
+        self.resolve_video, self.resolve_tiles, self.title_video = (
+            splat_compute(self.device, entry, samples) for entry in ("resolve_i420", "resolve_listed", "title_i420"))
+        super().set_antialias(on)
 
     def _reserve_title(self, nbytes: int) -> None:
         if nbytes <= self._title_capacity:

@@ -39,28 +39,35 @@ def frame_point_limit(device, draw: str):
     return point_limit(device, SplatPipeline.bytes_per_point if draw == "depth" else PointCloudPipeline.bytes_per_point)
 
 
-_compiled: list = []  # [(device, shader module, {entry point: compute pipeline})], for one device
+_compiled: list = []  # [(device, shader module, {(entry point, samples): compute pipeline})], one device
 
 
-def splat_compute(device, entry: str):
-    """The compute pipeline of ``pointseq.wgsl``'s ``entry`` on ``device``, built once per process
-    (a software adapter compiles each pipeline with LLVM: ~10 ms, every export otherwise)."""
+def splat_compute(device, entry: str, samples: int | None = None):
+    """The compute pipeline of ``pointseq.wgsl``'s ``entry`` on ``device`` (specialised for
+    ``samples`` keys a pixel where the entry reads them), built once per process (a software
+    adapter compiles each pipeline with LLVM: ~10 ms, every export otherwise)."""
     if not _compiled or _compiled[0][0] is not device:
         _compiled[:] = [(device, device.create_shader_module(code=load_wgsl("pointseq.wgsl")), {})]
     _, module, pipelines = _compiled[0]
-    if entry not in pipelines:
+    key = (entry, samples)
+    if key not in pipelines:
         stage = {"module": module, "entry_point": entry}
+        constants = {}
         if entry.startswith("splat"):
             from ..device import adapter_info
 
-            stage["constants"] = {"LOAD_FIRST": 0 if adapter_info().is_software else 1}
-        pipelines[entry] = device.create_compute_pipeline(layout="auto", compute=stage)
-    return pipelines[entry]
+            constants["LOAD_FIRST"] = 0 if adapter_info().is_software else 1
+        if samples is not None:
+            constants["SAMPLES"] = samples
+        if constants:
+            stage["constants"] = constants
+        pipelines[key] = device.create_compute_pipeline(layout="auto", compute=stage)
+    return pipelines[key]
 
 
 def splat_module(device):
     """``pointseq.wgsl`` compiled for ``device`` (once per process)."""
-    splat_compute(device, "splat_listed")
+    splat_compute(device, "tile_groups")
     return _compiled[0][1]
 
 
@@ -87,7 +94,6 @@ class SplatPipeline:
         self.width, self.height = width, height
         self.row = width if row is None else row
         self.module = module = splat_module(device)
-        self.splat = splat_compute(device, "splat_listed")
         usage = wgpu.BufferUsage
         self.tiles_x = -(-self.row // self.tile[0])
         self.tiles = self.tiles_x * -(-height // self.tile[1])
@@ -96,16 +102,10 @@ class SplatPipeline:
         # (COPY_SRC: tests read the count)
         self.tile_dispatch = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST
                                                   | usage.COPY_SRC)
+        self.target_format = target_format
         self.resolve = None  # without a target format, a subclass resolves the keys its own way
+        self._resolves = {}  # samples -> TargetPipelines of the resolve
         if target_format is not None:
-            # one pipeline per target (the layer's own texture, or the composite when the frame loop
-            # draws the layer straight into it)
-            self.resolves = TargetPipelines(device, lambda format, blend: dict(
-                vertex={"module": module, "entry_point": "vs_tiles"},
-                primitive={"topology": "triangle-list"},
-                fragment={"module": module, "entry_point": "fs_resolve", "targets": [color_target(format, blend)]},
-            ))
-            self.resolve = self.resolves.own
             self.tile_draws = splat_compute(device, "tile_draws")
             self.draw_args = device.create_buffer(size=16, usage=usage.STORAGE | usage.INDIRECT)
         self.uniforms = params_buffer(device, SPLAT.size, "splat params")
@@ -118,17 +118,32 @@ class SplatPipeline:
         self.set_antialias(antialias)
 
     def set_antialias(self, on: bool) -> None:
-        """Four samples a pixel (anti-aliased) or one; the keys buffer grows to the first."""
+        """Four samples a pixel (anti-aliased) or one: the pipelines specialised for it (see
+        ``SAMPLES`` in pointseq.wgsl); the keys buffer grows to the first."""
         samples = 4 if on else 1
         if samples == self.samples:
             return
         self.samples = samples
+        self.splat = splat_compute(self.device, "splat_listed", samples)
+        if self.target_format is not None:
+            if samples not in self._resolves:
+                module = self.module
+                # one pipeline per target (the layer's own texture, or the composite when the frame
+                # loop draws the layer straight into it)
+                self._resolves[samples] = TargetPipelines(self.device, lambda format, blend: dict(
+                    vertex={"module": module, "entry_point": "vs_tiles"},
+                    primitive={"topology": "triangle-list"},
+                    fragment={"module": module, "entry_point": "fs_resolve", "constants": {"SAMPLES": samples},
+                              "targets": [color_target(format, blend)]},
+                ))
+            self.resolves = self._resolves[samples]
+            self.resolve = self.resolves.own
         size = self.row * self.height * 4 * samples
         if self.keys is None or self.keys.size < size:
             # zero-initialised as WebGPU guarantees, and emptied again by every resolve
             self.keys = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
-            if self._capacity:
-                self._bind()
+        if self._capacity:
+            self._bind()
 
     def set_points(self, points: np.ndarray, packed_colors: np.ndarray, radius: float | None = None) -> None:
         """Upload ``[n, 3]`` float32 points and one packed RGBA8 colour per point.
