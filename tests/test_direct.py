@@ -210,3 +210,20 @@ def test_layers_draw_only_inside_their_bounds(name, features):
         ys, xs = np.nonzero(drawn)
         assert xs.min() >= x0 and ys.min() >= y0 and xs.max() < x1 and ys.max() < y1, (name, index, rect)
     assert seen >= 3, f"{name}: drew with bounds in {seen} of 5 frames"
+
+
+@pytest.mark.parametrize("style", ["bars", "mirrored"])
+def test_bars_drawn_alone_are_the_bars_drawn_with_their_neighbours(style, features, monkeypatch):
+    # With gaps of two pixels or more, each anti-aliased bar is drawn alone (spectrum.wgsl SEPARATE):
+    # bit for bit the picture of each pixel adding up its own bar and both neighbours.
+    from gpurender.render.layers import spectrum
+
+    layer = {"type": "spectrum", "style": style, "bars": 12, "gap": 0.3, "y": 0.2, "height": 0.6}
+    assert spectrum.separate_bars({**layer}, 96)
+    scene = scene_from_dict({"layers": [layer]})
+    alone = [FrameRenderer(scene, features, 96, 64, FPS).render_rgba(k) for k in (12, 20, 28)]
+    monkeypatch.setattr(spectrum, "separate_bars", lambda params, width: False)
+    together = [FrameRenderer(scene, features, 96, 64, FPS).render_rgba(k) for k in (12, 20, 28)]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+    assert not spectrum.separate_bars({**layer, "gap": 0.1}, 96)  # 0.8 px: neighbours within reach
+    assert not spectrum.separate_bars({**layer, "style": "radial"}, 96)

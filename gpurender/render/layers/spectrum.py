@@ -3,11 +3,21 @@ one instanced quad per bar."""
 
 from __future__ import annotations
 
+from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import SPECTRUM
 from .base import FrameInfo, LayerRenderer, TargetPipelines, clear_pass, color_target
 
 _STYLES = {"bars": 0, "mirrored": 1, "radial": 2}
+
+
+def separate_bars(params: dict, width: int) -> bool:
+    """Whether anti-aliased bars (or mirrored bars) have gaps of two pixels or more at every frame,
+    so that each can be drawn alone (spectrum.wgsl SEPARATE): a fixed gap, wide enough."""
+    gap, bars = params["gap"], max(int(params["bars"]), 1)
+    if params["style"] == "radial" or isinstance(gap, Binding):
+        return False
+    return min(max(float(gap), 0.0), 0.95) * width / bars >= 2.0
 
 
 class SpectrumRenderer(LayerRenderer):
@@ -24,7 +34,9 @@ class SpectrumRenderer(LayerRenderer):
             {"binding": 1, "resource": {"buffer": ctx.feature_buffer("bands")}},
         ]
         # the style and anti-aliasing are the shader's constants (see spectrum.wgsl)
-        constants = {"STYLE": _STYLES[layer.params["style"]], "ANTIALIAS": bool(getattr(ctx, "antialias", True))}
+        style = layer.params["style"]
+        constants = {"STYLE": _STYLES[style], "ANTIALIAS": bool(getattr(ctx, "antialias", True)),
+                     "SEPARATE": separate_bars(layer.params, ctx.width)}
         self.pipelines = TargetPipelines(device, lambda format, blend: dict(
             vertex={"module": module, "entry_point": "vs_main", "constants": constants},
             primitive={"topology": "triangle-list", "cull_mode": "none"},
