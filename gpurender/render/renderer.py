@@ -9,12 +9,14 @@ the ring's ``depth`` frames.
 **A frame's passes.** Layers are drawn bottom to top into one of the compositor's two composite
 targets (:mod:`gpurender.render.compositor` says which layers may draw straight into it). The first
 thing drawn clears the target to the background; nothing is cleared twice. A layer that cannot draw
-straight draws into its own slice, and consecutive such layers form a run that one compositor pass
-composites over the target into the other one. An effect layer reads the target and writes its
-slice, which then composites like a layer. The run left at the top is composited by the colour
-conversion itself, while it also filters a supersampled composite down, exposes and tone maps, and
-converts to YUV or RGBA: so a frame is clear once, convert once, read back once, plus one pass per
-run in the middle of the stack.
+straight draws into its own slice; in normal, screen, add or multiply it is then blended into the
+target by fixed function within the rectangle it drew in (a blit); in the other modes consecutive
+such layers form a run that one compositor pass composites over the target into the other one. An
+effect layer reads the target and writes its slice, which then composites like a layer. The run
+left at the top is composited by the colour conversion itself, while it also filters a supersampled
+composite down, exposes and tone maps, and converts to YUV or RGBA: so a frame is clear once,
+convert once, read back once, plus a blit per layer kept apart and a pass per run in the middle of
+the stack. :attr:`FrameRenderer.last_plan` says how each layer of the last frame was drawn.
 
 **Motion blur** (``scene.motion_blur``): a frame averages ``samples`` sub-frames drawn at
 ``t = (i + shutter * ((k + 0.5) / samples - 0.5)) / fps``, ``k = 0 .. samples - 1``: spread evenly
