@@ -12,7 +12,8 @@ song's bytes, the settings that change the output and the gpurender version. A r
 song whose output still carries its record (same size and modification time) and whose digest
 matches, so an interrupted batch resumes where it stopped.
 
-Per-song settings come from a job list (TOML or CSV, see :data:`JOB_KEYS`).
+Per-song settings come from a job list (TOML or CSV, see :data:`JOB_KEYS`). With ``parallel``
+above 1, songs are rendered side by side in worker processes (see :func:`_in_parallel`).
 """
 
 from __future__ import annotations
