@@ -399,10 +399,18 @@ def bench_pipeline_stages(res: dict, label: str, name: str, scene, renderer, aud
     """Conversion, readback, frame loop, encoder, mux and end to end for one scene at one size."""
     r = budget.repeats
     device = renderer.device
-    texture = renderer.compositor.output_texture
-    view = renderer.compositor.output_view
-    conv = YuvConverter(device, w, h)
+    # The stages alone convert and read back a finished RGBA8 frame (the scene's frame 0): the frame
+    # loop itself converts its float composite inside the conversion pass.
+    import wgpu
+
     rgba = renderer.render_rgba(0)
+    texture = device.create_texture(size=(w, h, 1), format="rgba8unorm",
+                                    usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_SRC
+                                    | wgpu.TextureUsage.COPY_DST)
+    device.queue.write_texture({"texture": texture}, np.ascontiguousarray(rgba), {"bytes_per_row": 4 * w,
+                                                                                "rows_per_image": h}, (w, h, 1))
+    view = texture.create_view()
+    conv = YuvConverter(device, w, h)
 
     n_gpu = budget.frames(_estimate(lambda k: convert_gpu(device, conv, view, k)))
     n_cpu = budget.frames(_estimate(lambda k: convert_cpu(rgba, k)))
