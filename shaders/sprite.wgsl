@@ -11,7 +11,7 @@
 struct SpriteVertex {
     @builtin(position) position: vec4<f32>,
     @location(0) corner: vec2<f32>,
-    @location(1) color: vec4<f32>,  // straight RGBA
+    @location(1) @interpolate(flat) color: vec4<f32>,  // straight RGBA, the same at every corner
     @location(2) @interpolate(flat) radius: f32,  // pixels
 };
 
