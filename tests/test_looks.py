@@ -227,6 +227,19 @@ def test_motion_blur_chunked_equals_single_pass(tmp_path):
     assert_same_frames(decoded(chunked), frames)
 
 
+def test_motion_blur_a_render_starting_mid_track_equals_one_passing_through(features):
+    # A fresh renderer seeks to its first frame (particles stepped at every sub-frame, nothing
+    # drawn): the frames are those of a renderer that drew every frame from 0.
+    scene = scene_from_dict({"background": "#000000", "motion_blur": {"samples": 3, "shutter": 0.8},
+                             "layers": [{"type": "particles", "count": 600, "rate": 900, "size": 5, "speed": 2,
+                                         "burst": 80, "burst_on": "beat", "blend": "add"}]})
+    through = FrameRenderer(scene, features, W, H, FPS)
+    frames = [rgba for _, rgba in through.frames(0, 12, output="rgba")]
+    fresh = FrameRenderer(scene, features, W, H, FPS)
+    assert np.array_equal(fresh.render_rgba(9), frames[9])
+    assert not np.array_equal(frames[9], frames[4])
+
+
 def test_motion_blur_on_the_command_line(tmp_path):
     from gpurender.cli import main
 

@@ -254,10 +254,11 @@ class FrameRenderer:
         start = max(self._next_state_frame, index - preroll) if effects else index
         if start > self._next_state_frame:
             while self._next_state_frame < start:
-                encoder = self.device.create_command_encoder()
+                # one submit per (sub-)frame: each step's parameters go through the queue
                 for sub in self.subframes(self.frame_info(self._next_state_frame)):
+                    encoder = self.device.create_command_encoder()
                     self._advance(encoder, sub, effects=False)
-                self.device.queue.submit([encoder.finish()])
+                    self.device.queue.submit([encoder.finish()])
                 self._next_state_frame += 1
             for layer in effects:
                 layer.reset()  # they saw none of the frames just skipped
