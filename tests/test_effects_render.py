@@ -153,3 +153,25 @@ def test_trails_chunked_lossless_is_bit_identical_to_single_pass(tmp_path):
     result = render_video(scene, audio, chunked, settings, job=JobOptions(chunk_frames=17))
     assert result.chunks == 6
     assert_same_frames(decoded(chunked), frames)
+
+
+def test_stacked_trails_from_a_fresh_renderer_equal_the_single_pass(tmp_path):
+    """Two trails layers: the upper one needs a correct picture beneath it over its whole horizon,
+    which the lower one gives only after its own pre-roll, so a renderer starting mid-track (a
+    resumed chunk, a farm worker) pre-rolls both (their sum)."""
+    from gpurender.audio import analyze, load_audio
+    from gpurender.render.renderer import FrameRenderer
+
+    from media import write_song
+
+    scene = scene_from_dict(stack(
+        {"type": "particles", "space": "screen", "count": 400, "rate": 300, "y": -0.6, "speed": 1.2, "size": 3.0},
+        {"type": "trails", "decay": 0.4, "zoom": 1.25},
+        {"type": "trails", "decay": 0.4, "rotate": 30.0},
+        background="#080810"))
+    features = analyze(load_audio(write_song(tmp_path / "song.wav", seconds=8.0)), 30)
+    # each trails pre-rolls 179 frames at 30 fps: a start at frame 190 needs both (358), not one
+    single = [data for _, data in FrameRenderer(scene, features, 48, 32, 30).frames(0, 196, output="rgba")][190:]
+    fresh = [data for _, data in FrameRenderer(scene, features, 48, 32, 30).frames(190, 6, output="rgba")]
+    for k, (a, b) in enumerate(zip(single, fresh)):
+        assert np.array_equal(a, b), f"frame {190 + k} differs by up to {np.abs(a.astype(int) - b).max()}"

@@ -250,7 +250,9 @@ class FrameRenderer:
                     layer.reset()
             self._next_state_frame = 0
         effects = [layer for layer in self.layers if layer.stateful and layer.effect]
-        preroll = max((int(layer.preroll_frames) for layer in effects), default=0)
+        # Stacked effects pre-roll one after another: the upper one needs a correct picture beneath
+        # it over its whole horizon, which the lower one gives only after its own pre-roll.
+        preroll = sum(int(layer.preroll_frames) for layer in effects)
         start = max(self._next_state_frame, index - preroll) if effects else index
         if start > self._next_state_frame:
             while self._next_state_frame < start:
