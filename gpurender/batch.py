@@ -288,7 +288,8 @@ def plan_batch(songs, outdir, settings: RenderSettings, inputs=()) -> list[Plann
             except GpurenderError:
                 named = None
             if named is not None and named not in BATCH_FORMATS:
-                raise BatchError(f"{song.where}: output {song.output!r}: a batch writes {', '.join(BATCH_FORMATS)} files")
+                raise BatchError(f"{song.where}: output {song.output!r}: a batch writes "
+                                 f"{', '.join(BATCH_FORMATS)} files")
             if named is not None and fmt is not None and named != fmt:
                 raise BatchError(f"{song.where}: output {song.output!r} is not a {fmt} file; "
                                  f"name it .{fmt} or leave out the format")
@@ -566,7 +567,8 @@ def _worker(tasks, events, stop, shown, job_state) -> None:
             continue
 
         def forward(event, k=k):
-            if stop.is_set():
+            # "complete" comes once the file is published: let the song finish and be recorded
+            if stop.is_set() and event.phase != "complete":
                 raise _Stop("the batch is stopping")
             events.put((k, "event", event))
 
