@@ -65,19 +65,26 @@ from gpurender.render.device import get_device
 from gpurender.pipeline import SceneRecipe, analyse, audio_of, scene_of
 from gpurender.progress import Progress
 from gpurender.settings import RenderSettings
-scene_path, song, width, height, fps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-t = time.perf_counter(); get_device(); t_device = time.perf_counter() - t
+scene_path, song = sys.argv[1], sys.argv[2]
+width, height, fps = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+t = time.perf_counter()
+get_device()
+t_device = time.perf_counter() - t
 settings = RenderSettings(width=width, height=height, fps=fps)
 scene, audio = scene_of(scene_path), audio_of(song)
-t = time.perf_counter(); features = analyse(audio, settings, Progress(quiet=True), scene); t_analysis = time.perf_counter() - t
+def timed(fn):
+    t = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t
+features, t_analysis = timed(lambda: analyse(audio, settings, Progress(quiet=True), scene))
 out = {"import_s": t_import, "device_s": t_device, "analysis_first_s": t_analysis}
 for k in (1, 2):
-    t = time.perf_counter(); source = SceneRecipe(scene, features, width, height, fps).build()
-    out[f"build{k}_s"] = time.perf_counter() - t
-    t = time.perf_counter(); list(source.frames(0, 1)); out[f"first_frame{k}_s"] = time.perf_counter() - t
-    t = time.perf_counter(); n = sum(1 for _ in source.frames(1, 20)); out[f"frame{k}_s"] = (time.perf_counter() - t) / n
+    source, out[f"build{k}_s"] = timed(lambda: SceneRecipe(scene, features, width, height, fps).build())
+    _, out[f"first_frame{k}_s"] = timed(lambda: list(source.frames(0, 1)))
+    _, seconds = timed(lambda: list(source.frames(1, 20)))
+    out[f"frame{k}_s"] = seconds / 20
     del source
-t = time.perf_counter(); analyse(audio, settings, Progress(quiet=True), scene); out["analysis_again_s"] = time.perf_counter() - t
+_, out["analysis_again_s"] = timed(lambda: analyse(audio, settings, Progress(quiet=True), scene))
 print(json.dumps(out))
 """
 
