@@ -229,9 +229,9 @@ def test_ctrl_c_stops_every_worker_of_a_parallel_batch(tmp_path, small_scene):
         render_batch(small_scene, songs, out, RenderSettings(width=64, height=48, fps=10), progress=interrupt,
                      parallel=2)
     kept = sorted(p for p in os.listdir(out) if not p.startswith("."))
-    # s1 may have finished alongside s0 before its replayed frames were shown; s3 started only
-    # when a worker came free, just before the interrupt
-    assert "s0.mp4" in kept and "s3.mp4" not in kept, kept
+    # which songs finished besides s0 depends on how the two workers were scheduled (s1 alongside
+    # s0, s2 or s3 when a worker came free); the song whose frames were showing did not
+    assert "s0.mp4" in kept and len(kept) < 4, kept
     for name in kept:  # whatever finished is whole and recorded
         assert frames_and_size(out / name) == (20, (64, 48)) and record_path(out / name).is_file()
     assert not partials(out)
