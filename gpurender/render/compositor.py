@@ -48,13 +48,12 @@ the way to the colour conversion.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import SceneError, choices
 from .device import LAYER_FORMAT
-from .shaderlib import load_wgsl, params_buffer
+from .shaderlib import load_wgsl, params_buffer, per_device
 from .structs import STACK
 
 #: Format of the composite targets: premultiplied, HDR, what effects read (EFFECT_FORMAT).
@@ -193,25 +192,19 @@ class Run:
 
 # ---- bind group layout shared by the compositor pass and the colour conversion -----------------
 
-_LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
+@per_device
 def stack_bind_layout(device):
     """The layout of ``shaders/stack.wgsl``'s group 1: backdrop texture, layer array, stack buffer."""
-    layout = _LAYOUTS.get(device)
-    if layout is None:
-        import wgpu
+    import wgpu
 
-        vis = wgpu.ShaderStage.FRAGMENT | wgpu.ShaderStage.COMPUTE
-        layout = device.create_bind_group_layout(label="gpurender stack", entries=[
-            # unfilterable-float accepts rgba8unorm, rgba16float and rgba32float alike.
-            {"binding": 0, "visibility": vis, "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"}},
-            {"binding": 1, "visibility": vis,
-             "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d-array"}},
-            {"binding": 2, "visibility": vis, "buffer": {"type": "read-only-storage"}},
-        ])
-        _LAYOUTS[device] = layout
-    return layout
+    vis = wgpu.ShaderStage.FRAGMENT | wgpu.ShaderStage.COMPUTE
+    return device.create_bind_group_layout(label="gpurender stack", entries=[
+        # unfilterable-float accepts rgba8unorm, rgba16float and rgba32float alike.
+        {"binding": 0, "visibility": vis, "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"}},
+        {"binding": 1, "visibility": vis,
+         "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d-array"}},
+        {"binding": 2, "visibility": vis, "buffer": {"type": "read-only-storage"}},
+    ])
 
 
 class _Shared:
@@ -265,14 +258,7 @@ class _Shared:
         return pipeline
 
 
-_SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _shared(device) -> _Shared:
-    shared = _SHARED.get(device)
-    if shared is None:
-        shared = _SHARED[device] = _Shared(device)
-    return shared
+_shared = per_device(_Shared)
 
 
 class Compositor:

@@ -26,12 +26,11 @@ follow one convention, stated here once:
 
 from __future__ import annotations
 
-import weakref
 
 import numpy as np
 
 from ..errors import RenderError
-from .shaderlib import load_wgsl, params_buffer
+from .shaderlib import load_wgsl, params_buffer, per_device
 from .structs import YUV
 
 #: BT.709 luma coefficients (red, blue; green is the rest).
@@ -193,14 +192,7 @@ class _Shared:
         return pipeline
 
 
-_SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _shared(device) -> _Shared:
-    shared = _SHARED.get(device)
-    if shared is None:
-        shared = _SHARED[device] = _Shared(device)
-    return shared
+_shared = per_device(_Shared)
 
 
 class YuvConverter:

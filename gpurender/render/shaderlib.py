@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from importlib import resources
 from pathlib import Path
 
@@ -97,3 +98,18 @@ def params_buffer(device, size: int, label: str = "", data=None):
     if data is not None:
         return device.create_buffer_with_data(label=label, data=data, usage=usage)
     return device.create_buffer(label=label, size=size, usage=usage)
+
+
+def per_device(factory):
+    """Decorator: ``factory(device)`` made once per device and kept while the device lives (the
+    pipelines, layouts and modules a stage shares between its renderers)."""
+    made: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    @functools.wraps(factory)
+    def get(device):
+        value = made.get(device)
+        if value is None:
+            value = made[device] = factory(device)
+        return value
+
+    return get
