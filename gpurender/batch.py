@@ -545,12 +545,36 @@ class _SentFrames:
         pass
 
 
-def _worker(tasks, events, stop, shown, job_state) -> None:
+def _cpu_shares(parallel: int) -> list:
+    """The CPUs each of ``parallel`` workers keeps to: this process's CPUs dealt out in turn
+    (None each where the platform cannot say)."""
+    import os
+
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return [None] * parallel
+    if len(cpus) >= parallel:
+        return [cpus[i::parallel] for i in range(parallel)]
+    return [[cpus[i % len(cpus)]] for i in range(parallel)]
+
+
+def _worker(tasks, events, stop, shown, job_state, cpus) -> None:
     """A worker process of a parallel batch: renders the songs it takes from ``tasks`` one
-    after another, on its own device, posting ``(song, kind, payload)`` to ``events``."""
+    after another, on its own device, posting ``(song, kind, payload)`` to ``events``.
+
+    It keeps to its share of the CPUs (``cpus``), and so do the software adapter's threads
+    (``LP_NUM_THREADS``) and libx264's (one per CPU it may use): workers that each spread over
+    every core only got in each other's way (2 cores, 2 workers: 9.5 s against 10.8 s for four
+    6-second songs at 640x360), and one libx264 thread encoded the same bytes however busy the
+    machine was in our tests (two threads do not; see benchmarks/README.md).
+    """
     import os
     import signal
 
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+        os.environ.setdefault("LP_NUM_THREADS", str(len(cpus)))  # read when lavapipe starts
     from .progress import Progress, ProgressCancelled
 
     # Ctrl-C is the batch process's to handle: it stops the workers through ``stop``, and each
@@ -611,8 +635,9 @@ def _in_parallel(job: _Batch, progress, parallel: int, on_outcome) -> list:
     for _ in range(parallel):
         tasks.put(None)
     state = (job.scene, job.scene_id, job.plan, job.force, page is not None)
-    workers = [ctx.Process(target=_worker, args=(tasks, events, stop, shown, state),
-                           name=f"gpurender-batch-{i + 1}", daemon=True) for i in range(parallel)]
+    workers = [ctx.Process(target=_worker, args=(tasks, events, stop, shown, state, cpus),
+                           name=f"gpurender-batch-{i + 1}", daemon=True)
+               for i, cpus in enumerate(_cpu_shares(parallel))]
 
     outcomes: list = [None] * n
     pending = [[] for _ in range(n)]  # each song's events not handed on yet
