@@ -10,10 +10,9 @@ the colour and strongest in mid-tones; transparent pixels get none.
 
 from __future__ import annotations
 
-from ..shaderlib import load_wgsl, params_buffer
 from ..structs import GRAIN
 from . import EffectRenderer
-from .kernels import PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
+from .kernels import OnePassEffect
 
 #: Frame height at which ``size`` is in pixels.
 REFERENCE_HEIGHT = 1080
@@ -32,15 +31,8 @@ def frame_key(seed: int, index: int) -> int:
     return pcg((seed & _MASK) ^ pcg(index & _MASK))
 
 
-class GrainRenderer(EffectRenderer):
-    def __init__(self, ctx, layer):
-        super().__init__(ctx, layer)
-        device = ctx.device
-        module = device.create_shader_module(label="effect_grain.wgsl", code=load_wgsl("effect_grain.wgsl"))
-        layout = bind_layout(device, textures=1, sampler=False)
-        self.pipeline = fullscreen_pipeline(device, module, "fs_main", layout, label="grain")
-        self.params = params_buffer(device, GRAIN.size, "grain params")
-        self.groups = PerView(lambda src: bind_group(device, layout, self.params, (src,)))
+class GrainRenderer(OnePassEffect, EffectRenderer):
+    shader, struct, label = "effect_grain.wgsl", GRAIN, "grain"
 
     def params_data(self, frame):
         size = max(self.value("size", frame), 0.0) * self.ctx.height / REFERENCE_HEIGHT
@@ -50,7 +42,3 @@ class GrainRenderer(EffectRenderer):
             chroma=min(max(self.value("color", frame), 0.0), 1.0),
             key=frame_key(int(self.layer.params["seed"]), frame.index),
         )
-
-    def apply(self, command_encoder, frame, source_view, target_view) -> None:
-        self.ctx.device.queue.write_buffer(self.params, 0, self.params_data(frame))
-        draw_fullscreen(command_encoder, [target_view], self.pipeline, self.groups(source_view), "grain")

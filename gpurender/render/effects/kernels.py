@@ -92,3 +92,31 @@ class PerView:
             hit = (views, self._make(*views))
             self._cache[key] = hit
         return hit[1]
+
+
+class OnePassEffect:
+    """Mixin for an effect that is one full-frame pass over the picture beneath: ``shader`` (a WGSL
+    file with ``fs_main`` reading texture 0 and its parameters), ``struct`` (its GpuStruct) and
+    ``params_data(frame)`` (the packed parameters of a frame) are all a subclass gives."""
+
+    shader: str
+    struct: object
+    label: str
+
+    def __init__(self, ctx, layer):
+        from ..shaderlib import load_wgsl, params_buffer
+
+        super().__init__(ctx, layer)
+        device = ctx.device
+        module = device.create_shader_module(label=self.shader, code=load_wgsl(self.shader))
+        layout = bind_layout(device, textures=1, sampler=False)
+        self.pipeline = fullscreen_pipeline(device, module, "fs_main", layout, label=self.label)
+        self.params = params_buffer(device, self.struct.size, f"{self.label} params")
+        self.groups = PerView(lambda src: bind_group(device, layout, self.params, (src,)))
+
+    def params_data(self, frame) -> bytes:
+        raise NotImplementedError
+
+    def apply(self, command_encoder, frame, source_view, target_view) -> None:
+        self.ctx.device.queue.write_buffer(self.params, 0, self.params_data(frame))
+        draw_fullscreen(command_encoder, [target_view], self.pipeline, self.groups(source_view), self.label)

@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import math
 
-from ..shaderlib import load_wgsl, params_buffer
 from ..structs import VIGNETTE
 from . import EffectRenderer
-from .kernels import PerView, bind_group, bind_layout, draw_fullscreen, fullscreen_pipeline
+from .kernels import OnePassEffect
 
 
-class VignetteRenderer(EffectRenderer):
-    def __init__(self, ctx, layer):
-        super().__init__(ctx, layer)
-        device = ctx.device
-        module = device.create_shader_module(label="effect_vignette.wgsl", code=load_wgsl("effect_vignette.wgsl"))
-        layout = bind_layout(device, textures=1, sampler=False)
-        self.pipeline = fullscreen_pipeline(device, module, "fs_main", layout, label="vignette")
-        self.params = params_buffer(device, VIGNETTE.size, "vignette params")
-        self.groups = PerView(lambda src: bind_group(device, layout, self.params, (src,)))
+class VignetteRenderer(OnePassEffect, EffectRenderer):
+    shader, struct, label = "effect_vignette.wgsl", VIGNETTE, "vignette"
 
     def params_data(self, frame):
         w, h = self.ctx.width, self.ctx.height
@@ -39,7 +31,3 @@ class VignetteRenderer(EffectRenderer):
             radius=max(self.value("radius", frame), 0.0),
             softness=max(self.value("softness", frame), 1e-3),
         )
-
-    def apply(self, command_encoder, frame, source_view, target_view) -> None:
-        self.ctx.device.queue.write_buffer(self.params, 0, self.params_data(frame))
-        draw_fullscreen(command_encoder, [target_view], self.pipeline, self.groups(source_view), "vignette")
