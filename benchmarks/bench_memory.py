@@ -209,7 +209,9 @@ def child(name: str, seconds: float, size: str, fps: int, wav: str | None) -> di
 
             def measured(*a, **k):
                 features = analyse(*a, **k)
-                analysed["mb"] = round(sum(v.nbytes for v in vars(features).values() if hasattr(v, "nbytes")) / 2**20, 1)
+                held = [v for v in vars(features).values() if hasattr(v, "nbytes")]
+                held += list(features.scalars.values())  # the per-frame scalars, a dict of arrays
+                analysed["mb"] = round(sum(v.nbytes for v in held) / 2**20, 1)
                 return features
 
             pipeline.analyse = measured

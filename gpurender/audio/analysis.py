@@ -41,6 +41,8 @@ FLOAT_DB_FLOOR = -1000.0
 ONSET_WINDOW_SECONDS = 0.0213  # 1024 samples at 44.1 and 48 kHz
 # Spectral flux compares band levels this far apart in time (rounded to whole frames, at least one).
 FLUX_LAG_SECONDS = 1.0 / 30.0
+# Rows of the per-frame tables combined at a time after the FFT blocks (bounds the temporaries).
+FINISH_ROWS = 4096
 # onset = (flux - running median) / ONSET_FULL_SCALE: a rise of a fifth of the dB range in every band reads 1.
 ONSET_FULL_SCALE = 0.2
 ONSET_MEDIAN_SECONDS = 0.5
@@ -210,8 +212,11 @@ class _Analysis:
             "peak": np.zeros(n, np.float32),
             "centroid": np.zeros(n, np.float32),
         }
-        if plan.onset_window is not None:
-            out["onset_bands"] = np.zeros((n, s.n_bands), np.float32)
+        # Spectral flux as the blocks go (from the onset bands where there are some): the
+        # [frames, bands] onset levels are never held whole.
+        out["flux"] = np.zeros(n, np.float32)
+        lag = max(1, round(self.fps * FLUX_LAG_SECONDS))
+        self._flux_tail = np.zeros((lag, s.n_bands), np.float32)  # the `lag` rows before (silence first)
         if self.webaudio and keep:
             out["byte_frequency"] = np.zeros((n, size // 2), np.uint8)
             out["float_frequency"] = np.zeros((n, size // 2), np.float32)
@@ -245,9 +250,11 @@ class _Analysis:
         return frames.astype(self.plan.dtype if dtype is None else dtype, copy=False)
 
     def _beat_energy(self):
-        """Band energies ``[frames, BEAT_BANDS]`` and window RMS of the whole track for the beat
-        tracker: Hann windows of the onset size ending every ``envelope_hop`` samples, from
-        sample 0 to the first past the end, in blocks (float32, whatever the mode)."""
+        """The beat tracker's input: a ``blocks`` callable (see :func:`track_beats`) giving the
+        band energies ``[rows, BEAT_BANDS]`` and window RMS of the whole track, block after block
+        (Hann windows of the onset size ending every ``envelope_hop`` samples, from sample 0 to
+        the first past the end; float32, whatever the mode), and the hop. Each call of ``blocks``
+        computes them afresh, so the whole table is never held."""
         sample_rate = self.audio.sample_rate
         hop, size = envelope_hop(sample_rate), onset_window_size(sample_rate)
         count = -(-self.audio.n_samples // hop) + 1
@@ -255,18 +262,19 @@ class _Analysis:
         index = np.arange(size, dtype=np.float64)
         window = self.backend.to_device((0.5 - 0.5 * np.cos(2 * np.pi * index / size)).astype(np.float32))
         weights = self.backend.matrix(_band_weights(beat_band_edges(sample_rate), sample_rate, size).astype(np.float32))
-        energy = np.zeros((count, weights.shape[1]), np.float32)
-        rms = np.zeros(count, np.float32)
         block = max(1, BLOCK_SAMPLES.get(self.backend.name, BLOCK_SAMPLES["numpy"]) // size)
-        for start in range(0, count, block):
-            rows = slice(start, min(start + block, count))
-            ends = np.arange(rows.start, rows.stop, dtype=np.int64) * hop
-            x = self._frames(ends, xp, size, np.float32)
-            rms[rows] = host(xp.sqrt(xp.einsum("ij,ij->i", x, x) / size))
-            magnitude = xp.abs(self.backend.rfft(x * window))
-            magnitude *= 1.0 / size
-            energy[rows] = host((magnitude * magnitude) @ weights)
-        return energy, rms, hop
+
+        def blocks():
+            for start in range(0, count, block):
+                ends = np.arange(start, min(start + block, count), dtype=np.int64) * hop
+                x = self._frames(ends, xp, size, np.float32)
+                rms = host(xp.sqrt(xp.einsum("ij,ij->i", x, x) / size)).astype(np.float32, copy=False)
+                magnitude = xp.abs(self.backend.rfft(x * window))
+                del x
+                magnitude *= 1.0 / size
+                yield host((magnitude * magnitude) @ weights).astype(np.float32, copy=False), rms
+
+        return blocks, hop
 
     def _block(self, x, rows: slice, out: dict, device: "_DeviceConstants", smoothing_state):
         s, host = self.settings, self.backend.to_host
@@ -292,13 +300,15 @@ class _Analysis:
         if s.keep_spectrum:
             out["spectrum"][rows] = host(magnitude)
 
-        out["bands"][rows] = host(self._levels(magnitude, weights, mp))
+        bands = out["bands"][rows]
+        bands[:] = host(self._levels(magnitude, weights, mp))
         if self.plan.onset_window is not None:
             short = self.backend.rfft(x[:, -self.plan.onset_size:] * device.onset_window)
             short = xp.abs(short)
             short *= 1.0 / self.plan.onset_size
-            out["onset_bands"][rows] = host(self._levels(short, device.onset_weights, xp))
+            bands = host(self._levels(short, device.onset_weights, xp)).astype(np.float32, copy=False)
             del short
+        out["flux"][rows], self._flux_tail = spectral_flux(bands, self._flux_tail)
 
         total = magnitude.sum(axis=1)
         weighted = magnitude @ frequencies.astype(magnitude.dtype)
@@ -341,12 +351,14 @@ class _Analysis:
     def _finish(self, out: dict, ends: np.ndarray) -> Features:
         s, fps = self.settings, self.fps
         bands = out["bands"]
-        named = (bands.astype(np.float64) @ self.plan.named_weights).astype(np.float32)
-        onset_bands = out.get("onset_bands", bands)
-        flux = spectral_flux(onset_bands, max(1, round(fps * FLUX_LAG_SECONDS)))
+        named = np.zeros((len(bands), self.plan.named_weights.shape[1]), np.float32)
+        for start in range(0, len(bands), FINISH_ROWS):  # no float64 copy of the whole table
+            rows = slice(start, start + FINISH_ROWS)
+            named[rows] = bands[rows].astype(np.float64) @ self.plan.named_weights
+        flux = out["flux"]
         onset = np.clip(onset_strength(flux, fps), 0.0, 1.0).astype(np.float32)
-        energy, rms, hop = self._beat_energy()
-        beats = track_beats(energy, rms, self.audio.sample_rate, hop, self.audio.mono)
+        blocks, hop = self._beat_energy()
+        beats = track_beats(blocks, self.audio.sample_rate, hop, self.audio.mono)
         scalars = {
             "bass": named[:, 0], "mid": named[:, 1], "treble": named[:, 2],
             "rms": out["rms"], "peak": out["peak"], "centroid": out["centroid"],
@@ -393,15 +405,15 @@ class _DeviceConstants:
         self.wave_index = backend.to_device(plan.wave_index)
 
 
-def spectral_flux(bands: np.ndarray, lag: int) -> np.ndarray:
-    """float32 ``[n]``: mean over bands of the rise ``max(0, bands[i] - bands[i - lag])`` (silence before)."""
-    n = bands.shape[0]
-    if n == 0:
-        return np.zeros(0, np.float32)
-    previous = np.zeros_like(bands)
-    if lag < n:
-        previous[lag:] = bands[:-lag]
-    return np.maximum(bands - previous, 0.0).mean(axis=1).astype(np.float32)
+def spectral_flux(bands: np.ndarray, before: np.ndarray):
+    """float32 ``[rows]``: mean over bands of the rise ``max(0, bands[i] - bands[i - lag])``, for a
+    block of rows, with ``before`` the ``lag`` rows before it (zeros before the track: silence);
+    and the ``lag`` rows before the next block."""
+    lag, count = len(before), len(bands)
+    joined = np.concatenate([before, bands])
+    # Summed in float64: a float32 sum's SIMD order depends on where the block lies in memory.
+    flux = np.maximum(joined[lag:] - joined[:count], 0.0).mean(axis=1, dtype=np.float64).astype(np.float32)
+    return flux, joined[count:].copy()
 
 
 def _odd(frames: float) -> int:

@@ -79,12 +79,16 @@ PRIOR_BPM = 120.0
 PRIOR_OCTAVES = 1.0
 TEMPO_WINDOW_SECONDS = 6.0
 TEMPO_HOP_SECONDS = 0.5
-# Tempo windows (and chroma windows) are analysed this many at a time, to bound memory.
-WINDOWS_PER_BLOCK = 256
+# Tempo windows (and chroma windows) are analysed this many at a time, to bound memory (a block's
+# temporaries are a few MB: no more than a short track's whole analysis needs).
+WINDOWS_PER_BLOCK = 64
 # A period's salience adds the autocorrelation at its first HARMONICS multiples (weighted 1/k).
 HARMONICS = 4
 # Viterbi over the tempo windows: cost per octave of tempo change between neighbouring windows.
 TEMPO_CHANGE_COST = 2.0
+# The beat search saves its state every this many envelope frames and recomputes a stretch at a
+# time to trace the beats back (see dynamic_beats).
+DP_SEGMENT_FRAMES = 8192
 # Beat DP weights (see the module docstring); the onset reward is 0..1 (1: the strongest nearby).
 BETA = 3.0
 LAMBDA = 3.0
@@ -145,22 +149,27 @@ def envelope_hop(sample_rate: int) -> int:
     return max(1, int(round(sample_rate / ENVELOPE_RATE)))
 
 
-def track_beats(energy: np.ndarray, rms: np.ndarray, sample_rate: int, hop: int,
-                mono: np.ndarray | None = None) -> Beats:
-    """The beats of a track from its band energies ``[frames, BEAT_BANDS]`` and window RMS ``[frames]``.
+def track_beats(blocks, sample_rate: int, hop: int, mono: np.ndarray | None = None) -> Beats:
+    """The beats of a track from its band energies and window RMS, block after block.
 
-    Envelope frame ``j``'s window ends at sample ``j * hop``; ``energy`` is power (not dB).
-    ``mono`` (the samples) adds the chords to the downbeat estimate; without it only the low
-    band's accents count.
+    ``blocks()`` gives the track's band energies ``[rows, BEAT_BANDS]`` (power, not dB) and window
+    RMS ``[rows]``, consecutive row blocks from envelope frame 0; envelope frame ``j``'s window ends
+    at sample ``j * hop``. It is called twice (the loudness floor needs the whole track's loudest
+    band first), so the ``[frames, bands]`` table is never held whole: a 10-minute track would
+    hold 8 MB for it, and every temporary here stays a block or a per-frame series
+    (:func:`table_blocks` wraps arrays). ``mono`` (the samples) adds the chords to the downbeat
+    estimate; without it only the low band's accents count.
     """
     rate = sample_rate / hop
-    n = energy.shape[0]
     edges = beat_band_edges(sample_rate)
     centres = np.sqrt(edges[:-1] * edges[1:])
     low = centres < LOW_HZ
-    levels = _levels(energy, rate)
-    strength = onset_envelope(levels, low, rate)
+    top, low_energy, rms = _frame_summaries(blocks, low)
+    n = len(rms)
+    strength = onset_envelope(blocks, _floor(top, rate), low, rate, n)
+    del top
     silent = _silent(rms)
+    del rms
     reward = _reward(strength, silent, rate)
     parts = _parts(silent, reward, rate)
     periods = np.arange(int(math.floor(60.0 * rate / MAX_BPM)), int(math.ceil(60.0 * rate / MIN_BPM)) + 1)
@@ -177,7 +186,7 @@ def track_beats(energy: np.ndarray, rms: np.ndarray, sample_rate: int, hop: int,
     grid = (_refine(frames, strength) - ONSET_LAG_HOPS) * (hop / sample_rate)
 
     sounding = _sounding(frames, silent, rate)
-    downbeat_grid, meter = _downbeats(grid, frames, part_of, energy, low, mono, sample_rate, rate)
+    downbeat_grid, meter = _downbeats(grid, frames, part_of, low_energy, mono, sample_rate, rate)
     return Beats(
         times=grid[sounding],
         downbeat=downbeat_grid[sounding],
@@ -190,28 +199,51 @@ def track_beats(energy: np.ndarray, rms: np.ndarray, sample_rate: int, hop: int,
     )
 
 
-def _levels(energy: np.ndarray, rate: float) -> np.ndarray:
-    """Band levels in dB above a floor :data:`LEVEL_RANGE_DB` under the loudest band nearby.
+def table_blocks(energy: np.ndarray, rms: np.ndarray, rows: int = 8192):
+    """A ``blocks`` callable for :func:`track_beats` over whole ``energy`` and ``rms`` arrays."""
+    def blocks():
+        for start in range(0, max(len(rms), 1), rows):
+            yield energy[start:start + rows], rms[start:start + rows]
+    return blocks
+
+
+def _frame_summaries(blocks, low: np.ndarray):
+    """Per envelope frame: the loudest band's energy (float64), the energy below :data:`LOW_HZ`
+    (all bands' when none is that low; float32) and the window RMS, from one pass over the blocks."""
+    top, lows, rms = [], [], []
+    for energy, level in blocks():
+        top.append(energy.max(axis=1).astype(np.float64) if energy.size else np.zeros(len(energy)))
+        lows.append(energy[:, low].sum(axis=1) if low.any() else energy.sum(axis=1))
+        rms.append(np.asarray(level))
+    if not rms:
+        return np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return np.concatenate(top), np.concatenate(lows), np.concatenate(rms)
+
+
+def _floor(top: np.ndarray, rate: float) -> np.ndarray | None:
+    """float32 ``[frames]``: the level floor in dB, :data:`LEVEL_RANGE_DB` under the loudest band nearby.
 
     The floor follows the music's loudness (the running maximum over :data:`NORMALISE_SECONDS`,
     in dB, smoothed over as long again so that it never steps): what rises from far below the
     loud sounds around it (a hi-hat out of the hiss) counts for less than a kick rising out of the
     previous kick's tail, and a quiet intro gets a floor of its own. It never drops more than
-    :data:`QUIET_DB` under the track's loudest, so near-silence is not blown up.
+    :data:`QUIET_DB` under the track's loudest, so near-silence is not blown up. None when the
+    track is silent (every level reads 0).
     """
     from scipy.ndimage import maximum_filter1d
 
-    n = energy.shape[0]
-    top = energy.max(axis=1).astype(np.float64) if energy.size else np.zeros(n)
-    overall = float(top.max()) if n else 0.0
+    overall = float(top.max()) if len(top) else 0.0
     if overall <= 0.0:
-        return np.zeros(energy.shape, np.float32)
+        return None
     lowest = 10.0 * math.log10(overall) - QUIET_DB
     loud = 10.0 * np.log10(np.maximum(top, overall * 10.0 ** (-QUIET_DB / 10.0)))
     width = max(1, int(round(NORMALISE_SECONDS * rate))) | 1
     loud = _running_mean(maximum_filter1d(loud, size=width, mode="nearest"), width)
-    floor = np.maximum(loud - LEVEL_RANGE_DB, lowest).astype(np.float32)
-    # float32 and in place: this is the tracker's largest array ([frames, bands], 100 frames a second).
+    return np.maximum(loud - LEVEL_RANGE_DB, lowest).astype(np.float32)
+
+
+def _levels(energy: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """float32 band levels of a block in dB above its frames' ``floor``, 0 and up."""
     levels = np.maximum(energy, np.float32(1e-30), dtype=np.float32)
     np.log10(levels, out=levels)
     levels *= np.float32(10.0)
@@ -219,22 +251,35 @@ def _levels(energy: np.ndarray, rate: float) -> np.ndarray:
     return np.maximum(levels, np.float32(0.0), out=levels)
 
 
-def onset_envelope(levels: np.ndarray, low: np.ndarray, rate: float) -> np.ndarray:
-    """float64 ``[frames]``: rise of the levels (low bands counted twice), less its running mean."""
-    n = levels.shape[0]
-    if n == 0:
-        return np.zeros(0)
-    # A rise counts over the higher of the two frames before: a sustained bass note's level
-    # wobbles from one short window to the next with its phase, and that is no onset.
-    rise = np.empty_like(levels)
-    rise[0] = levels[0]
-    rise[1:] = levels[:-1]
-    np.maximum(rise[2:], levels[:-2], out=rise[2:])
-    np.subtract(levels, rise, out=rise)
-    np.maximum(rise, 0.0, out=rise)
-    flux = rise.mean(axis=1, dtype=np.float64)
-    if low.any():
-        flux += rise[:, low].mean(axis=1, dtype=np.float64)
+def onset_envelope(blocks, floor: np.ndarray | None, low: np.ndarray, rate: float, n: int) -> np.ndarray:
+    """float64 ``[n]``: rise of the levels (low bands counted twice), less its running mean.
+
+    Block by block (``floor`` from :func:`_floor`; None for a silent track: all zeros), carrying
+    the last two frames' levels from one block to the next.
+    """
+    flux = np.zeros(n)
+    if floor is None or n == 0:
+        return flux
+    before = None  # the two frames' levels before the block
+    start = 0
+    for energy, _ in blocks():
+        count = len(energy)
+        if count == 0:
+            continue
+        levels = _levels(energy, floor[start:start + count])
+        if before is None:
+            before = np.repeat(levels[:1], 2, axis=0)  # frames 0 and 1 rise over frame 0
+        joined = np.concatenate([before, levels])
+        # A rise counts over the higher of the two frames before: a sustained bass note's level
+        # wobbles from one short window to the next with its phase, and that is no onset.
+        rise = np.maximum(joined[1:count + 1], joined[:count])
+        np.subtract(levels, rise, out=rise)
+        np.maximum(rise, 0.0, out=rise)
+        flux[start:start + count] = rise.mean(axis=1, dtype=np.float64)
+        if low.any():
+            flux[start:start + count] += rise[:, low].mean(axis=1, dtype=np.float64)
+        before = joined[-2:].copy()
+        start += count
     return np.maximum(flux - _running_mean(flux, max(1, int(round(BASELINE_SECONDS * rate)))), 0.0)
 
 
@@ -324,7 +369,7 @@ def tempo_reference(strength: np.ndarray, silent: np.ndarray, periods: np.ndarra
     bpm = 60.0 * rate / periods
     salience *= np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)[None, :]
     top = salience.max(axis=1, keepdims=True)
-    salience = np.where(top > 0, salience / np.maximum(top, 1e-12), 0.0)
+    salience /= np.maximum(top, 1e-12)  # in place: a table per tempo window
     quiet = silent[centres]
     salience[quiet] = 0.0
     if not salience.any():
@@ -340,7 +385,7 @@ def tempo_reference(strength: np.ndarray, silent: np.ndarray, periods: np.ndarra
 def _viterbi_l1(score: np.ndarray, x: np.ndarray, cost: float) -> np.ndarray:
     """The state path maximising ``sum score[t, s_t] - cost * sum |x[s_t] - x[s_{t-1}]|`` (x ascending)."""
     steps, states = score.shape
-    back = np.zeros((steps, states), np.int64)
+    back = np.zeros((steps, states), np.int16 if states < 2**15 else np.int64)
     total = score[0].copy()
     for t in range(1, steps):
         best, arg = _l1_transform(total[None, :], x, cost)
@@ -378,6 +423,12 @@ def dynamic_beats(reward: np.ndarray, log_reference: np.ndarray, periods: np.nda
 
     ``reward`` and ``log_reference`` (the log of the reference period) are per frame of the part;
     ``periods`` are the allowed intervals in frames, ascending consecutive integers.
+
+    The search keeps a ring of running scores; the choice of each state (the interval of the
+    beat before) is needed only to trace the beats back, so it is not kept for the whole part:
+    the ring is saved every :data:`DP_SEGMENT_FRAMES`, and the trace back recomputes one
+    segment's choices at a time from its saved ring (the same arithmetic, so the same choices).
+    Memory stays ``O(segment * intervals)`` plus a ring per segment, for twice the search time.
     """
     n = len(reward)
     if n == 0:
@@ -386,31 +437,50 @@ def dynamic_beats(reward: np.ndarray, log_reference: np.ndarray, periods: np.nda
     x = np.log(periods.astype(np.float64))
     shortest, longest = int(periods[0]), int(periods[-1])
     ring = longest + shortest  # rows kept of the running scores
-    score = np.zeros((ring, count))  # best score of a beat at t whose interval is periods[i]
-    carried = np.zeros((ring, count))  # best score a beat at t hands to a next beat of interval i
-    choice = np.zeros((n, count), np.int8 if count < 128 else np.int16)  # interval of the beat before
+    segment = shortest * max(1, DP_SEGMENT_FRAMES // shortest)  # a whole number of blocks
     columns = np.arange(count)
-    # A block of `shortest` frames only looks back at frames before the block: do it at once.
-    for start in range(0, n, shortest):
-        t = np.arange(start, min(start + shortest, n))
-        before = t[:, None] - periods[None, :]
-        chained = before >= 0
-        rows = np.where(chained, before, 0) % ring
-        gained = np.where(chained, carried[rows, columns[None, :]], 0.0)
-        block = reward[t, None] - BETA * (x[None, :] - log_reference[t, None]) ** 2 + gained
-        score[t % ring] = block
-        best, arg = _l1_transform(block, x, LAMBDA)
-        carried[t % ring] = best
-        choice[t] = arg
+
+    def advance(carried, first, stop, score=None, choice=None):
+        # Frames [first, stop), `first` a multiple of `shortest`. A block of `shortest` frames
+        # only looks back at frames before the block: do it at once.
+        for start in range(first, stop, shortest):
+            t = np.arange(start, min(start + shortest, stop))
+            before = t[:, None] - periods[None, :]
+            chained = before >= 0
+            rows = np.where(chained, before, 0) % ring
+            gained = np.where(chained, carried[rows, columns[None, :]], 0.0)
+            block = reward[t, None] - BETA * (x[None, :] - log_reference[t, None]) ** 2 + gained
+            if score is not None:
+                score[t % ring] = block  # best score of a beat at t whose interval is periods[i]
+            best, arg = _l1_transform(block, x, LAMBDA)
+            carried[t % ring] = best  # best score a beat at t hands to a next beat of interval i
+            if choice is not None:
+                choice[t - first] = arg  # interval of the beat before
+
+    score = np.zeros((ring, count))
+    carried = np.zeros((ring, count))
+    saved = []
+    for first in range(0, n, segment):
+        saved.append(carried.copy())
+        advance(carried, first, min(first + segment, n), score=score)
     # The last beat: one whose next beat (an interval later) would fall past the end.
     last_t = np.arange(max(0, n - longest), n)
     ends = score[last_t % ring]
     ends = np.where(last_t[:, None] + periods[None, :] >= n, ends, -np.inf)
     row, column = np.unravel_index(int(np.argmax(ends)), ends.shape)
     t, i = int(last_t[row]), int(column)
+    del score, carried, ends
     beats = [t]
+    choice = np.zeros((min(segment, n), count), np.int8 if count < 128 else np.int16)
+    loaded = None
     while t - periods[i] >= 0:
-        t, i = t - int(periods[i]), int(choice[t - periods[i], i])
+        t -= int(periods[i])
+        k = t // segment
+        if k != loaded:
+            advance(saved[k], k * segment, min((k + 1) * segment, n), choice=choice)
+            saved[k + 1:] = []
+            loaded = k
+        i = int(choice[t - k * segment, i])
         beats.append(t)
     return np.asarray(beats[::-1], np.int64)
 
@@ -452,8 +522,8 @@ def _sounding(frames: np.ndarray, silent: np.ndarray, rate: float) -> np.ndarray
     return loud[np.minimum(frames + span + 1, n)] - loud[np.minimum(frames, n)] > 0
 
 
-def _downbeats(grid: np.ndarray, frames: np.ndarray, part_of: np.ndarray, energy: np.ndarray,
-               low: np.ndarray, mono: np.ndarray | None, sample_rate: int, rate: float):
+def _downbeats(grid: np.ndarray, frames: np.ndarray, part_of: np.ndarray, low_energy: np.ndarray,
+               mono: np.ndarray | None, sample_rate: int, rate: float):
     """Per grid beat: whether it starts a bar; and the beats per bar (3 or 4).
 
     Two accents per beat, each in standard deviations over the track: the low-band level over
@@ -468,9 +538,8 @@ def _downbeats(grid: np.ndarray, frames: np.ndarray, part_of: np.ndarray, energy
     result = np.zeros(len(frames), bool)
     if len(frames) == 0:
         return result, 4
-    n = energy.shape[0]
+    n = len(low_energy)
     span = max(1, int(round(BEAT_GATE_SECONDS * rate)))
-    low_energy = energy[:, low].sum(axis=1) if low.any() else energy.sum(axis=1)
     starts = np.minimum(frames, n - 1)
     # Averaged over the span: a short window's level of a low note wobbles with its phase.
     summed = np.concatenate([[0.0], np.cumsum(low_energy)])
@@ -551,12 +620,17 @@ def _chroma_change(mono: np.ndarray, sample_rate: int, grid: np.ndarray, part_of
     mono = np.asarray(mono, np.float32)
     chroma = np.zeros((len(grid), 12))
     for first in range(0, len(grid), WINDOWS_PER_BLOCK):
-        # Gathered window by window (zeros outside the track): no padded copy of the whole track.
-        index = (centres[first:first + WINDOWS_PER_BLOCK] - size // 2)[:, None] + np.arange(size)[None, :]
-        windows = mono[np.clip(index, 0, len(mono) - 1)]
-        windows[(index < 0) | (index >= len(mono))] = 0.0
-        magnitude = np.abs(scipy.fft.rfft(windows * taper, axis=1)[:, useful])
-        chroma[first:first + len(index)] = magnitude @ fold
+        block = centres[first:first + WINDOWS_PER_BLOCK] - size // 2
+        # Copied window by window (zeros outside the track): no padded copy of the track and no
+        # [windows, size] index table.
+        windows = np.zeros((len(block), size), np.float32)
+        for row, start in enumerate(block.tolist()):
+            a, b = max(start, 0), min(start + size, len(mono))
+            if b > a:
+                windows[row, a - start:b - start] = mono[a:b]
+        windows *= taper
+        magnitude = np.abs(scipy.fft.rfft(windows, axis=1)[:, useful])
+        chroma[first:first + len(block)] = magnitude @ fold
     norm = np.linalg.norm(chroma, axis=1, keepdims=True)
     chroma = np.where(norm > 1e-12, chroma / np.maximum(norm, 1e-12), 0.0)
     change = np.zeros(len(grid))
