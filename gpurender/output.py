@@ -266,6 +266,7 @@ def render_to_file(recipe: SourceRecipe, plan: OutputPlan, progress: Progress | 
 def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> RenderResult:
     from .encode import mux_audio
     from .encode.files import publish, remove_quietly, temp_beside
+    from .memory import release_free_memory
     from .render.device import adapter_info
 
     started = time.monotonic()
@@ -293,6 +294,8 @@ def _single_pass(source: FrameSource, plan: OutputPlan, progress: Progress) -> R
                 for _, data in frames:
                     writer.write(data)
                     done += 1
+                    if done == 1:  # set-up over: give its freed memory back (LLVM, device, analysis)
+                        release_free_memory()
                     if plan.count:
                         progress.update(done)
                     elif time.monotonic() - last_note >= 2.0:

@@ -55,6 +55,7 @@ def analyse(audio, settings: RenderSettings, progress: Progress, scene: Scene | 
     kept (a 10-minute track's spectrum would outgrow a storage buffer binding).
     """
     from .audio import AnalysisSettings, Features, analyze
+    from .memory import release_free_memory
 
     if scene is not None:
         check_features(scene, Features.SCALAR_NAMES)
@@ -63,6 +64,7 @@ def analyse(audio, settings: RenderSettings, progress: Progress, scene: Scene | 
                                         f"{fps_label(settings.fps)} fps, FFT {settings.fft_size}")
     features = analyze(audio, settings.fps,
                        settings=AnalysisSettings(fft_size=settings.fft_size, keep_spectrum=False))
+    release_free_memory()  # the analysis' blocks, before the renderer is built over them
     progress.info(f"analysis on {features.backend}: {features.n_frames} frames")
     return features
 

@@ -249,3 +249,58 @@ def test_cupy_finds_the_same_beats():
     assert gpu.backend == "cupy" and len(gpu.beat_times) == len(cpu.beat_times)
     assert np.abs(gpu.beat_times - cpu.beat_times).max() < 0.002
     np.testing.assert_array_equal(np.flatnonzero(gpu.beat == 1), np.flatnonzero(cpu.beat == 1))
+
+
+def _envelope_blocks(seconds, bpm=124.0, seed=0, rows=8192):
+    """A blocks callable of synthetic beat-band energies: a kick every beat on noise, made block by
+    block (so a long track costs no memory of its own)."""
+    from gpurender.audio.beats import BEAT_BANDS, ENVELOPE_RATE
+
+    n = int(seconds * ENVELOPE_RATE)
+    period = 60.0 * ENVELOPE_RATE / bpm
+
+    def blocks():
+        for start in range(0, n, rows):
+            index = np.arange(start, min(start + rows, n))
+            rng = np.random.default_rng([seed, start])
+            energy = (1e-4 * rng.random((len(index), BEAT_BANDS))).astype(np.float32)
+            since = np.mod(index, period)
+            energy[:, :6] += (np.exp(-since / 8.0)[:, None] * 0.5).astype(np.float32)
+            yield energy, np.full(len(index), 0.1, np.float32)
+    return blocks, n
+
+
+def test_block_size_and_search_segments_do_not_change_the_beats(monkeypatch):
+    """The tracker reads its energies a block at a time and traces the DP back a segment at a
+    time: neither boundary may move a beat."""
+    from gpurender.audio import beats as tracker
+
+    blocks, n = _envelope_blocks(200)
+    energy, rms = (np.concatenate(parts) for parts in zip(*blocks()))
+    reference = tracker.track_beats(tracker.table_blocks(energy, rms, rows=n), 44100, 441)
+    assert len(reference.times) > 300
+    for rows, segment in ((1000, 8192), (8192, 700), (333, 97)):
+        monkeypatch.setattr(tracker, "DP_SEGMENT_FRAMES", segment)
+        got = tracker.track_beats(tracker.table_blocks(energy, rms, rows=rows), 44100, 441)
+        np.testing.assert_array_equal(got.times, reference.times)
+        np.testing.assert_array_equal(got.downbeat, reference.downbeat)
+        np.testing.assert_array_equal(got.grid, reference.grid)
+
+
+def test_tracker_memory_does_not_grow_with_the_track():
+    """Issue 11: the tracker holds per-frame series, never a [frames, bands] or [frames, intervals]
+    table: from a 2-minute to a 10-minute track its peak grows by the series alone (those tables
+    would add 7.7 MB of levels, as much again of rises and 7.5 MB of DP choices)."""
+    import tracemalloc
+
+    from gpurender.audio import beats as tracker
+
+    peaks = []
+    for seconds in (120, 600):
+        blocks, _ = _envelope_blocks(seconds)
+        tracemalloc.start()
+        tracker.track_beats(blocks, 44100, 441)
+        peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+        tracemalloc.stop()
+    # 48,000 more frames: ~0.4 MB per float64 series; a dozen of them at most are alive at once.
+    assert peaks[1] - peaks[0] < 5.0, peaks

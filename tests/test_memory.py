@@ -181,3 +181,28 @@ def test_no_shader_binds_a_uniform_buffer():
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if re.search(r"var\s*<\s*uniform\s*>", line.split("//")[0])]
     assert not offenders, f"uniform buffers in {offenders}; use var<storage, read> and params_buffer()"
+
+
+def test_a_large_table_is_uploaded_without_a_staging_copy_of_its_size(device):
+    """Issue 11: ``create_buffer_with_data`` staged a whole-track table in a buffer of its size that
+    wgpu kept for the device's life (a 10-minute track's 17 MB of tables held 34 MB). The upload
+    goes a chunk at a time; the bytes arrive whole, including a tail that is not a whole word."""
+    import wgpu
+
+    from gpurender.memory import release_free_memory
+    from gpurender.render.shaderlib import UPLOAD_CHUNK, upload_buffer
+
+    data = np.random.default_rng(0).integers(0, 256, 16 * 2**20 + 3, dtype=np.uint8)
+    release_free_memory()
+    before = rss_kb()
+    buf = upload_buffer(device, data, wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)
+    assert buf.size == len(data) + 1  # padded to whole words
+    for offset in (0, 5 * UPLOAD_CHUNK - 8, len(data) + 1 - 1024):  # first, across a chunk edge, the tail
+        got = np.frombuffer(bytes(device.queue.read_buffer(buf, offset, 1024)), np.uint8)
+        expected = data[offset:offset + 1024]
+        expected = np.concatenate([expected, np.zeros(1024 - len(expected), np.uint8)])  # the padding
+        np.testing.assert_array_equal(got, expected)
+    release_free_memory()
+    grown_mb = (rss_kb() - before) / 1024
+    # The buffer itself is 16 MB (lavapipe keeps it in this process); a staging copy would double it.
+    assert grown_mb < 16 + 6, grown_mb

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..encode.files import atomic_file
 from ..errors import GpurenderError, RenderError
+from ..memory import release_free_memory
 from .identity import file_digest
 
 _PROGRESS_INTERVAL = 0.5  # seconds between progress-file updates from a worker
@@ -103,6 +104,8 @@ def run_chunk(task: ChunkTask, recipe, cache: RendererCache | None = None, on_fr
                 for _, data in frames:
                     writer.write(data)
                     done += 1
+                    if done == 1:  # set-up over: give its freed memory back (LLVM, device, analysis)
+                        release_free_memory()
                     if on_frame is not None:
                         on_frame(done)
     except BaseException:

@@ -19,6 +19,7 @@ from ...scene.evaluate import ParamEvaluator
 from ...scene.model import Camera, Layer, layer_types
 from ..camera import orbit_view_proj
 from ..device import LAYER_FORMAT
+from ..shaderlib import upload_buffer
 
 
 def frame_time(index: int, fps) -> float:
@@ -111,8 +112,7 @@ class RenderContext:
                 data = np.ascontiguousarray(self.features.scalar(name), dtype=np.float32)
             if data.nbytes == 0:
                 data = np.zeros(4, dtype=np.float32)
-            buf = self.device.create_buffer_with_data(data=data,
-                                                      usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST)
+            buf = upload_buffer(self.device, data, wgpu.BufferUsage.STORAGE, label=f"feature {name}")
             self._gpu_tables[name] = buf
         return buf
 
