@@ -17,9 +17,10 @@ on the fly and no audio. Per scene, three renders at a small size:
 Then the same for one long render (``--long-seconds``, 10 minutes by default) of one scene
 (``--long-scene``): 10 s of the long track, all of it, and the 10 s track.
 
-The peak of the whole process is the child's ``ru_maxrss`` (``common.run_for_peak_rss``). Within
-the child, ``VmHWM`` is reset at each step (through ``/proc/self/clear_refs``) to say which step
-sets it: ``decode`` (``load_audio``), ``setup`` (analysis, pipelines; up to the first frame),
+The peak of the whole process is the highest of its steps' peaks: within the child, ``VmHWM`` is
+reset at each step (through ``/proc/self/clear_refs``) to say which step sets it, and a reset also
+clears what the kernel reports as the child's ``ru_maxrss`` (``common.run_for_peak_rss``), which
+then covers only the last step. The steps: ``decode`` (``load_audio``), ``setup`` (analysis, pipelines; up to the first frame),
 ``frame_loop`` (render, convert, read back, encode; to the last frame) and ``finish`` (encoder
 flush, mux, verification).
 
@@ -273,7 +274,11 @@ def run_child(name: str, seconds: float, track: float | None, size: str, fps: in
     if got["returncode"] != 0:
         raise SystemExit(f"{name} {seconds:g} s failed ({got['returncode']}):\n{got['stderr']}")
     res = json.loads(got["stdout"].strip().splitlines()[-1])
-    res["peak_rss_mb"] = got["peak_rss_mb"]
+    # The kernel's peak for the child (ru_maxrss) only covers the time since the child last reset
+    # VmHWM (at each step), so the process's peak is the highest of the steps' peaks and it.
+    steps = [res[k] for k in ("decode_peak_mb", "setup_peak_mb", "frame_loop_peak_mb", "finish_peak_mb")
+             if res.get(k) is not None]
+    res["peak_rss_mb"] = max([got["peak_rss_mb"], *steps])
     of = f" of {track:g} s" if name not in POINT_SCENES and track != seconds else ""
     log(f"  {name:18s} {seconds:g} s{of:9s} ({res['frames']:6d} frames, {res['seconds']:6.1f} s): peak RSS "
         f"{res['peak_rss_mb']:6.1f} MB (in {res['peak_step']}), frame loop peak {res.get('frame_loop_peak_mb')} MB, "
