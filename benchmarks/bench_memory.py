@@ -313,13 +313,11 @@ def compare(runs: dict) -> dict:
         "peak_step": full["peak_step"],
     }
     out["unexplained_growth_mb"] = round(out["process_growth_mb"] - out["held_growth_mb"], 1)
-    # How much of that was there before the first frame (decode and analysis; the GPU tables are
-    # filled at the first frame, so they are left out here).
+    # How much of that was there before the first frame (decode, analysis, renderer set-up with
+    # its feature tables).
     if "rss_loop_start_mb" in full and "rss_loop_start_mb" in short:
-        tables = full["held_mb"] - full["audio_mb"] - full["mono_mb"] - full["features_mb"] \
-            - (short["held_mb"] - short["audio_mb"] - short["mono_mb"] - short["features_mb"])
         out["excess_at_first_frame_mb"] = round(full["rss_loop_start_mb"] - short["rss_loop_start_mb"]
-                                                - (out["held_growth_mb"] - tables), 1)
+                                                - out["held_growth_mb"], 1)
     out["frame_loop_flat"] = (out["frame_loop_growth"] or 99) <= TARGET_LOOP_GROWTH and \
         (out["same_track_peak_growth"] or 99) <= TARGET_LOOP_GROWTH
     out["process_within_held"] = out["unexplained_growth_mb"] <= SLACK_MB
