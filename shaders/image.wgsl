@@ -47,7 +47,7 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     } else if (any(local < vec2<f32>(0.0)) || any(local >= vec2<f32>(1.0))) {
         return vec4<f32>(0.0);
     }
-    return coverage * sample_at(local * u.src_size);
+    return (coverage * u.opacity) * sample_at(local * u.src_size);
 }
 
 // The image at texel coordinates `s` (0..src_size): the texel under it, or filtered.

@@ -233,7 +233,7 @@ fn wedge_paint(q: vec2<f32>, sides: vec4<f32>, e: f32) -> vec4<f32> {
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     if (!ANTIALIAS) {
-        return premultiplied(in.t, 1.0);
+        return premultiplied(in.t, 1.0) * u.opacity;
     }
     // The pixel's centre in pixels, y up.
     let p = vec2<f32>(in.position.x, u.viewport.y - in.position.y);
@@ -263,5 +263,6 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     if (paint.a <= 0.0) {
         discard;
     }
-    return paint;
+    // The bars' paint adds up (they do not overlap), so the opacity scales the sum.
+    return paint * u.opacity;
 }

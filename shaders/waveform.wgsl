@@ -118,5 +118,5 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
         // The outline goes over the fill (premultiplied source-over).
         out = line + out * (1.0 - line.a);
     }
-    return out;
+    return out * u.opacity;
 }

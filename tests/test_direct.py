@@ -76,8 +76,14 @@ def assert_same(picture, reference, what):
 BACKGROUNDS = {"opaque": "#3366cc", "transparent": "#00000000", "translucent": "#ff008066"}
 
 
+@pytest.mark.parametrize("scales", [True, False], ids=["layer-scales-opacity", "compositor-applies-opacity"])
 @pytest.mark.parametrize("mode", BLEND_MODES)
-def test_every_mode_direct_or_not_gives_the_same_picture(mode, images, features):
+def test_every_mode_direct_or_not_gives_the_same_picture(mode, scales, images, features, monkeypatch):
+    # The image layer multiplies its own fragments by its opacity (so it draws straight at any
+    # opacity); with that turned off, opacity below 1 takes the layer's own texture and a blit.
+    from gpurender.render.layers.image import ImageRenderer
+
+    monkeypatch.setattr(ImageRenderer, "scales_opacity", scales)
     drew_direct = blits = 0
     for bg_name, background in BACKGROUNDS.items():
         for opacity in (1.0, 0.6):
@@ -89,7 +95,10 @@ def test_every_mode_direct_or_not_gives_the_same_picture(mode, images, features)
             blits += renderer.last_plan[2] == "blit"
     if mode in ("normal", "screen", "multiply", "add"):
         assert drew_direct > 0, f"{mode} never drew straight into the composite"
-        assert mode == "add" or blits > 0, f"{mode} never composited its own texture by fixed function"
+        if scales and mode in ("normal", "screen"):
+            assert drew_direct == 6, f"{mode} at opacity 0.6 did not draw straight"
+        elif not scales and mode != "add":
+            assert blits > 0, f"{mode} never composited its own texture by fixed function"
     else:
         assert drew_direct == 0 and blits == 0
 
@@ -103,6 +112,12 @@ def test_which_layers_draw_direct():
     assert direct_blend("screen", "single", 1.0, False) is not None
     assert direct_blend("screen", "over", 1.0, True) is None  # overlapping sprites: screened as a group
     assert direct_blend("screen", "single", 0.9, True) is None
+    # a layer that multiplies its own fragments by its opacity: single content at any opacity
+    assert direct_blend("normal", "single", 0.5, False, scales_opacity=True) is not None
+    assert direct_blend("screen", "single", 0.9, True, scales_opacity=True) is not None
+    assert direct_blend("multiply", "single", 0.4, True, scales_opacity=True) is not None
+    assert direct_blend("multiply", "single", 0.4, False, scales_opacity=True) is None
+    assert direct_blend("normal", "over", 0.5, True, scales_opacity=True) is None  # overlapping sprites
     assert direct_blend("multiply", "single", 1.0, True) is not None
     assert direct_blend("multiply", "single", 1.0, False) is None  # a transparent backdrop
     assert direct_blend("add", "single", 0.3, False) is not None  # the opacity is the blend constant
@@ -134,6 +149,14 @@ REAL = {
     "spectrum-multiply": {"type": "spectrum", "bars": 12, "blend": "multiply", "height": {"feature": "bass"}},
     "text-add": {"type": "text", "text": "{frame}", "size": 20, "blend": "add", "opacity": 0.5},
     "waveform-normal": {"type": "waveform", "style": "filled", "thickness": 3},
+    # layers that scale their own fragments by their opacity draw straight below 1 too
+    "spectrum-normal-translucent": {"type": "spectrum", "bars": 10, "gap": 0.05, "opacity": 0.55,
+                                    "height": {"feature": "bass"}},
+    "spectrum-screen-translucent": {"type": "spectrum", "bars": 16, "style": "radial", "blend": "screen",
+                                    "opacity": 0.7},
+    "waveform-screen-translucent": {"type": "waveform", "style": "filled", "thickness": 3, "blend": "screen",
+                                    "opacity": 0.6},
+    "text-normal-translucent": {"type": "text", "text": "{frame}", "size": 20, "opacity": 0.45},
 }
 
 
@@ -156,17 +179,24 @@ def test_overlapping_sprites_in_screen_or_at_partial_opacity_keep_their_own_text
         assert_same(picture, reference, layer["blend"] if "blend" in layer else "opacity 0.5")
 
 
-def test_bound_opacity_switches_path_per_frame_with_the_same_picture(images, features):
+@pytest.mark.parametrize("scales", [True, False], ids=["layer-scales-opacity", "compositor-applies-opacity"])
+def test_bound_opacity_gives_the_same_picture_whichever_path_a_frame_takes(scales, images, features, monkeypatch):
+    from gpurender.render.layers.image import ImageRenderer
+
+    monkeypatch.setattr(ImageRenderer, "scales_opacity", scales)
     layers = [image_layer(images["beneath"]),
               {**image_layer(images["top"]), "opacity": {"feature": "rms", "scale": 8.0, "max": 1.0}}]
     scene = scene_from_dict({"background": "#202020", "layers": layers})
     direct = FrameRenderer(scene, features, W, H, FPS)
     reference = FrameRenderer(scene, features, W, H, FPS, direct=False)
-    plans = set()
+    plans, opacities = set(), set()
     for index in range(0, 30, 3):
         assert_same(direct.render_rgba(index), reference.render_rgba(index), f"frame {index}")
         plans.add(direct.last_plan[1])
-    assert plans == {"direct", "blit"}, plans  # opacity 1 in some frames, below in others
+        opacities.add(direct.ctx.params.value(scene.layers[1].opacity, index) < 1.0)
+    assert opacities == {True, False}  # opacity 1 in some frames, below in others
+    # A layer that scales its own output draws straight either way; otherwise a frame below 1 blits.
+    assert plans == ({"direct"} if scales else {"direct", "blit"}), plans
 
 
 BOUNDED = {

@@ -58,9 +58,9 @@ HAND = {
     "ParticlesDraw": ({"view_proj": 0, "viewport": 64, "size": 72, "size_end": 76, "color": 80, "color_end": 96,
                        "softness": 112, "brightness": 116, "antialias": 120}, 128),
     "WaveformParams": ({"color": 0, "fill_color": 16, "viewport": 32, "frame": 40, "n_samples": 44, "left": 48,
-                        "filled": 72}, 80),
-    "SpectrumParams": ({"viewport": 32, "frame": 40, "style": 52, "radius": 72}, 80),
-    "QuadParams": ({"rect": 0, "src_size": 16, "filtered": 24}, 32),
+                        "filled": 72, "opacity": 80}, 96),
+    "SpectrumParams": ({"viewport": 32, "frame": 40, "style": 52, "radius": 72, "opacity": 80}, 96),
+    "QuadParams": ({"rect": 0, "src_size": 16, "filtered": 24, "opacity": 32}, 48),
     "ShaderInputs": ({"resolution": 0, "time": 8, "frame": 12, "gpurender_row": 32, "params": 48}, 64),
     "SplatParams": ({"view_proj": 0, "viewport": 64, "count": 80, "depth_near": 96, "depth_levels": 108,
                      "samples": 112, "tiles_x": 124}, 128),
@@ -110,14 +110,14 @@ def test_audio_features_follow_the_feature_list():
 def test_pack_puts_each_value_at_its_offset():
     data = structs.WAVEFORM.pack(color=(1, 2, 3, 4), fill_color=(5, 6, 7, 8), viewport=(640, 360), frame=7,
                                  n_samples=512, left=1.5, span=2.5, centre=3.5, amplitude=4.5, gain=5.5,
-                                 thickness=6.5, filled=1, antialias=1)
+                                 thickness=6.5, filled=1, antialias=1, opacity=0.25)
     assert data.dtype == np.uint8 and data.shape == (structs.WAVEFORM.size,)
     words = data.view(np.float32)
     ints = data.view(np.uint32)
     off = structs.WAVEFORM.offsets
     assert list(words[:8]) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert ints[off["frame"] // 4] == 7 and ints[off["filled"] // 4] == 1
-    assert words[off["thickness"] // 4] == 6.5
+    assert words[off["thickness"] // 4] == 6.5 and words[off["opacity"] // 4] == 0.25
 
 
 def test_pack_refuses_missing_unknown_and_misshapen_fields():
@@ -125,11 +125,11 @@ def test_pack_refuses_missing_unknown_and_misshapen_fields():
     with pytest.raises(ValueError, match="missing filtered"):
         quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1))
     with pytest.raises(ValueError, match="no field nearest"):
-        quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1), filtered=0, antialias=1, nearest=1)
+        quad.pack(rect=(0, 0, 1, 1), src_size=(1, 1), filtered=0, antialias=1, opacity=1, nearest=1)
     with pytest.raises(ValueError, match="shape"):
-        quad.pack(rect=1.0, src_size=(1, 1), filtered=0, antialias=1)  # a scalar would silently fill the vec4
+        quad.pack(rect=1.0, src_size=(1, 1), filtered=0, antialias=1, opacity=1)  # a scalar would silently fill the vec4
     with pytest.raises(ValueError, match="shape"):
-        quad.pack(rect=(0, 0, 1), src_size=(1, 1), filtered=0, antialias=1)
+        quad.pack(rect=(0, 0, 1), src_size=(1, 1), filtered=0, antialias=1, opacity=1)
 
 
 def test_pack_fills_an_array_of_structs():

@@ -141,7 +141,8 @@ def blit_blend(mode: str, opaque_backdrop: bool) -> dict | None:
 CONTENTS = ("single", "over", "additive")
 
 
-def direct_blend(mode: str, content: str | None, opacity: float, opaque_backdrop: bool) -> dict | None:
+def direct_blend(mode: str, content: str | None, opacity: float, opaque_backdrop: bool,
+                 scales_opacity: bool = False) -> dict | None:
     """The blend state that draws a layer straight into the composite with exactly the compositor's
     result, or None when only the compositor can (the layer then needs a texture of its own).
 
@@ -154,6 +155,11 @@ def direct_blend(mode: str, content: str | None, opacity: float, opaque_backdrop
     opacity applies to the group; fixed-function blending cannot scale the alpha of a fragment it
     subtracts), overlapping sprites in screen or multiply, darken and lighten (exact only for
     opaque fragments), and every mode whose formula needs the backdrop and the layer at once.
+
+    ``scales_opacity``: the layer multiplies its premultiplied fragments by the opacity itself
+    (:attr:`gpurender.render.layers.base.LayerRenderer.scales_opacity`). For ``single`` content
+    that is the group opacity exactly, and normal, screen and multiply are linear in the source's
+    premultiplied colour and alpha, so they draw straight at any opacity.
     """
     if content not in CONTENTS:
         return None
@@ -161,7 +167,7 @@ def direct_blend(mode: str, content: str | None, opacity: float, opaque_backdrop
         if content == "single" or (content == "additive" and opaque_backdrop):
             return DIRECT_BLENDS["add"]
         return None
-    if opacity < 1.0:
+    if opacity < 1.0 and not (scales_opacity and content == "single"):
         return None
     if mode == "normal" and content in ("single", "over"):
         return DIRECT_BLENDS["normal"]

@@ -181,7 +181,8 @@ class FrameRenderer:
         layer = self.layers[i]
         if not self.direct or layer.effect or i in self._covered:
             return None
-        return direct_blend(layer.layer.blend, layer.content, opacity, self._opaque_beneath(i))
+        return direct_blend(layer.layer.blend, layer.content, opacity, self._opaque_beneath(i),
+                            scales_opacity=layer.scales_opacity)
 
     def _blit_blend(self, i: int):
         """The fixed-function blend that composites layer ``i`` from its own texture, or None (a
@@ -202,8 +203,9 @@ class FrameRenderer:
             opacity = layer.layer.opacity
             always = (not isinstance(opacity, Binding)
                       and self._direct_blend(i, min(max(float(opacity), 0.0), 1.0)) is not None)
-            if isinstance(opacity, Binding) and layer.layer.blend == "add":
-                always = self._direct_blend(i, 0.5) is not None  # add draws straight at any opacity
+            if isinstance(opacity, Binding):
+                # add, and layers that scale their own output, draw straight at any opacity
+                always = self._direct_blend(i, 0.5) is not None
             if not always:
                 slots[i] = len(slots)
         return slots
@@ -344,9 +346,11 @@ class FrameRenderer:
             blend = self._direct_blend(i, opacity)
             if blend is not None:
                 flush()
-                constant = (opacity,) * 4 if layer.layer.blend == "add" else None
-                target = DrawTarget(view=views[current], format=COMPOSITE_FORMAT, blend=blend, constant=constant,
-                                    clear=None if drawn else premultiplied(background))
+                add = layer.layer.blend == "add"  # its opacity is the blend constant
+                target = DrawTarget(view=views[current], format=COMPOSITE_FORMAT, blend=blend,
+                                    constant=(opacity,) * 4 if add else None,
+                                    clear=None if drawn else premultiplied(background),
+                                    opacity=1.0 if add or not layer.scales_opacity else opacity)
                 layer.draw(encoder, frame, target)
                 drawn = True
                 plan.append("direct")

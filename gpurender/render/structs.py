@@ -319,6 +319,7 @@ SPECTRUM = _S("SpectrumParams", [
     ("gain", "f32"),
     ("radius", "f32"),
     ("antialias", "u32", "1: edges weighted by pixel coverage"),
+    ("opacity", "f32", "the layer's opacity where it draws straight into the composite (else 1: the compositor applies it)"),
 ], "A spectrum layer's bars (spectrum.wgsl).")
 
 WAVEFORM = _S("WaveformParams", [
@@ -335,6 +336,7 @@ WAVEFORM = _S("WaveformParams", [
     ("thickness", "f32", "pixels"),
     ("filled", "u32"),
     ("antialias", "u32", "1: edges weighted by pixel coverage"),
+    ("opacity", "f32", "the layer's opacity where it draws straight into the composite (else 1: the compositor applies it)"),
 ], "A waveform layer's line or area (waveform.wgsl).")
 
 QUAD = _S("QuadParams", [
@@ -342,6 +344,7 @@ QUAD = _S("QuadParams", [
     ("src_size", "vec2<f32>", "texels of the texture in use (may be less than its allocation)"),
     ("filtered", "u32", "0: nearest texel, 1: bilinear"),
     ("antialias", "u32", "1: pixels the rectangle's edges cross weighted by the share inside it"),
+    ("opacity", "f32", "the layer's opacity where it draws straight into the composite (else 1: the compositor applies it)"),
 ], "An image or text drawn into a pixel rectangle (image.wgsl).")
 
 SHADER_INPUTS = _S("ShaderInputs", [

@@ -157,7 +157,9 @@ class DrawTarget:
     composite (``direct``): drawn with ``blend``, the fixed-function state of the layer's blend mode,
     with ``constant`` as the pass's blend constant (the opacity of ``add``), onto what is there
     (``clear`` None), or onto the background (``clear``: the premultiplied background, when nothing has
-    been drawn yet), in the composite's ``format``.
+    been drawn yet), in the composite's ``format``. ``opacity``: what a layer that scales its own
+    output (:attr:`LayerRenderer.scales_opacity`) multiplies its premultiplied fragments by, the
+    layer's opacity where it draws straight at less than 1 (else 1: the compositor applies it).
     """
 
     view: object
@@ -165,6 +167,7 @@ class DrawTarget:
     blend: dict | None = None
     constant: tuple | None = None
     clear: tuple | None = (0.0, 0.0, 0.0, 0.0)
+    opacity: float = 1.0
 
     @property
     def direct(self) -> bool:
@@ -270,6 +273,10 @@ class LayerRenderer:
     """
 
     content: str | None = None
+    #: True for a layer whose fragments are multiplied by :attr:`DrawTarget.opacity` in its shader:
+    #: with ``single`` content that is the layer's opacity applied to the layer as a whole, so it
+    #: draws straight into the composite at any opacity in normal, screen and multiply too.
+    scales_opacity = False
 
     stateful = False
     #: Effect layers (:class:`gpurender.render.effects.EffectRenderer`) process what is beneath them.

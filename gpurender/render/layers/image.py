@@ -87,7 +87,7 @@ class TexturedQuad:
         self.drawn = (0, 0, 0, 0)  # the pixels drawn (left, top, right, bottom): the scissor below
         if self.bind_group is not None and w and h and rect[2] > 0 and rect[3] > 0:
             data = QUAD.pack(rect=tuple(rect), src_size=(w, h), filtered=1 if filtered else 0,
-                             antialias=1 if antialias else 0)
+                             antialias=1 if antialias else 0, opacity=target.opacity)
             self.device.queue.write_buffer(self.uniforms, 0, data)
             # Shade only the pixels the rectangle can touch: the fullscreen triangle otherwise runs
             # the fragment shader over the whole frame (on a software rasterizer ~10 ms at 640x480
@@ -156,6 +156,7 @@ def snap(rect, texture_size):
 
 class ImageRenderer(LayerRenderer):
     content = "single"  # one quad
+    scales_opacity = True
 
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...scene.model import Binding
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import SPECTRUM
-from .base import FrameInfo, LayerRenderer, TargetPipelines, clear_pass, color_target
+from .base import FrameInfo, LayerRenderer, TargetPipelines, as_target, clear_pass, color_target
 
 _STYLES = {"bars": 0, "mirrored": 1, "radial": 2}
 
@@ -22,6 +22,7 @@ def separate_bars(params: dict, width: int) -> bool:
 
 class SpectrumRenderer(LayerRenderer):
     content = "single"  # bars (and wedges) never overlap: one fragment per pixel
+    scales_opacity = True
 
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
@@ -74,6 +75,7 @@ class SpectrumRenderer(LayerRenderer):
             gain=self.value("gain", frame),
             radius=self.value("radius", frame),
             antialias=1 if getattr(self.ctx, "antialias", True) else 0,
+            opacity=as_target(target).opacity,
         )
         self.ctx.device.queue.write_buffer(self.uniforms, 0, data)
         rpass = clear_pass(command_encoder, target)

@@ -186,6 +186,7 @@ def coverage_to_rgba(coverage: np.ndarray, color) -> np.ndarray:
 
 class TextRenderer(LayerRenderer):
     content = "single"  # one quad of coverage
+    scales_opacity = True
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         p = layer.params

@@ -10,11 +10,12 @@ import numpy as np
 
 from ..shaderlib import load_wgsl, params_buffer
 from ..structs import WAVEFORM
-from .base import FrameInfo, LayerRenderer, TargetPipelines, clear_pass, color_target
+from .base import FrameInfo, LayerRenderer, TargetPipelines, as_target, clear_pass, color_target
 
 
 class WaveformRenderer(LayerRenderer):
     content = "single"  # one fragment per pixel (a fullscreen triangle)
+    scales_opacity = True
 
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
@@ -32,7 +33,7 @@ class WaveformRenderer(LayerRenderer):
             {"binding": 1, "resource": {"buffer": ctx.feature_buffer("waveform")}},
         ]
 
-    def uniform_data(self, frame: FrameInfo) -> np.ndarray:
+    def uniform_data(self, frame: FrameInfo, opacity: float = 1.0) -> np.ndarray:
         """The parameter block for ``frame`` (:data:`~gpurender.render.structs.WAVEFORM`; pixel units, y up)."""
         p = self.layer.params
         w, h = self.ctx.width, self.ctx.height
@@ -53,6 +54,7 @@ class WaveformRenderer(LayerRenderer):
             thickness=max(self.value("thickness", frame), 0.0),
             filled=1 if p["style"] == "filled" else 0,
             antialias=1 if getattr(self.ctx, "antialias", True) else 0,
+            opacity=opacity,
         )
 
     def bounds(self, frame: FrameInfo):
@@ -67,7 +69,7 @@ class WaveformRenderer(LayerRenderer):
         return (left - pad, centre - reach, left + span + pad, centre + reach)
 
     def draw(self, command_encoder, frame: FrameInfo, target) -> None:
-        self.ctx.device.queue.write_buffer(self.uniforms, 0, self.uniform_data(frame))
+        self.ctx.device.queue.write_buffer(self.uniforms, 0, self.uniform_data(frame, as_target(target).opacity))
         rpass = clear_pass(command_encoder, target)
         rpass.set_pipeline(self.pipelines.get(target))
         rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
