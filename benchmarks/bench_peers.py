@@ -257,6 +257,7 @@ def section_peers(cfg: dict, tmp: Path, repeats: int) -> dict:
 
     runs: dict[str, list[dict]] = {name: [] for name, *_ in contenders}
     facts: dict[str, dict] = {}
+    kept: dict[str, Path] = {}  # one gpurender output per job, for the encoder floor
     for r in range(repeats):
         for name, job, kind, argv, out in contenders:
             run = checked(run_process(argv, tmp), name)
@@ -264,6 +265,9 @@ def section_peers(cfg: dict, tmp: Path, repeats: int) -> dict:
                 run["report"] = child_report(run)
             runs[name].append(run)
             facts.setdefault(name, video_facts(out))
+            if kind == "gpurender" and job not in kept:
+                kept[job] = out.rename(tmp / f"kept-{job}.mp4")
+                continue
             out.unlink()
             print(f"  round {r + 1}/{repeats}: {name}: {run['wall_s']:.2f} s wall, {run['cpu_s']:.2f} s CPU "
                   f"(load {run['load_1min']})", flush=True)
@@ -289,6 +293,13 @@ def section_peers(cfg: dict, tmp: Path, repeats: int) -> dict:
                              / max(rep["frames"] - 1, 1) for rep in reports)
             entry["steady_fps"] = round(1.0 / frame_s[(len(frame_s) - 1) // 2], 2)
         results[name] = entry
+
+    floors = {}
+    for job, path in kept.items():
+        floors[job] = encoder_floor(path, {"preset": "veryfast", "crf": "23"}, repeats)
+        print(f"  encoder alone on the {job} job's frames: {floors[job]['wall_s']['median']:.2f} s wall, "
+              f"{floors[job]['cpu_s']['median']:.2f} s CPU", flush=True)
+        path.unlink()
 
     comparisons = []
     for job, peer, graph, like_graph, scene in pairs:
@@ -317,12 +328,50 @@ def section_peers(cfg: dict, tmp: Path, repeats: int) -> dict:
             "peer_like_cpu_s": like["cpu_s"]["median"] if like else None,
             "peer_like_frames": like["output"]["frames"] if like else None,
             "ratio_like_for_like": ratio(like["wall_s"]["median"], ours["wall_s"]["median"]) if like else None,
+            # libx264 alone at the job's settings on its frames: the ratio no renderer could beat here
+            "encoder_alone_wall_s": floors[job]["wall_s"]["median"],
+            "encoder_alone_cpu_s": floors[job]["cpu_s"]["median"],
+            "best_possible_ratio": (ratio(theirs["wall_s"]["median"], floors[job]["wall_s"]["median"])
+                                    if theirs else None),
         })
     return {"song": {"seconds": cfg["song_s"], "sample_rate": 48000, "format": "WAV PCM_16 stereo",
                      "generator": "gpurender.audio.synth.demo_track(seed=0)"},
             "resolution": [width, height], "fps": fps, "ffmpeg": ffmpeg_version(ffmpeg) if ffmpeg else None,
             "ffmpeg_skipped": None if ffmpeg else "ffmpeg not on PATH", "contenders": results,
-            "comparisons": comparisons}
+            "encoder_alone": floors, "comparisons": comparisons}
+
+
+def encoder_floor(video: Path, options: dict, repeats: int) -> dict:
+    """libx264 alone on a job's frames: ``video`` (gpurender's output of the job) decoded to I420 in
+    memory, then encoded again with ``options`` (the job's preset and CRF, x264's own thread count),
+    timed from the first frame in to the last packet out. The least any renderer feeding this encoder
+    at these settings can take on this machine, whatever it renders with."""
+    import av
+
+    with av.open(str(video)) as src:
+        stream = src.streams.video[0]
+        rate = stream.average_rate
+        planes = [f.to_ndarray(format="yuv420p") for f in src.decode(stream)]
+    height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
+    runs = []
+    for _ in range(repeats):
+        with av.open(os.devnull, "w", format="mp4") as out:
+            enc = out.add_stream("libx264", rate=rate)
+            enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
+            enc.options = dict(options)
+            frames = [av.VideoFrame.from_ndarray(p, format="yuv420p") for p in planes]
+            load = load_average()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for frame in frames:
+                for packet in enc.encode(frame):
+                    out.mux(packet)
+            for packet in enc.encode():
+                out.mux(packet)
+            runs.append({"wall_s": round(time.perf_counter() - t0, 3), "cpu_s": round(time.process_time() - c0, 3),
+                         "load_1min": load[0] if load else None})
+    return {"frames": len(planes), "size": [width, height], "options": dict(options), "encoder": "libx264",
+            "source": "gpurender's output of the job, decoded", "wall_s": summarize(runs),
+            "cpu_s": summarize(runs, "cpu_s"), "runs": runs}
 
 
 def print_peers(sec: dict) -> None:
@@ -334,9 +383,11 @@ def print_peers(sec: dict) -> None:
         frames = f"{c['peer_frames']}/{c['gpurender_frames']}" if c["peer"] else f"-/{c['gpurender_frames']}"
         rows.append([c["job"], c["peer"] or "(skipped: no ffmpeg)", frames, c["peer_wall_s"], c["gpurender_wall_s"],
                      c["ratio"], c.get("ratio_like_for_like"), c["peer_cpu_s"], c["gpurender_cpu_s"], c["cpu_ratio"],
-                     c["gpurender_time_to_first_frame_s"], c["gpurender_steady_fps"]])
+                     c["gpurender_time_to_first_frame_s"], c["gpurender_steady_fps"], c.get("encoder_alone_wall_s"),
+                     c.get("best_possible_ratio")])
     print_table(["job", "peer", "frames peer/ours", "peer s", "gpurender s", "ratio peer/ours", "like-for-like ratio",
-                 "peer CPU s", "ours CPU s", "CPU ratio", "ours to 1st frame s", "ours steady fps"], rows)
+                 "peer CPU s", "ours CPU s", "CPU ratio", "ours to 1st frame s", "ours steady fps",
+                 "x264 alone s", "ratio if rendering were free"], rows)
 
 
 # -- section (b): the matplotlib exporter ----------------------------------------------------------------
@@ -361,6 +412,13 @@ def on_event(ev):
 result = gpurender.export_point_cloud_video(frames, out, fps, resolution=(w, h), progress=on_event)
 stamps["returned"] = time.time()
 print(json.dumps({"stamps": stamps, "frames": result.frames, "encoder": result.encoder}))
+"""
+
+_STARTUP_CHILD = r"""
+import gpurender
+from gpurender.pointcloud.export import export_point_cloud_video
+from gpurender.render.device import get_device
+get_device()
 """
 
 _BASELINE_CHILD = r"""
@@ -463,6 +521,13 @@ def section_pointcloud(cfg: dict, tmp: Path, repeats: int) -> dict:
         print(f"  round {r + 1}/{repeats}: gpurender warm exports {warm[-2]['wall_s']:.2f}, {warm[-1]['wall_s']:.2f} s",
               flush=True)
 
+    floor = encoder_floor(tmp / "cold.mp4", {"preset": "veryfast", "crf": "18"}, repeats)
+    print(f"  encoder alone on the export's frames: {floor['wall_s']['median']:.2f} s wall, "
+          f"{floor['cpu_s']['median']:.2f} s CPU", flush=True)
+    startup = [checked(run_process([sys.executable, "-c", _STARTUP_CHILD], tmp), "start-up floor")
+               for _ in range(repeats)]
+    print(f"  a fresh process that imports gpurender and makes its device: "
+          f"{summarize(startup)['median']:.2f} s", flush=True)
     for run in base:
         run["render_s"] = round(run["report"]["render_s"], 3)
     for run in cold:
@@ -485,6 +550,13 @@ def section_pointcloud(cfg: dict, tmp: Path, repeats: int) -> dict:
         "gpurender_first_call_in_process": first_call,
         "ratio_cold": ratio(base_cold["median"], ours_cold["median"], 2),
         "ratio_warm": ratio(base_warm["median"], ours_warm["median"], 2),
+        # What no renderer could go under here: libx264 alone on the export's frames (quality high:
+        # veryfast CRF 18), and a fresh process that only imports gpurender and makes its device.
+        "encoder_alone": floor,
+        "startup_floor_s": summarize(startup),
+        "best_possible_ratio_warm": ratio(base_warm["median"], floor["wall_s"]["median"], 2),
+        "best_possible_ratio_cold": ratio(base_cold["median"],
+                                          summarize(startup)["median"] + floor["wall_s"]["median"], 2),
         "cpu_ratio_cold": ratio(summarize(base, "cpu_s")["median"], summarize(cold, "cpu_s")["median"], 2),
         "runs": {"baseline": [lean(r) for r in base], "gpurender_cold": [lean(r) for r in cold],
                  "gpurender_warm": warm},
@@ -502,6 +574,11 @@ def print_pointcloud(sec: dict) -> None:
          sec["ratio_warm"], sec["gpurender_warm_time_to_first_frame_s"]["median"]],
     ]
     print_table(["measurement", "baseline s", "gpurender s", "ratio baseline/ours", "ours to 1st frame s"], rows)
+    if "encoder_alone" in sec:
+        print(f"\nfloors: libx264 alone on the export's frames {sec['encoder_alone']['wall_s']['median']:.3f} s "
+              f"(so at best {sec['best_possible_ratio_warm']}x warm); a process that imports gpurender and makes "
+              f"its device {sec['startup_floor_s']['median']:.3f} s (with the encoder: at best "
+              f"{sec['best_possible_ratio_cold']}x cold)")
 
 
 # -- section (c): size sweep ------------------------------------------------------------------------------
