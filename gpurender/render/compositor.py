@@ -9,10 +9,13 @@ HDR, so ``add``, additive sprites and effects such as bloom may exceed 1; tone m
 brings it into the picture (:mod:`gpurender.render.convert`). ``shaders/blend.wgsl`` says how each
 mode treats light beyond 1.
 
-**Where layers go.** The composite lives in one of two ``COMPOSITE_FORMAT`` targets. A layer whose
-blend fixed-function blending computes exactly (:func:`direct_blend`: ``normal``, ``screen`` and
-``multiply`` over an opaque backdrop at opacity 1, ``add`` at any opacity, for layers whose fragments
-do not overlap, and a few more) draws straight into the current target: no texture of its own, no
+**Where layers go.** The composite lives in one of two ``COMPOSITE_FORMAT`` targets (half floats;
+``SDR_COMPOSITE_FORMAT``, 8 bits, for a scene of one layer over an opaque background that cannot
+leave 0..1: :meth:`gpurender.render.renderer.FrameRenderer.composite_format`). A layer whose blend
+fixed-function blending computes exactly (:func:`direct_blend`: ``normal``, ``screen`` and
+``multiply`` over an opaque backdrop at opacity 1, or at any opacity for a layer that scales its own
+fragments by it, ``scales_opacity``; ``add`` at any opacity, for layers whose fragments do not
+overlap, and a few more) draws straight into the current target: no texture of its own, no
 clear, nothing for the compositor to read. Every other layer draws into its own slice of one
 ``LAYER_FORMAT`` texture array (:meth:`Compositor.slice_view`). One in ``normal``, ``screen``, ``add``
 or ``multiply`` (opaque backdrop) is then handed to fixed-function blending as a whole, its opacity
@@ -38,7 +41,8 @@ each layer is read as 8-bit straight RGBA: its alpha and its un-premultiplied co
 multiples of 1/255, which recovers 8-bit content exactly and moves float content by at most half an
 8-bit step, the output's own precision; and (2) within a run the backdrop stays in float32
 registers (a half-float backdrop alone still gave 8/255 in color-burn, since it is un-premultiplied
-for every layer). A composite target holds half floats, which is exact enough for every mode but
+for every layer). A composite target holds half floats (an 8-bit one only under the one-layer rule
+above, where nothing is composited after the layer's own blend), which is exact enough for every mode but
 those that divide by the backdrop (:data:`BACKDROP_SENSITIVE`): beneath a layer in one of those,
 nothing draws direct, so the whole stack up to it is one run in float32 (:func:`plan`).
 

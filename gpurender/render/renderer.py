@@ -158,12 +158,15 @@ class FrameRenderer:
 
     def composite_format(self, levels: float | None = None) -> str:
         """The composite targets' format: 8-bit (``SDR_COMPOSITE_FORMAT``) for a scene of one layer
-        that cannot take the composite out of 0..1, rendered for 8-bit output; else half floats
-        (``COMPOSITE_FORMAT``).
+        over an opaque background that cannot take the composite out of 0..1, rendered for 8-bit
+        output; else half floats (``COMPOSITE_FORMAT``).
 
         One layer of one fragment per pixel (``single`` content; or one that never draws straight):
-        its blend onto the background is then rounded once, to the steps the 8-bit output rounds to
-        anyway (RGBA output within 1/255, a YUV code within one). Each further layer, or sprite
+        its blend onto the background is then rounded once (once per sample or sub-frame under
+        supersampling or motion blur, which average them) to the steps the 8-bit output rounds to
+        anyway (RGBA output within 1/255, a YUV code within one). An opaque background: the composite
+        is premultiplied, and a nearly transparent pixel keeps too few colour steps in 8 bits to be
+        un-premultiplied for RGBA output (measured: 127/255 off). Each further layer, or sprite
         overlapping another, drawn onto an 8-bit composite would round again (measured: 2/255 off
         the float composite with two layers, 3/255 with overlapping sprites). Out of 0..1: ``add`` (plus-lighter sums past 1), an effect (every effect
         reads the composite as HDR), exposure or tone mapping. 10-bit output keeps half floats.
@@ -174,7 +177,7 @@ class FrameRenderer:
         hdr = (self._linear or getattr(self.scene, "tonemap", "none") != "none"
                or any(layer.effect or layer.layer.blend == "add" for layer in self.layers))
         once = all(layer.content in ("single", None) for layer in self.layers)
-        simple = len(self.layers) <= 1 and once and not hdr and levels == LEVELS_8BIT
+        simple = len(self.layers) <= 1 and once and self._opaque and not hdr and levels == LEVELS_8BIT
         return SDR_COMPOSITE_FORMAT if simple else COMPOSITE_FORMAT
 
     def _opaque_beneath(self, i: int) -> bool:

@@ -156,7 +156,7 @@ class PointCloudPipeline:
 
     def set_uniforms(self, view_proj, model, width, height, size, softness, brightness, antialias=True) -> None:
         data = POINTS.pack(view_proj=to_wgsl(view_proj), model=to_wgsl(model), viewport=(width, height),
-                           size=max(size, 0.0), softness=min(max(softness, 0.0), 1.0), brightness=brightness,
+                           size=max(size, 0.0), softness=min(max(softness, 0.0), 1.0), brightness=max(brightness, 0.0),
                            antialias=1 if antialias else 0)
         self.device.queue.write_buffer(self.uniforms, 0, data)
 

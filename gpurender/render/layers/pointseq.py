@@ -207,7 +207,7 @@ class SplatPipeline:
         index_bits = max(self.count.bit_length(), 1)
         levels = float(2 ** min(32 - index_bits, 24) - 1)  # within float32's exact integers
         data = SPLAT.pack(view_proj=to_wgsl(view_proj), viewport=(self.width, self.height),
-                          radius=max(size, 0.0) / 2.0, brightness=brightness, count=self.count,
+                          radius=max(size, 0.0) / 2.0, brightness=max(brightness, 0.0), count=self.count,
                           stride=self._groups[0] * _WORKGROUP, width=self.row, height=self.height,
                           depth_near=near, depth_far=far, index_bits=index_bits, depth_levels=levels,
                           samples=self.samples, tile_w=self.tile[0], tile_h=self.tile[1], tiles_x=self.tiles_x)
