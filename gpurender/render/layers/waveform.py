@@ -14,15 +14,19 @@ from .base import FrameInfo, LayerRenderer, TargetPipelines, as_target, clear_pa
 
 
 class WaveformRenderer(LayerRenderer):
-    content = "single"  # one fragment per pixel (a fullscreen triangle)
+    content = "single"  # one fragment per pixel (columns that share their edges; see waveform.wgsl)
     scales_opacity = True
+    #: Draw only the columns of pixels near the wave (waveform.wgsl COLUMNS); False: a fullscreen
+    #: triangle, the reference the tests compare with.
+    columns = True
 
     def __init__(self, ctx, layer):
         super().__init__(ctx, layer)
         device = ctx.device
         module = device.create_shader_module(label="waveform.wgsl", code=load_wgsl("waveform.wgsl"))
+        constants = {"COLUMNS": bool(self.columns)}
         self.pipelines = TargetPipelines(device, lambda format, blend: dict(
-            vertex={"module": module, "entry_point": "vs_main"},
+            vertex={"module": module, "entry_point": "vs_main", "constants": constants},
             primitive={"topology": "triangle-list"},
             fragment={"module": module, "entry_point": "fs_main", "targets": [color_target(format, blend)]},
         ))
@@ -73,5 +77,5 @@ class WaveformRenderer(LayerRenderer):
         rpass = clear_pass(command_encoder, target)
         rpass.set_pipeline(self.pipelines.get(target))
         rpass.set_bind_group(0, self.pipelines.group(target, self.entries))
-        rpass.draw(3)
+        rpass.draw(6 if self.columns else 3, max(self.n_samples - 1, 1) if self.columns else 1)
         rpass.end()
