@@ -30,6 +30,7 @@ fn vs_main(@builtin(vertex_index) v: u32) -> SpriteVertex {
     if (p.life <= 0.0 || p.age >= p.life || clip.w <= 0.0) {
         out.position = vec4<f32>(2.0, 2.0, 2.0, 1.0);
         out.color = vec4<f32>(0.0);
+        out.edge = vec4<f32>(0.0);
         return out;
     }
     let t = clamp(p.age / p.life, 0.0, 1.0);
@@ -37,16 +38,15 @@ fn vs_main(@builtin(vertex_index) v: u32) -> SpriteVertex {
     let grow = sprite_grow(size, u.softness, u.antialias);
     out.position = sprite_corner(clip, corner * grow, size, u.viewport);
     out.corner = corner * grow;
-    out.radius = 0.5 * size;
-    out.color = mix(u.color, u.color_end, t);
+    sprite_flat(&out, mix(u.color, u.color_end, t), size, u.softness, u.brightness, u.antialias);
     return out;
 }
 
 @fragment
 fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
-    let coverage = sprite_edge(length(in.corner), u.softness, in.radius, u.antialias);
-    if (coverage <= 0.0) {
+    let paint = sprite_paint(in.corner, in.color, in.edge);
+    if (paint.a < 0.0) {
         discard;
     }
-    return sprite_color(in.color, u.brightness, coverage);
+    return paint;
 }

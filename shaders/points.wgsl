@@ -36,16 +36,15 @@ fn vs_main(@builtin(vertex_index) v: u32) -> SpriteVertex {
     let grow = sprite_grow(u.size, u.softness, u.antialias);
     out.position = sprite_corner(clip, corner * grow, u.size, u.viewport);
     out.corner = corner * grow;
-    out.radius = 0.5 * u.size;
-    out.color = unpack4x8unorm(colors[ii]);
+    sprite_flat(&out, unpack4x8unorm(colors[ii]), u.size, u.softness, u.brightness, u.antialias);
     return out;
 }
 
 @fragment
 fn fs_main(in: SpriteVertex) -> @location(0) vec4<f32> {
-    let coverage = sprite_edge(length(in.corner), u.softness, in.radius, u.antialias);
-    if (coverage <= 0.0) {
+    let paint = sprite_paint(in.corner, in.color, in.edge);
+    if (paint.a < 0.0) {
         discard;
     }
-    return sprite_color(in.color, u.brightness, coverage);
+    return paint;
 }

@@ -23,7 +23,7 @@ def test_both_sprite_shaders_include_the_one_sprite_file():
         # none of the sprite code left behind: no soft edge or vertex struct of their own
         assert "smoothstep" not in raw and not re.search(r"^struct ", raw, re.M), name
         composed = load_wgsl(name)
-        assert composed.count("fn sprite_edge(") == 1 and composed.count("struct SpriteVertex") == 1
+        assert composed.count("fn sprite_paint(") == 1 and composed.count("struct SpriteVertex") == 1
 
 
 def _run_compute(device, source: str, n_out: int) -> np.ndarray:
@@ -49,14 +49,19 @@ def test_sprite_edge_on_the_device(device):
     rim, a sprite under a pixel wide scaled down); otherwise it fades to 0 at the rim."""
     ds = [0.0, 0.5, 0.7, 0.9, 0.999, 1.0, 1.1, 1.3]
     softnesses = [0.0, 0.35, 1.0]
-    # values come through a storage buffer so the compiler cannot fold the calls at compile time
+    # values come through a storage buffer so the compiler cannot fold the calls at compile time;
+    # the flat values as the vertex stage makes them (sprite_flat), then the fragment's paint: an
+    # opaque white sprite's alpha is its coverage, negative where the fragment is discarded
     cases = [(d, s, r, aa) for s in softnesses for d in ds for r, aa in ((4.0, 0), (4.0, 1), (0.3, 1))]
-    body = "\n".join(f"    out[{i}] = sprite_edge(out[{i}] + {d!r}, out[{i}] + {s!r}, out[{i}] + {r!r}, {aa}u);"
-                     for i, (d, s, r, aa) in enumerate(cases))
+    body = "\n".join(
+        f"    sprite_flat(&v, vec4<f32>(1.0), 2.0 * (out[{i}] + {r!r}), out[{i}] + {s!r}, 1.0, {aa}u);\n"
+        f"    out[{i}] = sprite_paint(vec2<f32>(out[{i}] + {d!r}, 0.0), v.color, v.edge).a;"
+        for i, (d, s, r, aa) in enumerate(cases))
     source = (load_wgsl("sprite.wgsl") + "\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n"
-              "@compute @workgroup_size(1)\nfn main() {\n" + body + "\n}\n")
-    got = _run_compute(device, source, len(cases))
-    assert np.isfinite(got).all()
+              "@compute @workgroup_size(1)\nfn main() {\n    var v: SpriteVertex;\n" + body + "\n}\n")
+    painted = _run_compute(device, source, len(cases))
+    assert np.isfinite(painted).all()
+    got = np.maximum(painted, 0.0)
 
     def expected(d, s, r, aa):
         if s <= 0:
@@ -66,7 +71,9 @@ def test_sprite_edge_on_the_device(device):
         t = np.clip((d - (1 - s)) / s, 0, 1)
         return 1 - t * t * (3 - 2 * t)
 
-    np.testing.assert_allclose(got, [expected(*case) for case in cases], atol=1e-5)
+    want = np.array([expected(*case) for case in cases])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert ((painted < 0) == (want <= 0)).all()  # discarded exactly where nothing is covered
 
 
 def _layer_pixels(layer: dict, frames: int = 1, antialias: bool = True) -> np.ndarray:
