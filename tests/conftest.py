@@ -30,6 +30,15 @@ def device():
         pytest.skip(f"no wgpu adapter: {exc}")
 
 
+@pytest.fixture(scope="session")
+def features():
+    """The 1 s demo track's features at 30 fps, without per-bin spectra (what a scene render
+    analyses); a module that needs another length or rate defines its own ``features``."""
+    from gpurender.audio import AnalysisSettings, analyze, demo_track
+
+    return analyze(demo_track(1.0), 30, settings=AnalysisSettings(keep_spectrum=False))
+
+
 @pytest.fixture
 def song(tmp_path):
     """A 2-second stereo 44.1 kHz WAV with a kick every half second over a tone."""

@@ -11,18 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpurender.audio import AnalysisSettings, analyze, demo_track
 from gpurender.render import compositor
 from gpurender.render.renderer import FrameRenderer
 from gpurender.scene import scene_from_dict
 
 W, H = 64, 48
-FPS = 30
-
-
-@pytest.fixture(scope="module")
-def features():
-    return analyze(demo_track(1.0), FPS, settings=AnalysisSettings(keep_spectrum=False))
+FPS = 30  # the rate of conftest's features
 
 
 ONE_LAYER = {

@@ -17,18 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpurender.audio import AnalysisSettings, analyze, demo_track
 from gpurender.render.compositor import BLEND_MODES, direct_blend
 from gpurender.render.renderer import FrameRenderer
 from gpurender.scene import scene_from_dict
 
 W, H = 48, 32
-FPS = 30
-
-
-@pytest.fixture(scope="module")
-def features():
-    return analyze(demo_track(1.0), FPS, settings=AnalysisSettings(keep_spectrum=False))
+FPS = 30  # the rate of conftest's features
 
 
 @pytest.fixture(scope="module")

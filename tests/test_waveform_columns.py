@@ -6,18 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpurender.audio import AnalysisSettings, analyze, demo_track
 from gpurender.render.layers.waveform import WaveformRenderer
 from gpurender.render.renderer import FrameRenderer
 from gpurender.scene import scene_from_dict
 
 W, H = 160, 90
-FPS = 30
-
-
-@pytest.fixture(scope="module")
-def features():
-    return analyze(demo_track(1.0), FPS, settings=AnalysisSettings(keep_spectrum=False))
+FPS = 30  # the rate of conftest's features
 
 
 CASES = {
