@@ -1,11 +1,12 @@
 // Round, soft-edged sprites of a size in pixels: what the points and particles layers share
-// (points.wgsl, particles_draw.wgsl). Each sprite is a quad whose vertices carry their corner in
-// -1..1; a fragment's distance from the sprite's centre is the length of the interpolated corner,
-// 1 on the rim. Output is premultiplied RGBA.
+// (points.wgsl, particles_draw.wgsl). Each sprite is one triangle around its rim (its corners at
+// twice the radius) whose vertices carry their corner in radii; a fragment's distance from the
+// sprite's centre is the length of the interpolated corner, 1 on the rim. Output is premultiplied
+// RGBA.
 //
 // Anti-aliasing: a hard edge (softness 0) is weighted by the share of the pixel inside the rim,
 // from the pixel's distance to the rim in pixels, so the quad grows by half a pixel each side to
-// reach the rim's partly covered pixels (sprite_grow); corners then run past 1. A soft edge fades
+// reach the rim's partly covered pixels (sprite_grow); the corners then reach further. A soft edge fades
 // over the outer `softness` of the radius as before.
 
 // Everything the fragment stage needs is worked out once per sprite in the vertex stage
@@ -38,6 +39,8 @@ fn sprite_grow(size: f32, softness: f32, antialias: u32) -> f32 {
 }
 
 // The flat values of a sprite `size` pixels wide in straight `color` (see SpriteVertex).
+// (`max(1 - softness, 0)` rather than the equal `1 - min(softness, 1)`: on lavapipe the latter
+// shifts a pixel of the points layer by a level.)
 fn sprite_flat(out: ptr<function, SpriteVertex>, color: vec4<f32>, size: f32, softness: f32, brightness: f32,
                antialias: u32) {
     let radius = 0.5 * size;
@@ -56,8 +59,9 @@ fn sprite_flat(out: ptr<function, SpriteVertex>, color: vec4<f32>, size: f32, so
 // pixel wide also loses what it lacks of one), else 1 up to the rim and 0 past it. All three are
 // worked out and one is picked (no branch: a software rasterizer runs every side of a branch on
 // values it cannot see are the same). Softness 0 cannot use smoothstep, whose equal edges are 0 / 0
-// on the rim: that value is never picked. (`max(1 - softness, 0)` rather than the equal
-// `1 - min(softness, 1)`: on lavapipe the latter shifts a pixel of the points layer by a level.)
+// on the rim: that value is not picked then. (A softness under about 3e-8 rounds 1 - softness to 1
+// and does pick it, as before these were flat values; where a driver made it NaN, the fragment is
+// discarded, since NaN > 0 is false.)
 fn sprite_paint(corner: vec2<f32>, color: vec4<f32>, edge: vec4<f32>) -> vec4<f32> {
     let d = length(corner);
     let soft = 1.0 - smoothstep(edge.y, 1.0, d);

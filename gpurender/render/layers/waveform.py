@@ -14,7 +14,7 @@ from .base import FrameInfo, LayerRenderer, TargetPipelines, as_target, clear_pa
 
 
 class WaveformRenderer(LayerRenderer):
-    content = "single"  # one fragment per pixel (columns that share their edges; see waveform.wgsl)
+    content = "single"  # at most one fragment per pixel (columns that share their edges; waveform.wgsl)
     scales_opacity = True
     #: Draw only the columns of pixels near the wave (waveform.wgsl COLUMNS); False: a fullscreen
     #: triangle, the reference the tests compare with.
