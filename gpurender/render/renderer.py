@@ -156,7 +156,7 @@ class FrameRenderer:
 
     # ---- which layers draw where --------------------------------------------------------------
 
-    def composite_format(self, levels: float | None = None) -> str:
+    def composite_format(self) -> str:
         """The composite targets' format: 8-bit (``SDR_COMPOSITE_FORMAT``) for a scene of one layer
         over an opaque background that cannot take the composite out of 0..1, rendered for 8-bit
         output; else half floats (``COMPOSITE_FORMAT``).
@@ -168,16 +168,16 @@ class FrameRenderer:
         is premultiplied, and a nearly transparent pixel keeps too few colour steps in 8 bits to be
         un-premultiplied for RGBA output (measured: 127/255 off). Each further layer, or sprite
         overlapping another, drawn onto an 8-bit composite would round again (measured: 2/255 off
-        the float composite with two layers, 3/255 with overlapping sprites). Out of 0..1: ``add`` (plus-lighter sums past 1), an effect (every effect
-        reads the composite as HDR), exposure or tone mapping. 10-bit output keeps half floats.
+        the float composite with two layers, 3/255 with overlapping sprites). Out of 0..1: ``add``
+        (plus-lighter sums past 1), an effect (every effect reads the composite as HDR), exposure or
+        tone mapping. 10-bit output (``self._levels``, set by :meth:`frames`) keeps half floats.
         """
         from .compositor import COMPOSITE_FORMAT, LEVELS_8BIT, SDR_COMPOSITE_FORMAT
 
-        levels = self._levels if levels is None else levels
         hdr = (self._linear or getattr(self.scene, "tonemap", "none") != "none"
                or any(layer.effect or layer.layer.blend == "add" for layer in self.layers))
         once = all(layer.content in ("single", None) for layer in self.layers)
-        simple = len(self.layers) <= 1 and once and self._opaque and not hdr and levels == LEVELS_8BIT
+        simple = len(self.layers) <= 1 and once and self._opaque and not hdr and self._levels == LEVELS_8BIT
         return SDR_COMPOSITE_FORMAT if simple else COMPOSITE_FORMAT
 
     def _opaque_beneath(self, i: int) -> bool:
@@ -451,11 +451,12 @@ class FrameRenderer:
         # 10-bit output reads each layer at 10-bit steps (see compositor.py), and composites in
         # half floats.
         self._levels = LEVELS_8BIT if output in ("yuv420p", "rgba") else LEVELS_10BIT
-        if self.composite_format() != self.compositor.format:
+        wanted = self.composite_format()
+        if wanted != self.compositor.format:
             from .compositor import Compositor
 
             self.compositor = Compositor(self.device, self.render_width, self.render_height,
-                                         self.compositor.n_slices, format=self.composite_format())
+                                         self.compositor.n_slices, format=wanted)
         conv = self._converter_for(output)
         postprocess = None
         if output == "rgba":
